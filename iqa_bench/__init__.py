@@ -1,0 +1,19 @@
+"""iqa-bench: trustworthy image-quality numbers for super-resolution models."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "evaluate", "load_run"]
+
+
+def __getattr__(name: str):  # lazy: `import iqa_bench` stays cheap and side-effect free
+    if name == "evaluate":
+        from iqa_bench.engine import evaluate
+
+        return evaluate
+    if name == "load_run":
+        from iqa_bench.results import load_run
+
+        return load_run
+    raise AttributeError(name)

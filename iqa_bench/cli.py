@@ -1,0 +1,230 @@
+"""The ``iqa-bench`` command line (typer)."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from iqa_bench.errors import IQABenchError
+
+app = typer.Typer(
+    name="iqa-bench",
+    help="Image-quality benchmark for super-resolution models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Print an IQABenchError as one message (no traceback) and exit with its code."""
+    try:
+        yield
+    except IQABenchError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err.print(f"  [bold]fix:[/] {exc.hint}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _split(values: Optional[List[str]]) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def _parse_scales(text: str) -> tuple[int, ...]:
+    try:
+        scales = tuple(int(s) for s in _split([text]))
+    except ValueError:
+        scales = ()
+    if not scales or any(s < 1 for s in scales):
+        raise IQABenchError(f"--scale {text!r} is not a list of positive integers", "e.g. --scale 4 or --scale 2,3,4")
+    return scales
+
+
+def _parse_outputs(items: Optional[List[str]]) -> tuple[tuple[str, Path], ...]:
+    pairs = []
+    for item in items or []:
+        name, sep, folder = item.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise IQABenchError(f"--outputs {item!r} is not NAME=DIR", "e.g. --outputs mynet_trt_int8=out/sr")
+        pairs.append((name.strip().lower(), Path(folder.strip())))
+    return tuple(pairs)
+
+
+def _metric_names(metrics: Optional[List[str]], suite: str) -> tuple[str, ...]:
+    names = _split(metrics)
+    if names:
+        return tuple(n.lower() for n in names)
+    from iqa_bench.config import config_file, load_toml
+
+    try:
+        config_file(f"metrics/{suite}.toml")
+    except FileNotFoundError:
+        raise IQABenchError(f"unknown metric suite {suite!r}", "suites are the files in metrics/*.toml") from None
+    return tuple(load_toml(f"metrics/{suite}.toml")["metrics"])
+
+
+def _fmt(v: float) -> str:
+    return "nan" if v != v else f"{v:.4f}"
+
+
+def print_summary(df, console: Console = out) -> None:
+    """One table per dataset x scale: mean of each metric per model (x variant x backend)."""
+    from iqa_bench.results import summarize
+
+    summ = summarize(df)
+    for (ds, scale), part in summ.groupby(["dataset", "scale"], sort=True):
+        metrics = sorted(part["metric"].unique())
+        t = Table(title=f"{ds} x{scale} — mean over {int(part['n'].max())} images", title_justify="left")
+        for col in ("model", "variant", "backend", *metrics):
+            t.add_column(col, justify="left" if col in ("model", "variant", "backend") else "right")
+        for (model, variant, backend), rows in part.groupby(["model", "variant", "backend"], sort=True):
+            cells = []
+            by_metric = rows.set_index("metric")
+            for m in metrics:
+                if m not in by_metric.index:
+                    cells.append("")
+                    continue
+                r = by_metric.loc[m]
+                txt = _fmt(r["mean"])
+                if r["n_inf"]:
+                    txt += f" (+inf x{int(r['n_inf'])})"
+                cells.append(txt)
+            t.add_row(model, variant, backend, *cells)
+        console.print(t)
+
+
+class _Degradation(str, Enum):
+    matlab = "matlab"
+    basicsr = "basicsr"
+
+
+class _LRSource(str, Enum):
+    auto = "auto"
+    generate = "generate"
+    provided = "provided"
+
+
+@app.command()
+def evaluate(
+    models: Optional[str] = typer.Option(
+        None, "--models", "-m", help="Zoo models: 'all' or a comma list. Default: all, or none when --outputs is given."
+    ),
+    metrics: Optional[List[str]] = typer.Option(None, "--metrics", help="Metric names (comma list); overrides --suite."),
+    suite: str = typer.Option("default", "--suite", help="Metric suite from metrics/*.toml."),
+    dataset: List[str] = typer.Option(["default"], "--dataset", "-d", help="Dataset name or folder (repeatable)."),
+    scale: str = typer.Option("4", "--scale", "-s", help="Scale factor(s), e.g. 4 or 2,3,4."),
+    out_dir: Path = typer.Option(Path("runs/evaluate"), "--out", "-o", help="Run directory (resumed if it exists)."),
+    outputs: Optional[List[str]] = typer.Option(
+        None, "--outputs", help="NAME=DIR: score SR images made elsewhere, matched to HR images by file name."
+    ),
+    degradation: _Degradation = typer.Option(_Degradation.matlab, help="How LR images are made from HR."),
+    lr_source: _LRSource = typer.Option(_LRSource.auto, help="auto: use a folder's LR_bicubic/X{s} files if present."),
+    quantize: bool = typer.Option(True, help="Score SR outputs rounded to uint8 (as saved); --no-quantize: float."),
+    drop_alpha: bool = typer.Option(False, help="Drop alpha channels instead of refusing RGBA images."),
+) -> None:
+    """Evaluate models (and/or folders of SR outputs) on datasets; resumable."""
+    with _user_errors():
+        from iqa_bench.engine import EvalConfig, evaluate as run_evaluate
+        from iqa_bench.results import load_run
+
+        outs = _parse_outputs(outputs)
+        model_list = tuple(_split([models])) if models else (("all",) if not outs else ())
+        cfg = EvalConfig(
+            datasets=tuple(_split(dataset)),
+            models=tuple(m.lower() for m in model_list),
+            metrics=_metric_names(metrics, suite),
+            scales=_parse_scales(scale),
+            out=out_dir,
+            degradation=degradation.value,
+            lr_source=lr_source.value,
+            quantize=quantize,
+            drop_alpha=drop_alpha,
+            outputs=outs,
+        )
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, transient=True, disable=not err.is_terminal,
+        ) as progress:
+            task = progress.add_task("evaluating", total=None)
+            report = run_evaluate(
+                cfg,
+                command=["iqa-bench", *sys.argv[1:]],
+                on_total=lambda n: progress.update(task, total=n),
+                on_cell=lambda label: progress.update(task, advance=1, description=label),
+            )
+        print_summary(load_run(report.run_dir))
+        out.print(
+            f"computed {report.computed_cells} cells, reused {report.reused_cells}; "
+            f"{report.rows_added} rows added -> {report.run_dir / 'results.parquet'}",
+            highlight=False,
+        )
+        if report.failures:
+            for f in report.failures:
+                err.print(f"[bold red]error:[/] {f}", highlight=False)
+            err.print(f"{len(report.failures)} model(s) failed; every other result is in {report.run_dir}")
+            raise typer.Exit(1)
+
+
+class _Listable(str, Enum):
+    metrics = "metrics"
+    models = "models"
+    datasets = "datasets"
+    runners = "runners"
+
+
+@app.command("list")
+def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datasets or runners")) -> None:
+    """Show registered components with their metadata."""
+    with _user_errors():
+        if what is _Listable.metrics:
+            from iqa_bench.metrics import METRICS
+
+            t = Table("name", "kind", "better", "range", "colour", "crop", "weights", "description")
+            for e in METRICS:
+                m = e.meta
+                t.add_row(e.name, m.kind, "higher" if m.higher_is_better else "lower",
+                          f"[{m.value_range[0]:g}, {m.value_range[1]:g}]", m.colour, m.crop,
+                          ", ".join(m.weights) or "none needed", m.description)
+        elif what is _Listable.models:
+            from iqa_bench.models import MODELS
+
+            t = Table("name", "arch", "backend", "scales", "weights", "description")
+            for e in MODELS:
+                m = e.meta
+                t.add_row(e.name, m.arch, m.backend, ",".join(map(str, m.scales)) or "any",
+                          "none needed", m.description)
+        elif what is _Listable.datasets:
+            from iqa_bench.data.datasets import DATASETS
+
+            t = Table("name", "description", "source", "license")
+            for e in DATASETS:
+                t.add_row(e.name, e.meta.description, e.meta.source, e.meta.license)
+            out.print("A folder path is accepted wherever a dataset name is: ROOT/*.png, or ROOT/HR + ROOT/LR_bicubic/X{s}.")
+        else:
+            from iqa_bench.runners import RUNNERS
+
+            t = Table("name", "variants", "devices", "description")
+            for e in RUNNERS:
+                t.add_row(e.name, ",".join(e.meta.variants), ",".join(e.meta.devices), e.meta.description)
+        out.print(t)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Datasets, degradations, MATLAB-style resizing and colour conversion."""

@@ -1,0 +1,38 @@
+"""Colour conversions with the conventions of the SR literature (MATLAB ``rgb2ycbcr``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# ITU-R BT.601 "studio swing" luma on [0, 1] RGB (MATLAB rgb2ycbcr, BasicSR): Y in [16/255, 235/255].
+_BT601_OFFSET = 16.0 / 255.0
+_BT601_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64) / 255.0
+
+
+def rgb_to_y_bt601(img: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range luma of an RGB image, not rounded.
+
+    Parameters
+    ----------
+    img
+        ``(H, W, 3)`` RGB in [0, 1] (any float dtype).
+
+    Returns
+    -------
+    ``(H, W, 1)`` float64 luma in [16/255, 235/255].
+    """
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
+    y = _BT601_OFFSET + img.astype(np.float64, copy=False) @ _BT601_WEIGHTS
+    return y[..., None]
+
+
+def luma(img: np.ndarray) -> np.ndarray:
+    """Luma for Y-channel metrics: BT.601 Y of an RGB image; a grey image as it is.
+
+    A single-channel image is returned unchanged (float64), as the MATLAB scripts behind the
+    published SR tables do: converting grey -> RGB -> Y would add about 1.32 dB on such an image.
+    """
+    if img.ndim == 3 and img.shape[2] == 1:
+        return img.astype(np.float64, copy=False)
+    return rgb_to_y_bt601(img)

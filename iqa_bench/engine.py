@@ -1,0 +1,351 @@
+"""``evaluate()``: datasets x scales x images x sources (models, external output folders) x metrics.
+
+Work is a set of independent cells. A source cell (model x variant x image) makes one SR output,
+saved as PNG and reused on rerun; a metric cell (output x metric) makes one row of the results
+table. Rows are flushed atomically after every source cell, so a killed run loses at most the cell
+in flight and a rerun computes only what is missing. Nothing in a cell depends on global state or
+on the order cells run in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from iqa_bench import __version__
+from iqa_bench.data.degrade import DEGRADATIONS, modcrop
+from iqa_bench.data.datasets import Sample, resolve_dataset
+from iqa_bench.errors import ComputeError, InputError, RunStateError
+from iqa_bench.io import ImageInfo, list_images, quantize_uint8, read_image, to_float, write_png
+from iqa_bench.metrics import METRICS, MetricInfo
+from iqa_bench.models import MODELS
+from iqa_bench.results import ResultsStore, read_manifest, write_manifest
+from iqa_bench.runners import RUNNERS, Upscaler
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything ``evaluate`` needs; every convention is explicit and written into the manifest.
+
+    Attributes
+    ----------
+    datasets
+        Registered dataset names or folders.
+    models
+        Zoo model names, or ``("all",)``.
+    metrics
+        Registered metric names.
+    scales
+        SR scale factors.
+    out
+        Run directory.
+    degradation
+        Name in :data:`iqa_bench.data.degrade.DEGRADATIONS` used to make LR images.
+    lr_source
+        ``auto`` (provided LR files when a folder has them), ``generate`` or ``provided``.
+    quantize
+        Score the SR output rounded to uint8 (the image as saved) rather than the float output.
+    drop_alpha
+        Drop alpha channels instead of refusing RGBA images.
+    outputs
+        ``(name, folder)`` pairs: SR images made elsewhere, matched to HR images by file stem.
+    """
+
+    datasets: tuple[str, ...] = ("default",)
+    models: tuple[str, ...] = ("all",)
+    metrics: tuple[str, ...] = ("psnr", "psnr_y", "ssim", "ssim_y")
+    scales: tuple[int, ...] = (4,)
+    out: Path = Path("runs/evaluate")
+    degradation: str = "matlab"
+    lr_source: str = "auto"
+    quantize: bool = True
+    drop_alpha: bool = False
+    outputs: tuple[tuple[str, Path], ...] = ()
+
+
+@dataclass
+class EvalReport:
+    """What a call to :func:`evaluate` did."""
+
+    run_dir: Path
+    computed_cells: int = 0
+    reused_cells: int = 0
+    rows_added: int = 0
+    skipped: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Something that yields an SR image per sample: a zoo model on a runner, or an output folder."""
+
+    name: str
+    variant: str
+    backend: str
+    make: Callable[[Sample, np.ndarray, int, bool], np.ndarray]  # (sample, lr, scale, quantize) -> SR
+    describe: dict
+
+
+def conventions(cfg: EvalConfig) -> dict[str, str]:
+    """The conventions of a run: compared on resume, written into the manifest."""
+    if cfg.degradation not in DEGRADATIONS:
+        raise InputError(f"unknown degradation {cfg.degradation!r}", f"choose one of {sorted(DEGRADATIONS)}")
+    deg = DEGRADATIONS[cfg.degradation]
+    return {
+        "hr_crop": "top-left mod-crop to a multiple of the scale",
+        "degradation": f"{deg.name}: {deg.description}",
+        "lr_source": cfg.lr_source,
+        "luma": "BT.601 limited range, Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255 on [0,1], float, not rounded",
+        "grey_images": "scored on their grey values as they are (no RGB -> Y)",
+        "border_crop": "FR metrics with crop='scale' drop `scale` pixels from every border",
+        "sr_output": (
+            "clipped and rounded half up to uint8 before scoring (the image as saved)"
+            if cfg.quantize
+            else "float output scored, clipped to [0,1] only"
+        ),
+        "alpha": "dropped" if cfg.drop_alpha else "refused",
+        "bit_depth_16": "scaled to [0,1] by 1/65535; the LR made from it is rounded to uint8",
+        "dataset_value": "mean of per-image values; +inf (identical images) counted, not averaged",
+    }
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "iqa-bench": __version__}
+    for dist in ("numpy", "scipy", "pillow", "pypng", "pandas", "pyarrow", "scikit-image"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _file_record(info: ImageInfo) -> dict[str, str | int]:
+    return {
+        "path": info.path,
+        "sha256": _sha256(Path(info.path)),
+        "mode": info.source_mode,
+        "bit_depth": info.bit_depth,
+        "handling": info.handling,
+    }
+
+
+def _same_channels(sr: np.ndarray, hr_channels: int, where: str) -> np.ndarray:
+    """Bring SR to the HR's channel count where that loses nothing (grey stored as RGB)."""
+    if sr.shape[2] == hr_channels:
+        return sr
+    if hr_channels == 1 and sr.shape[2] == 3 and (sr == sr[..., :1]).all():
+        return sr[..., :1]
+    raise InputError(
+        f"{where} has {sr.shape[2]} channel(s) but its HR image has {hr_channels}",
+        "save SR outputs with the HR image's colour layout (grey for grey HR images)",
+    )
+
+
+def _model_source(name: str, scales: tuple[int, ...]) -> _Source:
+    info = MODELS.get(name).meta
+    runner = RUNNERS.get(info.backend)
+    variant = runner.meta.variants[0]
+    bad = [s for s in scales if info.scales and s not in info.scales]
+    if bad:
+        raise InputError(f"model {name!r} supports scales {info.scales}, not {bad}", "pick a supported --scale")
+    upscaler: Upscaler = runner.factory(info, variant)
+
+    def make(sample: Sample, lr: np.ndarray, scale: int, quantize: bool = True) -> np.ndarray:
+        return upscaler.upscale_uint8(lr, scale) if quantize else upscaler.upscale(lr, scale)
+
+    describe = {"arch": info.arch, "backend": info.backend, "variant": variant, "params": info.params,
+                "description": info.description}
+    return _Source(name, variant, info.backend, make, describe)
+
+
+def _folder_source(name: str, folder: Path, drop_alpha: bool) -> _Source:
+    if not folder.is_dir():
+        raise InputError(f"--outputs {name}={folder}: folder not found", "give an existing folder of SR images")
+    by_stem = {p.stem: p for p in list_images(folder)}
+
+    def make(sample: Sample, lr: np.ndarray, scale: int, quantize: bool = True) -> np.ndarray:
+        p = by_stem.get(sample.name)
+        if p is None:
+            raise InputError(
+                f"--outputs {name}: no SR image named {sample.name}.* in {folder}",
+                f"add it, or evaluate a dataset whose images all have outputs in {folder}",
+            )
+        img, _ = read_image(p, drop_alpha=drop_alpha)
+        return img
+
+    return _Source(name, "external", "external", make, {"folder": str(folder.resolve()), "backend": "external"})
+
+
+def _check_sr(sr: np.ndarray, expected: tuple[int, ...], where: str) -> None:
+    if sr.shape[:2] != expected[:2]:
+        raise InputError(
+            f"{where} is {sr.shape[1]}x{sr.shape[0]} but the mod-cropped HR image is {expected[1]}x{expected[0]}",
+            "SR outputs must have the size of the HR image cropped to a multiple of the scale",
+        )
+    if sr.dtype.kind == "f" and not np.isfinite(sr).all():
+        raise ComputeError(
+            f"{where} contains NaN or inf ({int((~np.isfinite(sr)).sum())} values)",
+            "check the model's weights and variant; this model's remaining images are skipped",
+        )
+
+
+def evaluate(
+    cfg: EvalConfig,
+    *,
+    command: list[str] | None = None,
+    on_cell: Callable[[str], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Run (or resume) an evaluation into ``cfg.out``; see :class:`EvalConfig`.
+
+    Raises
+    ------
+    InputError, UnknownNameError, RunStateError
+        Before any computation, for bad inputs, unknown names or a run directory made with other
+        conventions. Compute errors (e.g. NaN output) of one model are collected in
+        ``EvalReport.failures``; the other models go on.
+    """
+    conv = conventions(cfg)
+    metric_entries = [METRICS.get(m) for m in cfg.metrics]
+    for e in metric_entries:
+        if e.meta.kind != "fr":
+            raise InputError(f"metric {e.name!r} is {e.meta.kind}; this version evaluates FR metrics only")
+    metric_fns = {e.name: e.factory() for e in metric_entries}
+    model_names = MODELS.names() if list(cfg.models) == ["all"] else list(cfg.models)
+    sources = [_model_source(n, cfg.scales) for n in model_names]
+    for name, folder in cfg.outputs:
+        if name in model_names:
+            raise InputError(f"--outputs name {name!r} is also a zoo model", "pick another name for the folder")
+        sources.append(_folder_source(name, Path(folder), cfg.drop_alpha))
+    if not sources:
+        raise InputError("nothing to evaluate", "pass --models and/or --outputs NAME=DIR")
+    deg = DEGRADATIONS[cfg.degradation]
+
+    # Validate every input before computing anything (and record what each file is).
+    plan: list[tuple[str, int, Sample]] = []
+    datasets_record: dict[str, dict] = {}
+    for spec in cfg.datasets:
+        ds = resolve_dataset(spec)
+        rec = datasets_record.setdefault(ds.name, {"root": str(ds.hr_dir)})
+        for scale in cfg.scales:
+            for sample in ds.samples(scale, cfg.lr_source):
+                hr, hr_info = read_image(sample.hr_path, drop_alpha=cfg.drop_alpha)
+                entry = {"hr": _file_record(hr_info), "lr": "generated"}
+                hr_size = modcrop(hr, scale).shape
+                if hr_size[0] == 0 or hr_size[1] == 0:
+                    raise InputError(f"{sample.hr_path} is smaller than the scale {scale}", "remove it")
+                if sample.lr_path is not None:
+                    lr, lr_info = read_image(sample.lr_path, drop_alpha=cfg.drop_alpha)
+                    want = (hr_size[0] // scale, hr_size[1] // scale, hr.shape[2])
+                    if lr.shape != want:
+                        raise InputError(
+                            f"LR {sample.lr_path} is {lr.shape[1]}x{lr.shape[0]}x{lr.shape[2]} but HR "
+                            f"{sample.hr_path} mod-cropped to x{scale} needs {want[1]}x{want[0]}x{want[2]}",
+                            "the LR must be the HR (top-left mod-cropped) shrunk by the scale; fix the pair "
+                            "or pass --lr-source generate",
+                        )
+                    entry["lr"] = _file_record(lr_info)
+                rec.setdefault(f"x{scale}", {})[sample.name] = entry
+                plan.append((ds.name, scale, sample))
+
+    run_dir = Path(cfg.out)
+    old = read_manifest(run_dir)
+    if old is not None and old.get("conventions") != conv:
+        diff = sorted(k for k in set(conv) | set(old.get("conventions", {})) if conv.get(k) != old["conventions"].get(k))
+        raise RunStateError(
+            f"{run_dir} was made with other conventions ({', '.join(diff)}); resuming would mix them",
+            "use a new --out directory, or the settings of the original run",
+        )
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest = old or {"created": now, "datasets": {}, "models": {}, "metrics": {}}
+    manifest.update(
+        updated=now,
+        command=command or [],
+        versions=_versions(),
+        hardware={"machine": platform.machine(), "system": platform.system(), "cpus": len(os.sched_getaffinity(0))},
+        conventions=conv,
+    )
+    for name, rec in datasets_record.items():
+        manifest["datasets"].setdefault(name, {}).update(rec)
+    for s in sources:
+        manifest["models"][s.name] = s.describe
+    for e in metric_entries:
+        manifest["metrics"][e.name] = asdict(e.meta)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_manifest(run_dir, manifest)
+
+    store = ResultsStore(run_dir)
+    report = EvalReport(run_dir=run_dir)
+    failed: set[str] = set()
+    if on_total:
+        on_total(len(plan) * len(sources))
+    for ds_name, scale, sample in plan:
+        hr_mod: np.ndarray | None = None
+        lr: np.ndarray | None = None
+        for src in sources:
+            label = f"{ds_name} x{scale} {sample.name} {src.name}"
+            keys = {m: (ds_name, scale, sample.name, src.name, src.variant, src.backend, m) for m in metric_fns}
+            missing = [m for m, k in keys.items() if not store.has(k)]
+            if src.name in failed or not missing:
+                report.reused_cells += 0 if src.name in failed else 1
+                if on_cell:
+                    on_cell(label)
+                continue
+            if hr_mod is None:
+                hr, _ = read_image(sample.hr_path, drop_alpha=cfg.drop_alpha)
+                hr_mod = modcrop(hr, scale)
+                if sample.lr_path is not None:
+                    lr, _ = read_image(sample.lr_path, drop_alpha=cfg.drop_alpha)
+                else:
+                    lr = deg(hr_mod, scale)
+            png = run_dir / "outputs" / ds_name / f"x{scale}" / src.name / f"{src.variant}-{src.backend}" / f"{sample.name}.png"
+            where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
+            try:
+                if cfg.quantize and png.exists():
+                    sr, _ = read_image(png)
+                else:
+                    sr = src.make(sample, lr, scale, cfg.quantize)
+                    _check_sr(sr, hr_mod.shape, where)
+                    sr = _same_channels(sr, hr_mod.shape[2], where)
+                    if cfg.quantize:
+                        if sr.dtype != np.uint8:
+                            sr = quantize_uint8(to_float(sr))
+                        write_png(png, sr)
+            except ComputeError as exc:
+                failed.add(src.name)
+                report.failures.append(str(exc))
+                continue
+            sr_f = np.clip(to_float(sr), 0.0, 1.0)
+            hr_f = to_float(hr_mod)
+            for m in missing:
+                info: MetricInfo = METRICS.get(m).meta
+                c = scale if info.crop == "scale" else 0
+                a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
+                store.add(keys[m], metric_fns[m](a, b))
+                report.rows_added += 1
+            store.flush()
+            report.computed_cells += 1
+            if on_cell:
+                on_cell(label)
+    store.flush()
+    if report.failures:
+        manifest["failures"] = report.failures
+        write_manifest(run_dir, manifest)
+    return report

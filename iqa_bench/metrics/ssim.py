@@ -1,0 +1,80 @@
+"""SSIM with the conventions of the SR literature (BasicSR ``calculate_ssim``, Wang et al. 2004).
+
+Gaussian window 11x11, sigma 1.5, K1 = 0.01, K2 = 0.03, data range 1, 'valid' filtering (no padding),
+no automatic downsampling; RGB = mean of the per-channel SSIMs.
+
+Why not ``skimage.metrics.structural_similarity``: with ``gaussian_weights=True`` it pads and crops
+differently and applies a sample-covariance correction (``use_sample_covariance``), so it does not
+reproduce the published numbers; piq's ``ssim`` downsamples large images by default.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import correlate1d
+
+from iqa_bench.data.colour import luma
+from iqa_bench.metrics.base import MetricInfo, check_pair
+from iqa_bench.registry import Registry
+
+_RADIUS = 5
+_SIGMA = 1.5
+_C1 = 0.01**2
+_C2 = 0.03**2
+
+
+def _gaussian_1d() -> np.ndarray:
+    x = np.arange(-_RADIUS, _RADIUS + 1, dtype=np.float64)
+    g = np.exp(-(x * x) / (2 * _SIGMA * _SIGMA))
+    return g / g.sum()
+
+
+_WINDOW = _gaussian_1d()
+
+
+def _filter_valid(img: np.ndarray) -> np.ndarray:
+    # Separable Gaussian; cropping the radius afterwards leaves exactly the 'valid' region, where
+    # the boundary mode never enters.
+    out = correlate1d(correlate1d(img, _WINDOW, axis=0, mode="constant"), _WINDOW, axis=1, mode="constant")
+    return out[_RADIUS:-_RADIUS, _RADIUS:-_RADIUS]
+
+
+def _ssim_channel(a: np.ndarray, b: np.ndarray) -> float:
+    if min(a.shape) < 2 * _RADIUS + 1:
+        raise ValueError(f"ssim needs images of at least 11x11 pixels after cropping, got {a.shape}")
+    mu_a, mu_b = _filter_valid(a), _filter_valid(b)
+    var_a = _filter_valid(a * a) - mu_a * mu_a
+    var_b = _filter_valid(b * b) - mu_b * mu_b
+    cov = _filter_valid(a * b) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + _C1) * (2 * cov + _C2)
+    den = (mu_a * mu_a + mu_b * mu_b + _C1) * (var_a + var_b + _C2)
+    return float(np.mean(num / den))
+
+
+def ssim(sr: np.ndarray, hr: np.ndarray) -> float:
+    """Mean SSIM over the channels given (RGB: per-channel SSIM averaged)."""
+    check_pair(sr, hr, "ssim")
+    sr64, hr64 = sr.astype(np.float64), hr.astype(np.float64)
+    return float(np.mean([_ssim_channel(sr64[..., c], hr64[..., c]) for c in range(sr.shape[2])]))
+
+
+def ssim_y(sr: np.ndarray, hr: np.ndarray) -> float:
+    """SSIM on BT.601 limited-range luma (float); a grey image on its grey values."""
+    check_pair(sr, hr, "ssim_y")
+    return ssim(luma(sr), luma(hr))
+
+
+def register(reg: Registry[MetricInfo]) -> None:
+    """Register ``ssim`` and ``ssim_y``."""
+    common = dict(kind="fr", higher_is_better=True, value_range=(-1.0, 1.0), crop="scale")
+    reg.register(
+        "ssim",
+        lambda: ssim,
+        MetricInfo(colour="rgb", description="Gaussian 11/1.5, K=(0.01,0.03), valid, no downsampling; "
+                   "mean of per-channel SSIM", **common),
+    )
+    reg.register(
+        "ssim_y",
+        lambda: ssim_y,
+        MetricInfo(colour="y_bt601", description="SSIM (as ssim) on unrounded BT.601 Y; grey as is", **common),
+    )

@@ -1,0 +1,104 @@
+"""Run directory: ``manifest.json``, ``results.parquet`` and SR outputs, all written atomically.
+
+Every result row is keyed by :data:`KEY`; adding a row whose key exists replaces nothing and is
+refused, so a resumed run never counts a cell twice. The table is sorted by key before each write,
+so an interrupted-then-resumed run and an uninterrupted one give identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from iqa_bench.errors import InputError
+from iqa_bench.io import atomic_path
+
+COLUMNS = ["dataset", "image", "model", "variant", "backend", "metric", "value", "scale"]
+KEY = ("dataset", "scale", "image", "model", "variant", "backend", "metric")
+RESULTS_FILE = "results.parquet"
+MANIFEST_FILE = "manifest.json"
+
+
+class ResultsStore:
+    """The keyed results table of one run directory."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / RESULTS_FILE
+        self._rows: dict[tuple[Any, ...], float] = {}
+        if self.path.exists():
+            df = pd.read_parquet(self.path)
+            for rec in df.to_dict("records"):
+                self._rows[tuple(rec[k] for k in KEY)] = float(rec["value"])
+        self._dirty = False
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def has(self, key: tuple[Any, ...]) -> bool:
+        """Whether the cell ``key`` (ordered as :data:`KEY`) is stored."""
+        return key in self._rows
+
+    def add(self, key: tuple[Any, ...], value: float) -> None:
+        """Store one value; a key already present is an error (a cell is computed once)."""
+        if key in self._rows:
+            raise KeyError(f"result {key} is already stored")
+        self._rows[key] = float(value)
+        self._dirty = True
+
+    def frame(self) -> pd.DataFrame:
+        """The table with columns :data:`COLUMNS`, sorted by key."""
+        recs = [dict(zip(KEY, k), value=v) for k, v in self._rows.items()]
+        df = pd.DataFrame.from_records(recs, columns=[*KEY, "value"])
+        df = df.sort_values(list(KEY), kind="stable", ignore_index=True)
+        df["scale"] = df["scale"].astype("int64")
+        df["value"] = df["value"].astype("float64")
+        return df[COLUMNS]
+
+    def flush(self) -> None:
+        """Write ``results.parquet`` atomically if anything changed."""
+        if not self._dirty:
+            return
+        with atomic_path(self.path) as tmp:
+            self.frame().to_parquet(tmp, index=False)
+        self._dirty = False
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean per dataset x scale x model x variant x backend x metric over finite values.
+
+    ``n_inf`` counts +inf values (identical images under PSNR): reported and counted, not averaged.
+    """
+    keys = ["dataset", "scale", "model", "variant", "backend", "metric"]
+    finite = df["value"].where(np.isfinite(df["value"]))
+    out = (
+        df.assign(finite=finite, is_inf=np.isposinf(df["value"]))
+        .groupby(keys, sort=True)
+        .agg(mean=("finite", "mean"), n=("value", "size"), n_inf=("is_inf", "sum"))
+        .reset_index()
+    )
+    return out
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's manifest, or None for a new run directory."""
+    p = Path(run_dir) / MANIFEST_FILE
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def write_manifest(run_dir: str | Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` atomically."""
+    with atomic_path(Path(run_dir) / MANIFEST_FILE) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def load_run(run_dir: str | Path) -> pd.DataFrame:
+    """The results table of a run directory as a DataFrame (columns :data:`COLUMNS`)."""
+    p = Path(run_dir) / RESULTS_FILE
+    if not p.exists():
+        raise InputError(f"no {RESULTS_FILE} in {run_dir}", "run `iqa-bench evaluate --out DIR` first")
+    return pd.read_parquet(p)

@@ -1,0 +1,17 @@
+"""Runners (backends): each registers a factory ``(model: ModelInfo, variant: str) -> Upscaler``."""
+
+from __future__ import annotations
+
+from iqa_bench.registry import Registry
+from iqa_bench.runners import interp
+from iqa_bench.runners.base import RunnerInfo, Upscaler
+
+
+def register_builtins(reg: Registry[RunnerInfo]) -> None:
+    """Register the built-in runners."""
+    reg.register("interp", interp.create, interp.INFO)
+
+
+RUNNERS: Registry[RunnerInfo] = Registry("runner", register_builtins)
+
+__all__ = ["RUNNERS", "RunnerInfo", "Upscaler"]

@@ -1,0 +1,34 @@
+"""The runner interface: a backend that turns LR images into SR images for one model x variant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from iqa_bench.io import quantize_uint8
+
+
+@dataclass(frozen=True)
+class RunnerInfo:
+    """Frozen metadata of a runner (backend)."""
+
+    description: str
+    variants: tuple[str, ...]
+    devices: tuple[str, ...] = ("cpu",)
+
+
+class Upscaler:
+    """One model x variant on one backend.
+
+    Subclasses implement :meth:`upscale`; :meth:`upscale_uint8` is the image as saved and scored by
+    default (override it where the backend can round exactly, e.g. on the 0..255 scale).
+    """
+
+    def upscale(self, lr: np.ndarray, scale: int) -> np.ndarray:
+        """``(h, w, C)`` uint8 LR -> ``(s*h, s*w, C)`` float64 SR on the [0, 1] scale, not clipped."""
+        raise NotImplementedError
+
+    def upscale_uint8(self, lr: np.ndarray, scale: int) -> np.ndarray:
+        """SR output clipped and rounded to uint8."""
+        return quantize_uint8(self.upscale(lr, scale))
