@@ -193,17 +193,15 @@ def _folder_source(name: str, folder: Path, drop_alpha: bool) -> _Source:
     return _Source(name, "external", "external", make, {"folder": str(folder.resolve()), "backend": "external"})
 
 
-def _check_sr(sr: np.ndarray, expected: tuple[int, ...], where: str) -> None:
+def _check_sr(sr: np.ndarray, expected: tuple[int, ...], where: str) -> np.ndarray:
     if sr.shape[:2] != expected[:2]:
         raise InputError(
             f"{where} is {sr.shape[1]}x{sr.shape[0]} but the mod-cropped HR image is {expected[1]}x{expected[0]}",
             "SR outputs must have the size of the HR image cropped to a multiple of the scale",
         )
     if sr.dtype.kind == "f" and not np.isfinite(sr).all():
-        raise ComputeError(
-            f"{where} contains NaN or inf ({int((~np.isfinite(sr)).sum())} values)",
-            "check the model's weights and variant; this model's remaining images are skipped",
-        )
+        raise ComputeError(f"output contains {int((~np.isfinite(sr)).sum())} NaN/inf values")
+    return np.ascontiguousarray(sr)
 
 
 def evaluate(
@@ -321,8 +319,7 @@ def evaluate(
                 if cfg.quantize and png.exists():
                     sr, _ = read_image(png)
                 else:
-                    sr = src.make(sample, lr, scale, cfg.quantize)
-                    _check_sr(sr, hr_mod.shape, where)
+                    sr = _check_sr(src.make(sample, lr, scale, cfg.quantize), hr_mod.shape, where)
                     sr = _same_channels(sr, hr_mod.shape[2], where)
                     if cfg.quantize:
                         if sr.dtype != np.uint8:
@@ -330,7 +327,10 @@ def evaluate(
                         write_png(png, sr)
             except ComputeError as exc:
                 failed.add(src.name)
-                report.failures.append(str(exc))
+                report.failures.append(
+                    f"{where}: {exc.message}; the model's remaining images are skipped, other models go on "
+                    "(check its weights and variant)"
+                )
                 continue
             sr_f = np.clip(to_float(sr), 0.0, 1.0)
             hr_f = to_float(hr_mod)

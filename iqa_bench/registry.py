@@ -53,6 +53,11 @@ class Registry(Generic[M]):
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._entries[name] = Entry(name, factory, meta)
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (for plugins that withdraw a component, and for tests)."""
+        self._load()
+        self._entries.pop(name, None)
+
     def _load(self) -> None:
         if self._loaded:
             return

@@ -23,7 +23,11 @@ def rgb_to_y_bt601(img: np.ndarray) -> np.ndarray:
     """
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
-    y = _BT601_OFFSET + img.astype(np.float64, copy=False) @ _BT601_WEIGHTS
+    x = img.astype(np.float64, copy=False)
+    # Element-wise on purpose: a matmul's summation order depends on memory layout, and the same
+    # image must give the same bits whether it was just computed or read back from disk.
+    r, g, b = _BT601_WEIGHTS
+    y = _BT601_OFFSET + r * x[..., 0] + g * x[..., 1] + b * x[..., 2]
     return y[..., None]
 
 

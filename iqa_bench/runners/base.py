@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from iqa_bench.errors import ComputeError
 from iqa_bench.io import quantize_uint8
 
 
@@ -30,5 +31,9 @@ class Upscaler:
         raise NotImplementedError
 
     def upscale_uint8(self, lr: np.ndarray, scale: int) -> np.ndarray:
-        """SR output clipped and rounded to uint8."""
-        return quantize_uint8(self.upscale(lr, scale))
+        """SR output clipped and rounded to uint8; NaN/inf is an error, never rounded away."""
+        sr = self.upscale(lr, scale)
+        bad = int(np.size(sr) - np.count_nonzero(np.isfinite(sr)))
+        if bad:
+            raise ComputeError(f"output contains {bad} NaN/inf values")
+        return quantize_uint8(sr)

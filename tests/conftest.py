@@ -1,0 +1,45 @@
+"""Shared fixtures: the ../shared folder (skip with a reason when absent) and small image factories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import png
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """The ../shared folder with data, weights and oracles; tests needing it skip when it is absent."""
+    if not (SHARED / "oracles" / "ORACLES.md").is_file():
+        pytest.skip(f"../shared not found at {SHARED} (CI always has it)")
+    return SHARED
+
+
+def save_png(path: Path, arr: np.ndarray) -> Path:
+    """Write uint8 (H, W[, C]) with Pillow or uint16 (H, W, C) with pypng (Pillow cannot write 16-bit RGB)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if arr.dtype == np.uint16:
+        h, w, c = arr.shape
+        writer = png.Writer(w, h, bitdepth=16, greyscale=(c == 1), alpha=(c in (2, 4)))
+        with open(path, "wb") as fh:
+            writer.write(fh, arr.reshape(h, w * c).tolist())
+    else:
+        Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr).save(path)
+    return path
+
+
+def photo_like(h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """A smooth, textured uint8 test image (gradients + blobs + mild noise), deterministic."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    planes = []
+    for c in range(channels):
+        f = 0.5 + 0.3 * np.sin(6 * x + 2 * c) * np.cos(5 * y - c) + 0.15 * np.sin(25 * x * y + c)
+        planes.append(f + 0.03 * rng.standard_normal((h, w)))
+    return (np.clip(np.stack(planes, -1), 0, 1) * 255).round().astype(np.uint8)
