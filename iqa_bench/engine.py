@@ -113,7 +113,9 @@ def conventions(cfg: EvalConfig) -> dict[str, str]:
             else "float output scored, clipped to [0,1] only"
         ),
         "alpha": "dropped" if cfg.drop_alpha else "refused",
-        "bit_depth_16": "scaled to [0,1] by 1/65535; the LR made from it is rounded to uint8",
+        "bit_depth_16": (
+            "scaled to [0,1] by 1/65535; its LR is resized in float on the 0..255 scale and rounded once to uint8"
+        ),
         "dataset_value": "mean of per-image values; +inf (identical images) counted, not averaged",
     }
 

@@ -1,0 +1,174 @@
+"""The CLI as a user runs it: published numbers, bad input, listing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from iqa_bench.cli import app
+from iqa_bench.results import load_run, summarize
+from tests.conftest import photo_like, save_png
+
+runner = CliRunner()
+
+# ORACLES.md §3, Bicubic row: (PSNR-Y, SSIM-Y); tolerance 0.05 dB / 0.002.
+PUBLISHED_BICUBIC = {
+    ("Set5", 2): (33.66, 0.9299), ("Set5", 3): (30.39, 0.8682), ("Set5", 4): (28.42, 0.8104),
+    ("Set14", 2): (30.24, 0.8688), ("Set14", 3): (27.55, 0.7742), ("Set14", 4): (26.00, 0.7027),
+}
+
+
+def _means(run: Path) -> dict[tuple[str, int, str], float]:
+    s = summarize(load_run(run))
+    return {(r.dataset, int(r.scale), r.metric): r.mean for r in s.itertuples()}
+
+
+def test_console_script_reproduces_published_bicubic_set5_x4(shared, tmp_path):
+    """Must-show 3 through the installed console script, exactly as a user types it."""
+    exe = shutil.which("iqa-bench", path=str(Path(sys.executable).parent))
+    assert exe, "the iqa-bench console script is not installed next to this Python"
+    proc = subprocess.run(
+        [exe, "evaluate", "--models", "bicubic", "--dataset", str(shared / "data" / "Set5"), "--scale", "4",
+         "--out", str(tmp_path / "r")],
+        capture_output=True, text=True, check=True,
+    )
+    assert "Set5 x4" in proc.stdout and "bicubic" in proc.stdout
+    m = _means(tmp_path / "r")
+    assert m[("Set5", 4, "psnr_y")] == pytest.approx(28.42, abs=0.05)
+    assert m[("Set5", 4, "ssim_y")] == pytest.approx(0.8104, abs=0.002)
+
+
+@pytest.mark.parametrize("dataset", ["Set5", "Set14"])
+def test_published_bicubic_rows(shared, tmp_path, dataset):
+    """Must-show 3: the Bicubic row of ORACLES.md §3 (Set14's grey `bridge` scored as grey)."""
+    res = runner.invoke(app, ["evaluate", "--models", "bicubic", "--dataset", str(shared / "data" / dataset),
+                              "--scale", "2,3,4", "--suite", "paper", "--out", str(tmp_path / dataset)])
+    assert res.exit_code == 0, res.output
+    m = _means(tmp_path / dataset)
+    for scale in (2, 3, 4):
+        psnr, ssim = PUBLISHED_BICUBIC[(dataset, scale)]
+        assert m[(dataset, scale, "psnr_y")] == pytest.approx(psnr, abs=0.05), (dataset, scale)
+        assert m[(dataset, scale, "ssim_y")] == pytest.approx(ssim, abs=0.002), (dataset, scale)
+    if dataset == "Set14":  # the measured values of ORACLES.md §3 (grey-as-is), to 1e-3
+        for scale, v in ((2, 30.235), (3, 27.541), (4, 25.998)):
+            assert m[(dataset, scale, "psnr_y")] == pytest.approx(v, abs=1e-3)
+
+
+def _dataset(root: Path, n: int = 2, size=(48, 40)) -> Path:
+    for i in range(n):
+        save_png(root / f"img{i}.png", photo_like(*size, seed=i))
+    return root
+
+
+def _fails(args: list[str], *needles: str) -> str:
+    res = runner.invoke(app, args)
+    assert res.exit_code != 0, res.output
+    assert "Traceback" not in res.output
+    assert "error:" in res.output
+    for needle in needles:
+        assert needle in res.output, res.output
+    return res.output
+
+
+def test_bad_inputs_give_one_clear_message_and_keep_results(tmp_path):
+    """Must-show 5: each bad input -> message naming what, which file and the fix; exit != 0."""
+    out = tmp_path / "run"
+    good = _dataset(tmp_path / "good")
+    ok = runner.invoke(app, ["evaluate", "-m", "bicubic", "-d", str(good), "--out", str(out)])
+    assert ok.exit_code == 0, ok.output
+    before = (out / "results.parquet").read_bytes()
+
+    # mismatched HR / LR sizes
+    paired = tmp_path / "paired"
+    save_png(paired / "HR" / "a.png", photo_like(48, 48))
+    save_png(paired / "LR_bicubic" / "X4" / "a.png", photo_like(11, 12))
+    _fails(["evaluate", "-m", "bicubic", "-d", str(paired), "--out", str(out)],
+           "LR_bicubic/X4/a.png", "HR/a.png", "fix:")
+    # RGBA
+    rgba = tmp_path / "rgba"
+    save_png(rgba / "a.png", np.dstack([photo_like(16, 16), np.full((16, 16), 9, np.uint8)]))
+    _fails(["evaluate", "-m", "bicubic", "-d", str(rgba), "--out", str(out)], "rgba/a.png", "--drop-alpha")
+    # truncated file
+    trunc = _dataset(tmp_path / "trunc")
+    f = trunc / "img1.png"
+    f.write_bytes(f.read_bytes()[:300])
+    _fails(["evaluate", "-m", "bicubic", "-d", str(trunc), "--out", str(out)], "trunc/img1.png", "truncated")
+    # empty folder
+    (tmp_path / "empty").mkdir()
+    _fails(["evaluate", "-m", "bicubic", "-d", str(tmp_path / "empty"), "--out", str(out)], "no images", "empty")
+    # unknown model / metric / dataset name
+    _fails(["evaluate", "-m", "bicubc", "--out", str(out)], "unknown model 'bicubc'", "did you mean bicubic")
+    _fails(["evaluate", "-m", "bicubic", "--metrics", "psnr_Y2", "--out", str(out)], "unknown metric", "psnr_y")
+    _fails(["evaluate", "-m", "bicubic", "-d", "defualt", "--out", str(out)], "unknown dataset", "default")
+    # --outputs with a wrong size
+    wrong = tmp_path / "wrong"
+    for i in range(2):
+        save_png(wrong / f"img{i}.png", photo_like(10, 10))
+    _fails(["evaluate", "-d", str(good), "--outputs", f"mine={wrong}", "--out", str(out)],
+           "SR output of mine for img0.png", "is 10x10")
+    assert (out / "results.parquet").read_bytes() == before  # earlier results kept, untouched
+
+
+def test_grey_16bit_and_dropped_alpha_are_handled_and_recorded(tmp_path):
+    root = tmp_path / "mixed"
+    save_png(root / "grey.png", photo_like(32, 36, channels=1, seed=1))
+    save_png(root / "deep.png", (photo_like(32, 36, seed=2).astype(np.uint16) * 257))
+    save_png(root / "alpha.png", np.dstack([photo_like(32, 36, seed=3), np.full((32, 36), 255, np.uint8)]))
+    res = runner.invoke(app, ["evaluate", "-m", "bicubic", "-d", str(root), "--drop-alpha", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    man = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    files = man["datasets"]["mixed"]["x4"]
+    assert "grey, kept single-channel" in files["grey"]["hr"]["handling"]
+    assert "16-bit" in files["deep"]["hr"]["handling"] and files["deep"]["hr"]["bit_depth"] == 16
+    assert "alpha dropped" in files["alpha"]["hr"]["handling"]
+    df = load_run(tmp_path / "r")
+    assert len(df) == 3 * 4 and np.isfinite(df["value"]).all()
+    # A 16-bit copy (x257) of an 8-bit image scores close to it, not identically: its LR is resized in
+    # float and rounded once, without MATLAB's uint8 rounding between the passes.
+    save_png(tmp_path / "eight" / "deep.png", photo_like(32, 36, seed=2))
+    runner.invoke(app, ["evaluate", "-m", "bicubic", "-d", str(tmp_path / "eight"), "--out", str(tmp_path / "r8")])
+    a = df[df.image == "deep"].set_index("metric")["value"]
+    b = load_run(tmp_path / "r8").set_index("metric")["value"]
+    assert (a - b).abs().max() < 0.05 and not a.equals(b)
+
+
+def test_identical_images_give_inf_reported_not_averaged(tmp_path):
+    # A constant image survives down- and up-scaling exactly: PSNR is +inf.
+    root = tmp_path / "flat"
+    save_png(root / "flat.png", np.full((32, 32, 3), 128, np.uint8))
+    save_png(root / "tex.png", photo_like(32, 32))
+    res = runner.invoke(app, ["evaluate", "-m", "bicubic", "--metrics", "psnr", "-d", str(root), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "(+inf x1)" in res.output
+    s = summarize(load_run(tmp_path / "r")).iloc[0]
+    assert s["n"] == 2 and s["n_inf"] == 1 and np.isfinite(s["mean"])
+
+
+@pytest.mark.parametrize("what", ["metrics", "models", "datasets", "runners"])
+def test_list(what):
+    res = runner.invoke(app, ["list", what])
+    assert res.exit_code == 0, res.output
+    expected = {"metrics": ["psnr_y", "higher", "y_bt601"], "models": ["bicubic", "lanczos", "interp"],
+                "datasets": ["default", "scikit-image"], "runners": ["interp", "fp64"]}[what]
+    for word in expected:
+        assert word in res.output
+
+
+def test_default_command_runs_offline_without_shared(tmp_path):
+    """README's first command: `iqa-bench evaluate --models all` on the built-in data."""
+    res = runner.invoke(app, ["evaluate", "--models", "all", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    df = load_run(tmp_path / "r")
+    assert set(df["model"]) == {"bicubic", "bilinear", "lanczos", "nearest"}
+    assert set(df["image"]) == {"astronaut", "camera", "chelsea", "coffee"}
+    m = summarize(df).set_index(["model", "metric"])["mean"]
+    # sanity ordering of classic interpolators on natural images
+    assert m[("lanczos", "psnr_y")] > m[("bicubic", "psnr_y")] > m[("bilinear", "psnr_y")] > m[("nearest", "psnr_y")]
