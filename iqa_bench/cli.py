@@ -66,13 +66,12 @@ def _metric_names(metrics: Optional[List[str]], suite: str) -> tuple[str, ...]:
     names = _split(metrics)
     if names:
         return tuple(n.lower() for n in names)
-    from iqa_bench.config import config_file, load_toml
+    from iqa_bench.config import load_toml
 
     try:
-        config_file(f"metrics/{suite}.toml")
+        return tuple(load_toml(f"metrics/{suite}.toml")["metrics"])
     except FileNotFoundError:
         raise IQABenchError(f"unknown metric suite {suite!r}", "suites are the files in metrics/*.toml") from None
-    return tuple(load_toml(f"metrics/{suite}.toml")["metrics"])
 
 
 def _fmt(v: float) -> str:

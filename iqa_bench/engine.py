@@ -26,7 +26,7 @@ from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.data.datasets import Sample, resolve_dataset
 from iqa_bench.errors import ComputeError, InputError, RunStateError
 from iqa_bench.io import ImageInfo, list_images, quantize_uint8, read_image, to_float, write_png
-from iqa_bench.metrics import METRICS, MetricInfo
+from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS
 from iqa_bench.results import ResultsStore, read_manifest, write_manifest
 from iqa_bench.runners import RUNNERS, Upscaler
@@ -228,6 +228,7 @@ def evaluate(
         if e.meta.kind != "fr":
             raise InputError(f"metric {e.name!r} is {e.meta.kind}; this version evaluates FR metrics only")
     metric_fns = {e.name: e.factory() for e in metric_entries}
+    metric_crop = {e.name: e.meta.crop for e in metric_entries}
     model_names = MODELS.names() if list(cfg.models) == ["all"] else list(cfg.models)
     sources = [_model_source(n, cfg.scales) for n in model_names]
     for name, folder in cfg.outputs:
@@ -304,7 +305,8 @@ def evaluate(
             keys = {m: (ds_name, scale, sample.name, src.name, src.variant, src.backend, m) for m in metric_fns}
             missing = [m for m, k in keys.items() if not store.has(k)]
             if src.name in failed or not missing:
-                report.reused_cells += 0 if src.name in failed else 1
+                if not missing:
+                    report.reused_cells += 1
                 if on_cell:
                     on_cell(label)
                 continue
@@ -337,8 +339,7 @@ def evaluate(
             sr_f = np.clip(to_float(sr), 0.0, 1.0)
             hr_f = to_float(hr_mod)
             for m in missing:
-                info: MetricInfo = METRICS.get(m).meta
-                c = scale if info.crop == "scale" else 0
+                c = scale if metric_crop[m] == "scale" else 0
                 a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
                 store.add(keys[m], metric_fns[m](a, b))
                 report.rows_added += 1

@@ -19,6 +19,7 @@ import numpy as np
 import png  # pypng: Pillow truncates 16-bit RGB PNGs to 8 bits, pypng does not
 from PIL import Image, UnidentifiedImageError
 
+from iqa_bench.data.imresize import round_half_up_uint8
 from iqa_bench.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".webp")
@@ -142,8 +143,8 @@ def to_float(img: np.ndarray) -> np.ndarray:
 
 
 def quantize_uint8(img: np.ndarray) -> np.ndarray:
-    """Float [0, 1] -> uint8: clip, scale by 255, round half away from zero (the image as saved)."""
-    return np.floor(np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    """Float [0, 1] -> uint8: scale by 255, clip, round half away from zero (the image as saved)."""
+    return round_half_up_uint8(np.asarray(img, dtype=np.float64) * 255.0)
 
 
 @contextmanager

@@ -108,6 +108,10 @@ def test_bad_inputs_give_one_clear_message_and_keep_results(tmp_path):
     _fails(["evaluate", "-m", "bicubc", "--out", str(out)], "unknown model 'bicubc'", "did you mean bicubic")
     _fails(["evaluate", "-m", "bicubic", "--metrics", "psnr_Y2", "--out", str(out)], "unknown metric", "psnr_y")
     _fails(["evaluate", "-m", "bicubic", "-d", "defualt", "--out", str(out)], "unknown dataset", "default")
+    # malformed options
+    _fails(["evaluate", "-m", "bicubic", "--suite", "nope", "--out", str(out)], "unknown metric suite 'nope'")
+    _fails(["evaluate", "-m", "bicubic", "--scale", "x4", "--out", str(out)], "--scale 'x4'", "e.g. --scale 4")
+    _fails(["evaluate", "--outputs", "just_a_dir", "--out", str(out)], "is not NAME=DIR")
     # --outputs with a wrong size
     wrong = tmp_path / "wrong"
     for i in range(2):
