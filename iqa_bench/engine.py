@@ -225,10 +225,10 @@ def evaluate(
     conv = conventions(cfg)
     metric_entries = [METRICS.get(m) for m in cfg.metrics]
     for e in metric_entries:
-        if e.meta.kind != "fr":
-            raise InputError(f"metric {e.name!r} is {e.meta.kind}; this version evaluates FR metrics only")
+        if e.meta.kind not in ("fr", "nr"):
+            raise InputError(f"metric {e.name!r} is a {e.meta.kind} metric", "evaluate it on video clips")
     metric_fns = {e.name: e.factory() for e in metric_entries}
-    metric_crop = {e.name: e.meta.crop for e in metric_entries}
+    metric_meta = {e.name: e.meta for e in metric_entries}
     model_names = MODELS.names() if list(cfg.models) == ["all"] else list(cfg.models)
     sources = [_model_source(n, cfg.scales) for n in model_names]
     for name, folder in cfg.outputs:
@@ -339,9 +339,9 @@ def evaluate(
             sr_f = np.clip(to_float(sr), 0.0, 1.0)
             hr_f = to_float(hr_mod)
             for m in missing:
-                c = scale if metric_crop[m] == "scale" else 0
+                c = scale if metric_meta[m].crop == "scale" else 0
                 a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
-                store.add(keys[m], metric_fns[m](a, b))
+                store.add(keys[m], metric_fns[m](a, b) if metric_meta[m].kind == "fr" else metric_fns[m](a))
                 report.rows_added += 1
             store.flush()
             report.computed_cells += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iqa_bench.metrics import psnr, ssim
+from iqa_bench.metrics import niqe, psnr, ssim
 from iqa_bench.metrics.base import FRMetric, MetricInfo
 from iqa_bench.registry import Registry
 
@@ -11,6 +11,7 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     """Register the built-in metrics (called once, on first use of ``METRICS``)."""
     psnr.register(reg)
     ssim.register(reg)
+    niqe.register(reg)
 
 
 METRICS: Registry[MetricInfo] = Registry("metric", register_builtins)
