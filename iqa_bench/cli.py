@@ -189,13 +189,15 @@ def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datase
     with _user_errors():
         if what is _Listable.metrics:
             from iqa_bench.metrics import METRICS
+            from iqa_bench.weights import WeightsStore
 
+            store = WeightsStore(allow_download=False)
             t = Table("name", "kind", "better", "range", "colour", "crop", "weights", "description")
             for e in METRICS:
                 m = e.meta
                 t.add_row(e.name, m.kind, "higher" if m.higher_is_better else "lower",
                           f"[{m.value_range[0]:g}, {m.value_range[1]:g}]", m.colour, m.crop,
-                          ", ".join(m.weights) or "none needed", m.description)
+                          _weights_status(store, m.weights), m.description)
         elif what is _Listable.models:
             from iqa_bench.models import MODELS
 
@@ -218,6 +220,84 @@ def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datase
             for e in RUNNERS:
                 t.add_row(e.name, ",".join(e.meta.variants), ",".join(e.meta.devices), e.meta.description)
         out.print(t)
+
+
+def _weights_status(store, specs) -> str:
+    from iqa_bench.weights import WeightsError
+
+    if not specs:
+        return "none needed"
+    parts = []
+    for spec in specs:
+        try:
+            state = "present" if store.find_local(spec) else "missing"
+        except WeightsError:
+            state = "WRONG HASH"
+        parts.append(f"{spec.file}: {state}")
+    return "; ".join(parts)
+
+
+weights_app = typer.Typer(help="List, verify and fetch the weights files metrics and models need.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+
+def _all_weight_specs():
+    from iqa_bench.metrics import METRICS
+
+    specs = {}
+    for e in METRICS:
+        for spec in e.meta.weights:
+            specs.setdefault(spec.file, (spec, []))[1].append(e.name)
+    return specs
+
+
+@weights_app.command("list")
+def weights_list() -> None:
+    """Every weights file, who needs it, its sha256 and where it was found (or where to put it)."""
+    with _user_errors():
+        from iqa_bench.weights import WeightsStore
+
+        store = WeightsStore(allow_download=False)
+        t = Table("file", "used by", "sha256", "status")
+        for file, (spec, users) in sorted(_all_weight_specs().items()):
+            t.add_row(file, ", ".join(users), (spec.sha256 or "unknown")[:16] + "…",
+                      _weights_status(store, [spec]).split(": ", 1)[1])
+        out.print(t)
+        paths = ", ".join(str(p) for p in store.paths) or "(unset)"
+        out.print(f"searched: IQA_BENCH_WEIGHTS = {paths}; cache = {store.cache_dir}", highlight=False)
+
+
+@weights_app.command("verify")
+def weights_verify() -> None:
+    """Check the sha256 of every weights file found locally; exit 1 on a mismatch."""
+    with _user_errors():
+        from iqa_bench.weights import WeightsError, WeightsStore
+
+        store = WeightsStore(allow_download=False)
+        bad = 0
+        for file, (spec, _) in sorted(_all_weight_specs().items()):
+            try:
+                path = store.find_local(spec)
+                out.print(f"{'ok' if path else 'missing'}  {file}" + (f"  ({path})" if path else ""), highlight=False)
+            except WeightsError as exc:
+                bad += 1
+                err.print(f"[bold red]bad[/]  {exc.message}", highlight=False)
+        if bad:
+            raise typer.Exit(1)
+
+
+@weights_app.command("fetch")
+def weights_fetch(files: List[str] = typer.Argument(None, help="Files to fetch (default: all missing).")) -> None:
+    """Download missing weights files with a known URL into the cache, verifying sha256."""
+    with _user_errors():
+        from iqa_bench.weights import WeightsStore
+
+        store = WeightsStore()
+        specs = _all_weight_specs()
+        for file in files or sorted(specs):
+            if file not in specs:
+                raise IQABenchError(f"unknown weights file {file!r}", "`iqa-bench weights list` shows them")
+            out.print(f"{file}: {store.resolve(specs[file][0])}", highlight=False)
 
 
 def main() -> None:

@@ -40,11 +40,14 @@ class WeightSpec:
         supplies is then recorded in the run manifest instead).
     url
         Where to download it; ``None`` where it cannot be downloaded.
+    source
+        Where a user gets it by hand when there is no URL (named in the "missing" message).
     """
 
     file: str
     sha256: str | None = None
     url: str | None = None
+    source: str | None = None
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
@@ -188,7 +191,8 @@ class WeightsStore:
 
     def _missing_hint(self, spec: WeightSpec) -> str:
         sha = f" (sha256 {spec.sha256})" if spec.sha256 else ""
+        origin = f"get it from {spec.source}, then " if spec.source else ""
         return (
-            f"put {Path(spec.file).name}{sha} at {self.cache_dir / spec.file}, or in a folder listed in "
-            f"${ENV_PATHS}"
+            f"{origin}put {Path(spec.file).name}{sha} at {self.cache_dir / spec.file}, or in a folder listed "
+            f"in ${ENV_PATHS}"
         )

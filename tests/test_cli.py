@@ -176,3 +176,23 @@ def test_default_command_runs_offline_without_shared(tmp_path):
     m = summarize(df).set_index(["model", "metric"])["mean"]
     # sanity ordering of classic interpolators on natural images
     assert m[("lanczos", "psnr_y")] > m[("bicubic", "psnr_y")] > m[("bilinear", "psnr_y")] > m[("nearest", "psnr_y")]
+
+
+def test_weights_commands(shared, tmp_path, monkeypatch):
+    monkeypatch.setenv("IQA_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    res = runner.invoke(app, ["weights", "list"])
+    assert res.exit_code == 0 and "present" in res.output and "niqe" in res.output, res.output
+    assert "present" in runner.invoke(app, ["list", "metrics"]).output
+    assert runner.invoke(app, ["weights", "verify"]).exit_code == 0
+    # a corrupt copy earlier on the search path is reported, not used
+    bad = tmp_path / "bad" / "nr"
+    bad.mkdir(parents=True)
+    (bad / "niqe_modelparameters_live_release.mat").write_bytes(b"not the model")
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", f"{tmp_path / 'bad'}:{shared / 'weights'}")
+    res = runner.invoke(app, ["weights", "verify"])
+    assert res.exit_code == 1 and "bad/nr/niqe_modelparameters_live_release.mat has sha256" in res.output
+    # offline and missing: names the file, its hash, where it goes and where to get it
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", "")
+    res = runner.invoke(app, ["weights", "fetch"])
+    assert res.exit_code == 2 and "niqe_release.zip" in res.output and "fa2aa4d1" in res.output

@@ -7,6 +7,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from iqa_bench.weights import WeightSpec
+
 
 @dataclass(frozen=True)
 class MetricInfo:
@@ -28,7 +30,7 @@ class MetricInfo:
     quantized_input
         Whether the SR output is rounded to uint8 before scoring by default.
     weights
-        Files the metric needs (names in the weights store); empty when none.
+        Files the metric needs, resolved through the weights store; empty when none.
     description
         One line with the formula or the library and the exact options.
     """
@@ -40,7 +42,7 @@ class MetricInfo:
     crop: Literal["scale", "none"]
     description: str
     quantized_input: bool = True
-    weights: tuple[str, ...] = field(default_factory=tuple)
+    weights: tuple[WeightSpec, ...] = field(default_factory=tuple)
     devices: tuple[str, ...] = ("cpu",)
     batchable: bool = False
 

@@ -32,7 +32,8 @@ from iqa_bench.weights import WeightSpec, WeightsStore
 PRISTINE = WeightSpec(
     file="nr/niqe_modelparameters_live_release.mat",
     sha256="fa2aa4d12dd9595c3fb6bf8b4e1a15c79d5d1469238d0901c88dead195be578d",
-    url=None,  # distributed inside LIVE's niqe_release.zip (modelparameters.mat), not as a single file
+    url=None,  # distributed inside a zip, not as a single file
+    source="LIVE's NIQE release (niqe_release.zip, file modelparameters.mat) at live.ece.utexas.edu",
 )
 BLOCK = 96
 
@@ -134,6 +135,6 @@ def register(reg: Registry[MetricInfo]) -> None:
             colour="y_bt601 x255 rounded",
             crop="scale",
             description="NIQE, LIVE pristine model, 96x96 blocks, two scales (MATLAB bicubic 1/2)",
-            weights=(PRISTINE.file,),
+            weights=(PRISTINE,),
         ),
     )
