@@ -222,19 +222,17 @@ def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datase
         out.print(t)
 
 
-def _weights_status(store, specs) -> str:
+def _weight_state(store, spec) -> str:
     from iqa_bench.weights import WeightsError
 
-    if not specs:
-        return "none needed"
-    parts = []
-    for spec in specs:
-        try:
-            state = "present" if store.find_local(spec) else "missing"
-        except WeightsError:
-            state = "WRONG HASH"
-        parts.append(f"{spec.file}: {state}")
-    return "; ".join(parts)
+    try:
+        return "present" if store.find_local(spec) else "missing"
+    except WeightsError:
+        return "WRONG HASH"
+
+
+def _weights_status(store, specs) -> str:
+    return "; ".join(f"{spec.file}: {_weight_state(store, spec)}" for spec in specs) or "none needed"
 
 
 weights_app = typer.Typer(help="List, verify and fetch the weights files metrics and models need.", no_args_is_help=True)
@@ -261,7 +259,7 @@ def weights_list() -> None:
         t = Table("file", "used by", "sha256", "status")
         for file, (spec, users) in sorted(_all_weight_specs().items()):
             t.add_row(file, ", ".join(users), (spec.sha256 or "unknown")[:16] + "…",
-                      _weights_status(store, [spec]).split(": ", 1)[1])
+                      _weight_state(store, spec))
         out.print(t)
         paths = ", ".join(str(p) for p in store.paths) or "(unset)"
         out.print(f"searched: IQA_BENCH_WEIGHTS = {paths}; cache = {store.cache_dir}", highlight=False)

@@ -9,7 +9,6 @@ on the order cells run in.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import sys
@@ -30,6 +29,8 @@ from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS
 from iqa_bench.results import ResultsStore, read_manifest, write_manifest
 from iqa_bench.runners import RUNNERS, Upscaler
+from iqa_bench.runners.base import require_finite
+from iqa_bench.weights import sha256_of
 
 
 @dataclass(frozen=True)
@@ -120,14 +121,6 @@ def conventions(cfg: EvalConfig) -> dict[str, str]:
     }
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0], "iqa-bench": __version__}
     for dist in ("numpy", "scipy", "pillow", "pypng", "pandas", "pyarrow", "scikit-image"):
@@ -141,7 +134,7 @@ def _versions() -> dict[str, str]:
 def _file_record(info: ImageInfo) -> dict[str, str | int]:
     return {
         "path": info.path,
-        "sha256": _sha256(Path(info.path)),
+        "sha256": sha256_of(info.path),
         "mode": info.source_mode,
         "bit_depth": info.bit_depth,
         "handling": info.handling,
@@ -201,8 +194,8 @@ def _check_sr(sr: np.ndarray, expected: tuple[int, ...], where: str) -> np.ndarr
             f"{where} is {sr.shape[1]}x{sr.shape[0]} but the mod-cropped HR image is {expected[1]}x{expected[0]}",
             "SR outputs must have the size of the HR image cropped to a multiple of the scale",
         )
-    if sr.dtype.kind == "f" and not np.isfinite(sr).all():
-        raise ComputeError(f"output contains {int((~np.isfinite(sr)).sum())} NaN/inf values")
+    if sr.dtype.kind == "f":
+        require_finite(sr)
     return np.ascontiguousarray(sr)
 
 
@@ -313,6 +306,7 @@ def evaluate(
             if hr_mod is None:
                 hr, _ = read_image(sample.hr_path, drop_alpha=cfg.drop_alpha)
                 hr_mod = modcrop(hr, scale)
+                hr_f = to_float(hr_mod)
                 if sample.lr_path is not None:
                     lr, _ = read_image(sample.lr_path, drop_alpha=cfg.drop_alpha)
                 else:
@@ -337,7 +331,6 @@ def evaluate(
                 )
                 continue
             sr_f = np.clip(to_float(sr), 0.0, 1.0)
-            hr_f = to_float(hr_mod)
             for m in missing:
                 c = scale if metric_meta[m].crop == "scale" else 0
                 a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)

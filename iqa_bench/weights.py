@@ -175,8 +175,6 @@ class WeightsStore:
                 self._missing_hint(spec),
             ) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
-            if isinstance(exc, WeightsError):
-                raise
             reason = getattr(exc, "reason", exc)
             raise WeightsError(
                 f"download of {spec.file} from {spec.url} failed ({reason}); nothing was kept",

@@ -19,6 +19,13 @@ class RunnerInfo:
     devices: tuple[str, ...] = ("cpu",)
 
 
+def require_finite(sr: np.ndarray) -> None:
+    """Raise :class:`ComputeError` when an SR output has NaN/inf values (never rounded away)."""
+    bad = int(np.size(sr) - np.count_nonzero(np.isfinite(sr)))
+    if bad:
+        raise ComputeError(f"output contains {bad} NaN/inf values")
+
+
 class Upscaler:
     """One model x variant on one backend.
 
@@ -33,7 +40,5 @@ class Upscaler:
     def upscale_uint8(self, lr: np.ndarray, scale: int) -> np.ndarray:
         """SR output clipped and rounded to uint8; NaN/inf is an error, never rounded away."""
         sr = self.upscale(lr, scale)
-        bad = int(np.size(sr) - np.count_nonzero(np.isfinite(sr)))
-        if bad:
-            raise ComputeError(f"output contains {bad} NaN/inf values")
+        require_finite(sr)
         return quantize_uint8(sr)
