@@ -151,6 +151,7 @@ def evaluate(
             quantize=quantize,
             drop_alpha=drop_alpha,
             outputs=outs,
+            skip_unavailable=not _split(metrics),
         )
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -163,6 +164,8 @@ def evaluate(
                 on_total=lambda n: progress.update(task, total=n),
                 on_cell=lambda label: progress.update(task, advance=1, description=label),
             )
+        for line in report.skipped:
+            err.print(f"[yellow]warning:[/] {line}", highlight=False)
         print_summary(load_run(report.run_dir))
         out.print(
             f"computed {report.computed_cells} cells, reused {report.reused_cells}; "
@@ -174,6 +177,42 @@ def evaluate(
                 err.print(f"[bold red]error:[/] {f}", highlight=False)
             err.print(f"{len(report.failures)} model(s) failed; every other result is in {report.run_dir}")
             raise typer.Exit(1)
+
+
+@app.command()
+def score(
+    paths: List[Path] = typer.Argument(..., help="REF DIST (files or folders matched by name), or DIST alone for NR metrics."),
+    metrics: str = typer.Option("psnr,ssim", "--metrics", help="Comma list of metric names."),
+    crop: int = typer.Option(0, "--crop", help="Pixels removed from every border before scoring (SR: the scale)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write {metric: {per_image, mean}} here."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto, for metrics that can use a GPU."),
+    drop_alpha: bool = typer.Option(False, help="Drop alpha channels instead of refusing RGBA images."),
+) -> None:
+    """Score image pairs with any metrics, no SR involved (like pyiqa's CLI)."""
+    with _user_errors():
+        import json
+
+        from iqa_bench.io import atomic_path
+        from iqa_bench.score import score as run_score
+
+        if len(paths) not in (1, 2):
+            raise IQABenchError(f"expected REF DIST or DIST, got {len(paths)} paths", "e.g. iqa-bench score hr.png sr.png")
+        for p in paths:
+            if not p.exists():
+                raise IQABenchError(f"{p} not found", "check the path")
+        ref, dist = (paths[0], paths[1]) if len(paths) == 2 else (None, paths[0])
+        names = [m.lower() for m in _split([metrics])]
+        result = run_score(ref, dist, names, crop=crop, drop_alpha=drop_alpha, device=device)
+        images = list(next(iter(result.values()))["per_image"]) if result else []
+        t = Table("image", *names)
+        for img in images:
+            t.add_row(img, *(_fmt(result[m]["per_image"][img]) for m in names))
+        t.add_row("[bold]mean[/]", *(f"[bold]{_fmt(result[m]['mean'])}[/]" for m in names))
+        out.print(t)
+        if json_out is not None:
+            with atomic_path(json_out) as tmp:
+                tmp.write_text(json.dumps(result, indent=2, allow_nan=True))
+            out.print(f"wrote {json_out}", highlight=False)
 
 
 class _Listable(str, Enum):
@@ -197,7 +236,8 @@ def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datase
                 m = e.meta
                 t.add_row(e.name, m.kind, "higher" if m.higher_is_better else "lower",
                           f"[{m.value_range[0]:g}, {m.value_range[1]:g}]", m.colour, m.crop,
-                          _weights_status(store, m.weights), m.description)
+                          _weights_status(store, m.weights) if not m.unavailable else
+                          f"UNAVAILABLE ({m.weights[0].file if m.weights else 'no implementation'})", m.description)
         elif what is _Listable.models:
             from iqa_bench.models import MODELS
 
@@ -290,12 +330,23 @@ def weights_fetch(files: List[str] = typer.Argument(None, help="Files to fetch (
     with _user_errors():
         from iqa_bench.weights import WeightsStore
 
+        from iqa_bench.weights import WeightsError
+
         store = WeightsStore()
         specs = _all_weight_specs()
-        for file in files or sorted(specs):
+        for file in files or []:
             if file not in specs:
                 raise IQABenchError(f"unknown weights file {file!r}", "`iqa-bench weights list` shows them")
-            out.print(f"{file}: {store.resolve(specs[file][0])}", highlight=False)
+        failed = 0
+        for file in files or sorted(specs):
+            try:
+                out.print(f"{file}: {store.resolve(specs[file][0])}", highlight=False)
+            except WeightsError as exc:
+                failed += 1
+                err.print(f"[bold red]error:[/] {exc.message}\n  [bold]fix:[/] {exc.hint}", highlight=False)
+        if failed:
+            err.print(f"{failed} file(s) could not be fetched")
+            raise typer.Exit(2)
 
 
 def main() -> None:

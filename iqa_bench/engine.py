@@ -23,14 +23,14 @@ import numpy as np
 from iqa_bench import __version__
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.data.datasets import Sample, resolve_dataset
-from iqa_bench.errors import ComputeError, InputError, RunStateError
+from iqa_bench.errors import ComputeError, InputError, MetricUnavailableError, RunStateError
 from iqa_bench.io import ImageInfo, list_images, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS
 from iqa_bench.results import ResultsStore, read_manifest, write_manifest
 from iqa_bench.runners import RUNNERS, Upscaler
 from iqa_bench.runners.base import require_finite
-from iqa_bench.weights import sha256_of
+from iqa_bench.weights import WeightsError, sha256_of
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,10 @@ class EvalConfig:
         Drop alpha channels instead of refusing RGBA images.
     outputs
         ``(name, folder)`` pairs: SR images made elsewhere, matched to HR images by file stem.
+    skip_unavailable
+        Skip (with a line in ``EvalReport.skipped``) metrics that cannot be created here, e.g. an
+        unavailable metric or missing weights, instead of failing. Set for suites; a metric asked
+        for by name fails clearly.
     """
 
     datasets: tuple[str, ...] = ("default",)
@@ -71,6 +75,7 @@ class EvalConfig:
     quantize: bool = True
     drop_alpha: bool = False
     outputs: tuple[tuple[str, Path], ...] = ()
+    skip_unavailable: bool = False
 
 
 @dataclass
@@ -123,7 +128,8 @@ def conventions(cfg: EvalConfig) -> dict[str, str]:
 
 def _versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0], "iqa-bench": __version__}
-    for dist in ("numpy", "scipy", "pillow", "pypng", "pandas", "pyarrow", "scikit-image"):
+    for dist in ("numpy", "scipy", "pillow", "pypng", "pandas", "pyarrow", "scikit-image", "torch", "torchvision",
+                 "piq", "lpips", "onnxruntime"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -199,6 +205,37 @@ def _check_sr(sr: np.ndarray, expected: tuple[int, ...], where: str) -> np.ndarr
     return np.ascontiguousarray(sr)
 
 
+def _create_metrics(cfg: EvalConfig, skipped: list[str]) -> tuple[list, dict[str, Callable]]:
+    """Create the metric callables; with ``skip_unavailable``, note and drop those that cannot be made."""
+    entries, fns = [], {}
+    for name in cfg.metrics:
+        e = METRICS.get(name)
+        if e.meta.kind not in ("fr", "nr"):
+            raise InputError(f"metric {e.name!r} is a {e.meta.kind} metric", "evaluate it on video clips")
+        try:
+            fns[e.name] = e.factory()
+        except (MetricUnavailableError, WeightsError) as exc:
+            if not cfg.skip_unavailable:
+                raise
+            skipped.append(f"metric {e.name} skipped: {exc.message}")
+            continue
+        entries.append(e)
+    if not entries:
+        raise InputError("no metric of the suite can be computed here", "; ".join(skipped) or "pass --metrics")
+    return entries, fns
+
+
+def _score(fn: Callable, kind: str, sr: np.ndarray, hr: np.ndarray, references: dict[str, object], name: str) -> float:
+    """One metric value; a metric with ``reference``/``compare`` reuses its HR-side work across models."""
+    if kind == "nr":
+        return fn(sr)
+    if hasattr(fn, "reference"):
+        if name not in references:
+            references[name] = fn.reference(hr)
+        return fn.compare(sr, references[name])
+    return fn(sr, hr)
+
+
 def evaluate(
     cfg: EvalConfig,
     *,
@@ -216,11 +253,8 @@ def evaluate(
         ``EvalReport.failures``; the other models go on.
     """
     conv = conventions(cfg)
-    metric_entries = [METRICS.get(m) for m in cfg.metrics]
-    for e in metric_entries:
-        if e.meta.kind not in ("fr", "nr"):
-            raise InputError(f"metric {e.name!r} is a {e.meta.kind} metric", "evaluate it on video clips")
-    metric_fns = {e.name: e.factory() for e in metric_entries}
+    report = EvalReport(run_dir=Path(cfg.out))
+    metric_entries, metric_fns = _create_metrics(cfg, report.skipped)
     metric_meta = {e.name: e.meta for e in metric_entries}
     model_names = MODELS.names() if list(cfg.models) == ["all"] else list(cfg.models)
     sources = [_model_source(n, cfg.scales) for n in model_names]
@@ -286,13 +320,13 @@ def evaluate(
     write_manifest(run_dir, manifest)
 
     store = ResultsStore(run_dir)
-    report = EvalReport(run_dir=run_dir)
     failed: set[str] = set()
     if on_total:
         on_total(len(plan) * len(sources))
     for ds_name, scale, sample in plan:
         hr_mod: np.ndarray | None = None
         lr: np.ndarray | None = None
+        references: dict[str, object] = {}  # reference-side work of FR metrics, once per HR image
         for src in sources:
             label = f"{ds_name} x{scale} {sample.name} {src.name}"
             keys = {m: (ds_name, scale, sample.name, src.name, src.variant, src.backend, m) for m in metric_fns}
@@ -334,7 +368,7 @@ def evaluate(
             for m in missing:
                 c = scale if metric_meta[m].crop == "scale" else 0
                 a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
-                store.add(keys[m], metric_fns[m](a, b) if metric_meta[m].kind == "fr" else metric_fns[m](a))
+                store.add(keys[m], _score(metric_fns[m], metric_meta[m].kind, a, b, references, m))
                 report.rows_added += 1
             store.flush()
             report.computed_cells += 1

@@ -41,3 +41,7 @@ class ComputeError(IQABenchError):
     """A computation produced an unusable result (e.g. NaN output)."""
 
     exit_code = 1
+
+
+class MetricUnavailableError(IQABenchError):
+    """A registered metric that cannot be computed here (its weights or dependencies cannot be had)."""

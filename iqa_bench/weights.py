@@ -21,6 +21,7 @@ from iqa_bench.io import atomic_path
 
 ENV_PATHS = "IQA_BENCH_WEIGHTS"
 ENV_CACHE = "IQA_BENCH_CACHE"
+ENV_OFFLINE = "IQA_BENCH_OFFLINE"
 
 
 class WeightsError(IQABenchError):
@@ -95,7 +96,8 @@ class WeightsStore:
     cache_dir
         Where downloads go (default: :func:`default_cache_dir`).
     allow_download
-        Try ``spec.url`` when no local copy exists.
+        Try ``spec.url`` when no local copy exists (default: yes, unless ``$IQA_BENCH_OFFLINE`` is
+        ``1``/``true``).
     timeout
         Seconds before a stalled connection is given up.
     """
@@ -105,11 +107,13 @@ class WeightsStore:
         paths: list[Path] | None = None,
         cache_dir: Path | None = None,
         *,
-        allow_download: bool = True,
+        allow_download: bool | None = None,
         timeout: float = 30.0,
     ) -> None:
         self.paths = search_paths() if paths is None else [Path(p) for p in paths]
         self.cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
+        if allow_download is None:
+            allow_download = os.environ.get(ENV_OFFLINE, "").lower() not in ("1", "true", "yes")
         self.allow_download = allow_download
         self.timeout = timeout
 

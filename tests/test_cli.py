@@ -194,5 +194,29 @@ def test_weights_commands(shared, tmp_path, monkeypatch):
     assert res.exit_code == 1 and "bad/nr/niqe_modelparameters_live_release.mat has sha256" in res.output
     # offline and missing: names the file, its hash, where it goes and where to get it
     monkeypatch.setenv("IQA_BENCH_WEIGHTS", "")
+    monkeypatch.setenv("IQA_BENCH_OFFLINE", "1")
     res = runner.invoke(app, ["weights", "fetch"])
     assert res.exit_code == 2 and "niqe_release.zip" in res.output and "fa2aa4d1" in res.output
+
+
+def test_suite_skips_unavailable_metrics_with_one_warning_each(shared, tmp_path, monkeypatch):
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    res = runner.invoke(app, ["evaluate", "--models", "bicubic", "--suite", "pirm", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    warnings = [line for line in res.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and "nrqm" in warnings[0] and "pi" in warnings[1], res.output
+    assert set(load_run(tmp_path / "r")["metric"]) == {"psnr_y", "niqe"}
+    # asked for by name it is an error, before anything is computed
+    res = runner.invoke(app, ["evaluate", "--models", "bicubic", "--metrics", "psnr_y,nrqm", "--out", str(tmp_path / "s")])
+    assert res.exit_code == 2 and "metric 'nrqm' is not available" in res.output
+    assert not (tmp_path / "s" / "results.parquet").exists()
+
+
+def test_list_metrics_shows_unavailable_and_conventions(monkeypatch):
+    from iqa_bench import cli
+
+    monkeypatch.setattr(cli.out, "width", 400)
+    res = runner.invoke(app, ["list", "metrics"])
+    assert res.exit_code == 0
+    for word in ("pieapp", "UNAVAILABLE", "lpips", "dists", "fsimc", "yiq", "brisque", "lower"):
+        assert word in res.output, word

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iqa_bench.metrics import niqe, psnr, ssim
+from iqa_bench.metrics import brisque, niqe, perceptual, piq_metrics, psnr, ssim, unavailable
 from iqa_bench.metrics.base import FRMetric, MetricInfo
 from iqa_bench.registry import Registry
 
@@ -12,6 +12,10 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     psnr.register(reg)
     ssim.register(reg)
     niqe.register(reg)
+    brisque.register(reg)
+    perceptual.register(reg)
+    piq_metrics.register(reg)
+    unavailable.register(reg)
 
 
 METRICS: Registry[MetricInfo] = Registry("metric", register_builtins)

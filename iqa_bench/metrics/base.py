@@ -33,6 +33,10 @@ class MetricInfo:
         Files the metric needs, resolved through the weights store; empty when none.
     description
         One line with the formula or the library and the exact options.
+    unavailable
+        Why the metric cannot be computed with this install (e.g. its weights cannot be had), or
+        None. An unavailable metric is listed but its factory raises
+        :class:`~iqa_bench.errors.MetricUnavailableError`.
     """
 
     kind: Literal["fr", "nr", "video"]
@@ -45,6 +49,19 @@ class MetricInfo:
     weights: tuple[WeightSpec, ...] = field(default_factory=tuple)
     devices: tuple[str, ...] = ("cpu",)
     batchable: bool = False
+    unavailable: str | None = None
+
+
+class ReferenceCached(Protocol):
+    """A full-reference metric whose reference-only work can be done once per HR image.
+
+    ``compare(sr, reference(hr)) == metric(sr, hr)``; the engine calls ``reference`` once per image
+    and ``compare`` once per model output.
+    """
+
+    def reference(self, hr: np.ndarray) -> object: ...
+
+    def compare(self, sr: np.ndarray, ref: object) -> float: ...
 
 
 class FRMetric(Protocol):

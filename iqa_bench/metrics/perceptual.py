@@ -1,0 +1,220 @@
+"""Deep-feature metrics: LPIPS v0.1 (AlexNet, VGG16, SqueezeNet 1.1) and DISTS.
+
+Conventions (DESIGN.md): RGB in [0, 1] (a grey image expanded to three channels), no resizing of
+any kind; LPIPS maps [0, 1] to [-1, 1] itself. Both are distances: lower is better.
+
+Reference-side caching: ``reference(hr)`` computes the HR image's features once and
+``compare(sr, ref)`` scores an output against them, so N models cost N + 1 forward passes per image,
+not 2N. ``metric(sr, hr)`` does both.
+
+The backbones' ImageNet weights come from the weights store (torchvision's ``features.*`` tensors);
+nothing is downloaded behind the user's back. LPIPS's linear heads are the official v0.1 files that
+ship inside the ``lpips`` package.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from iqa_bench.metrics._torch import as_tensor, resolve_device
+from iqa_bench.metrics.base import MetricInfo, check_pair
+from iqa_bench.registry import Registry
+from iqa_bench.weights import WeightSpec, WeightsStore
+
+if TYPE_CHECKING:
+    import torch
+
+_TV = "torchvision's ImageNet {} (IMAGENET1K_V1): save the 'features.*' entries of {} as a state_dict"
+BACKBONES = {
+    "alex": WeightSpec(
+        "perceptual/alexnet_features_imagenet_torchvision.pth",
+        "efe272311be54dcd133e061930526afaf1ab0917539f85e1c28170446b3558b3",
+        source=_TV.format("AlexNet", "alexnet-owt-7be5be79.pth"),
+    ),
+    "vgg": WeightSpec(
+        "perceptual/vgg16_features_imagenet_torchvision.pth",
+        "9db78a14e73153518aaea3bb2f6bc0c748fdca3b564f1eaa84a21346f46ddbb5",
+        source=_TV.format("VGG16", "vgg16-397923af.pth"),
+    ),
+    "squeeze": WeightSpec(
+        "perceptual/squeezenet1_1_features_imagenet_torchvision.pth",
+        "a2120cfbbd6ac00d37f2eb75086f283c9787a4a58eb9192344c0d133734fa346",
+        source=_TV.format("SqueezeNet 1.1", "squeezenet1_1-b8a52dc0.pth"),
+    ),
+}
+DISTS_WEIGHTS = WeightSpec(
+    "perceptual/dists_weights.pt",
+    "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
+    url="https://github.com/photosynthesis-team/piq/releases/download/v0.4.1/dists_weights.pt",
+    source="the DISTS release (dingkeyan93/DISTS, weights.pt: alpha and beta)",
+)
+
+
+def _features_state(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(sd, dict) or not any(k.startswith("features.") for k in sd):
+        raise ValueError(f"{path} holds no 'features.*' tensors; expected a torchvision backbone state_dict")
+    return {k: v for k, v in sd.items() if k.startswith("features.")}
+
+
+@dataclass
+class _Features:
+    """Per-layer features of one image (already unit-normalised for LPIPS)."""
+
+    layers: list[torch.Tensor]
+
+
+class LPIPS:
+    """LPIPS v0.1 distance (Zhang et al. 2018) through the official ``lpips`` package's modules."""
+
+    def __init__(self, net: str, backbone_path: Path, device: str | None = "cpu") -> None:
+        import lpips
+
+        self.device = resolve_device(device)
+        with warnings.catch_warnings():  # lpips passes torchvision's deprecated `pretrained=False`
+            warnings.simplefilter("ignore", UserWarning)
+            model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+        # lpips splits torchvision's `features` into slices that keep the original indices:
+        # slice{k}.{i}.{param} is features.{i}.{param}.
+        feats = _features_state(backbone_path)
+        wanted = model.net.state_dict()
+        missing = [k for k in wanted if "features." + k.split(".", 1)[1] not in feats]
+        if missing:
+            raise ValueError(f"{backbone_path} lacks {len(missing)} tensors LPIPS-{net} needs, e.g. {missing[0]}")
+        model.net.load_state_dict({k: feats["features." + k.split(".", 1)[1]] for k in wanted}, strict=True)
+        self.model = model.eval().to(self.device)
+        self._normalize = lpips.normalize_tensor
+
+    def reference(self, hr: np.ndarray) -> _Features:
+        import torch
+
+        with torch.inference_mode():
+            x = as_tensor(hr, rgb=True, device=self.device) * 2 - 1
+            outs = self.model.net(self.model.scaling_layer(x))
+            return _Features([self._normalize(o) for o in outs])
+
+    def compare(self, sr: np.ndarray, ref: _Features) -> float:
+        import torch
+
+        out = self.reference(sr)
+        with torch.inference_mode():
+            return sum(float(lin((a - b) ** 2).mean()) for lin, a, b in zip(self.model.lins, out.layers, ref.layers))
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        check_pair(sr, hr, "lpips")
+        return self.compare(sr, self.reference(hr))
+
+
+def _l2pool(channels: int) -> torch.nn.Module:
+    """DISTS's L2 pooling: sqrt(hanning-3x3 blur of x^2), stride 2 (replaces VGG's max-pooling)."""
+    import torch
+    import torch.nn.functional as F
+
+    class L2Pool(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            a = torch.tensor([0.5, 1.0, 0.5], dtype=torch.float64)
+            g = torch.outer(a, a)
+            self.register_buffer("kernel", (g / g.sum()).float().expand(channels, 1, 3, 3).contiguous())
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = F.conv2d(x * x, self.kernel, stride=2, padding=1, groups=x.shape[1])
+            return (out + 1e-12).sqrt()
+
+    return L2Pool()
+
+
+class DISTS:
+    """DISTS (Ding et al. 2020), official alpha/beta, written from the paper and the official release.
+
+    Why not ``piq.DISTS``: it downloads VGG16 and its weights when constructed and silently resizes
+    images whose short side exceeds 256 px; our convention scores the image as it is.
+    """
+
+    _CHANNELS = (3, 64, 128, 256, 512, 512)
+    _STAGES = ((0, 4), (4, 9), (9, 16), (16, 23), (23, 30))  # torchvision VGG16 features up to relu{1..5}_{2,2,3,3,3}
+
+    def __init__(self, vgg_path: Path, alpha_beta_path: Path, device: str | None = "cpu") -> None:
+        import torch
+        from torch import nn
+        from torchvision.models import vgg16
+
+        self.device = resolve_device(device)
+        vgg = vgg16(weights=None).features
+        vgg.load_state_dict({k.split(".", 1)[1]: v for k, v in _features_state(vgg_path).items()}, strict=True)
+        layers = list(vgg)
+        for i, layer in enumerate(layers):
+            if isinstance(layer, nn.MaxPool2d):
+                layers[i] = _l2pool(layers[i - 2].out_channels)
+        self.stages = nn.ModuleList(nn.Sequential(*layers[a:b]) for a, b in self._STAGES).eval().to(self.device)
+        ab = torch.load(alpha_beta_path, map_location="cpu", weights_only=True)
+        alpha, beta = ab["alpha"].double(), ab["beta"].double()
+        total = alpha.sum() + beta.sum()
+        self.alpha = [t.to(self.device) for t in torch.split(alpha / total, self._CHANNELS, dim=1)]
+        self.beta = [t.to(self.device) for t in torch.split(beta / total, self._CHANNELS, dim=1)]
+        self.mean = torch.tensor([0.485, 0.456, 0.406], device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor([0.229, 0.224, 0.225], device=self.device).view(1, 3, 1, 1)
+
+    def reference(self, hr: np.ndarray) -> _Features:
+        import torch
+
+        with torch.inference_mode():
+            x = as_tensor(hr, rgb=True, device=self.device)
+            feats, h = [x], (x - self.mean) / self.std
+            for stage in self.stages:
+                h = stage(h)
+                feats.append(h)
+            return _Features(feats)
+
+    def compare(self, sr: np.ndarray, ref: _Features) -> float:
+        import torch
+
+        c = 1e-6
+        dist = 0.0
+        with torch.inference_mode():
+            for x, y, a, b in zip(self.reference(sr).layers, ref.layers, self.alpha, self.beta):
+                mx, my = x.mean([2, 3], keepdim=True), y.mean([2, 3], keepdim=True)
+                vx, vy = ((x - mx) ** 2).mean([2, 3], keepdim=True), ((y - my) ** 2).mean([2, 3], keepdim=True)
+                cov = (x * y).mean([2, 3], keepdim=True) - mx * my
+                structure = (2 * mx * my + c) / (mx**2 + my**2 + c)
+                texture = (2 * cov + c) / (vx + vy + c)
+                dist += float((a * structure.double()).sum() + (b * texture.double()).sum())
+        return 1.0 - dist
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        check_pair(sr, hr, "dists")
+        return self.compare(sr, self.reference(hr))
+
+
+def register(reg: Registry[MetricInfo]) -> None:
+    """Register ``lpips`` (AlexNet), ``lpips_vgg``, ``lpips_squeeze`` and ``dists``."""
+    common = dict(kind="fr", higher_is_better=False, value_range=(0.0, 1.0), colour="rgb (grey expanded)",
+                  crop="scale", devices=("cpu", "cuda"))
+    for name, net in (("lpips", "alex"), ("lpips_vgg", "vgg"), ("lpips_squeeze", "squeeze")):
+        reg.register(
+            name,
+            lambda store=None, device="cpu", net=net: LPIPS(net, (store or WeightsStore()).resolve(BACKBONES[net]), device),
+            MetricInfo(
+                description=f"LPIPS v0.1, {net} trunk, official linear heads (lpips package), [0,1] -> [-1,1], no resize",
+                weights=(BACKBONES[net],),
+                **common,
+            ),
+        )
+    reg.register(
+        "dists",
+        lambda store=None, device="cpu": DISTS(
+            (store or WeightsStore()).resolve(BACKBONES["vgg"]), (store or WeightsStore()).resolve(DISTS_WEIGHTS), device
+        ),
+        MetricInfo(
+            description="DISTS, VGG16 with L2 pooling, official alpha/beta, ImageNet normalisation, no resize",
+            weights=(BACKBONES["vgg"], DISTS_WEIGHTS),
+            **common,
+        ),
+    )

@@ -1,0 +1,138 @@
+"""Full-reference metrics computed by piq 0.8 (Kastryulin et al.), wrapped with explicit conventions.
+
+Colour: these metrics keep their authors' colour handling, which piq reproduces from the original
+MATLAB code: an RGB image is converted to full-range YIQ (Y = 0.299R + 0.587G + 0.114B), *not* the
+BT.601 limited-range luma of ``psnr_y``/``ssim_y``; a grey image is used as it is (VSI and MDSI
+copy it to three channels, as piq does). Each metric's ``colour`` metadata says which, and the run
+manifest records it. Downsampling that is part of an algorithm's definition (FSIM, VSI, SR-SIM:
+average pooling by ``round(min(H, W) / 256)``; GMSD: 2x2 average) is kept, and stated.
+
+Inputs: float ``(H, W, C)`` in [0, 1], passed with ``data_range=1``; piq rescales to 0..255 where
+the original constants expect it. Computed in float64 on the CPU by default.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from iqa_bench.errors import InputError
+from iqa_bench.metrics._torch import as_tensor, resolve_device
+from iqa_bench.metrics.base import MetricInfo, check_pair
+from iqa_bench.registry import Registry
+
+_YIQ = "yiq luma 0.299/0.587/0.114 (authors' MATLAB); grey as is"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    function: str
+    higher_is_better: bool
+    value_range: tuple[float, float]
+    colour: str
+    description: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+SPECS: dict[str, _Spec] = {
+    "ms_ssim": _Spec("multi_scale_ssim", True, (0.0, 1.0), "rgb per channel (grey as is)",
+                     "MS-SSIM (Wang 2003), 5 scales, Gaussian 11/1.5, K 0.01/0.03, needs min side >= 161"),
+    "iw_ssim": _Spec("information_weighted_ssim", True, (0.0, 1.0), _YIQ,
+                     "IW-SSIM (Wang & Li 2011), 5 scales, parent band on"),
+    "fsim": _Spec("fsim", True, (0.0, 1.0), _YIQ + "; luma only",
+                  "FSIM (Zhang 2011), luma only, 4 scales x 4 orientations, built-in avg-pool by round(min(H,W)/256)",
+                  {"chromatic": False}),
+    "fsimc": _Spec("fsim", True, (0.0, 1.0), "yiq (Y, I and Q); grey: luma only",
+                   "FSIMc (Zhang 2011), chromatic, built-in avg-pool by round(min(H,W)/256)", {"chromatic": True}),
+    "vsi": _Spec("vsi", True, (0.0, 1.0), "rgb -> LMN/Lab (authors' MATLAB); grey copied to RGB",
+                 "VSI (Zhang 2014), SDSP saliency, built-in avg-pool by round(min(H,W)/256)"),
+    "gmsd": _Spec("gmsd", False, (0.0, 1.0), _YIQ, "GMSD (Xue 2014), Prewitt, T=170/255^2, built-in 2x2 avg-pool"),
+    "ms_gmsd": _Spec("multi_scale_gmsd", False, (0.0, 1.0), _YIQ, "MS-GMSD (Zhang 2017), 4 scales, luma only"),
+    "vif_p": _Spec("vif_p", True, (0.0, float("inf")), _YIQ,
+                   "VIF pixel domain (Sheikh & Bovik 2006), sigma_n^2 = 2; > 1 for contrast enhancement"),
+    "haarpsi": _Spec("haarpsi", True, (0.0, 1.0), "yiq (Y, I and Q); grey: luma only",
+                     "HaarPSI (Reisenhofer 2018), 3 scales, C=30, alpha=4.2, built-in 2x2 subsampling"),
+    "mdsi": _Spec("mdsi", False, (0.0, float("inf")), "rgb -> LMN (authors' MATLAB); grey copied to RGB",
+                  "MDSI (Nafchi 2016), sum combination, q=o=0.25"),
+    "srsim": _Spec("srsim", True, (0.0, 1.0), _YIQ,
+                   "SR-SIM (Zhang 2012), spectral-residual saliency, built-in avg-pool by round(min(H,W)/256)"),
+    "dss": _Spec("dss", True, (0.0, 1.0), _YIQ, "DSS (Balanov 2015), DCT 8x8 subband similarity"),
+}
+
+
+class PiqMetric:
+    """``metric(sr, hr) -> float`` for one piq function with fixed, recorded options."""
+
+    def __init__(self, name: str, spec: _Spec, device: str | None = "cpu") -> None:
+        import piq
+        import torch
+
+        self.name = name
+        self.fn: Callable[..., Any] = getattr(piq, spec.function)
+        self.kwargs = {"data_range": 1.0, "reduction": "none", **spec.kwargs}
+        self.device = resolve_device(device)
+        self.dtype = torch.float64  # piq's constants were tuned in double precision; float32 drifts ~1e-5
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        import torch
+
+        check_pair(sr, hr, self.name)
+        x = as_tensor(sr, device=self.device, dtype=self.dtype)
+        y = as_tensor(hr, device=self.device, dtype=self.dtype)
+        kwargs = self.kwargs
+        if x.shape[1] == 1 and kwargs.get("chromatic"):
+            kwargs = {**kwargs, "chromatic": False}  # a grey image has no chroma: its luma-only score
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.filterwarnings("ignore", message=r"The original \w+ supports only RGB")  # grey -> RGB, documented
+            try:
+                value = self.fn(x, y, **kwargs)
+            except (AssertionError, ValueError) as exc:  # piq validates with assert/ValueError: make it readable
+                raise InputError(
+                    f"{self.name} cannot score a {sr.shape[1]}x{sr.shape[0]} image: {exc}",
+                    f"drop {self.name} from --metrics for images this small",
+                ) from None
+        return float(value.reshape(-1)[0])
+
+
+def total_variation(img: np.ndarray) -> float:
+    """Anisotropic total variation per pixel: mean |dx| + mean |dy| over all channels, [0, 1] units.
+
+    Written with numpy rather than ``piq.total_variation``, whose value is a sum over the image and
+    so grows with image size; a per-pixel mean is comparable across images.
+    """
+    x = img.astype(np.float64, copy=False)
+    return float(np.abs(np.diff(x, axis=1)).mean() + np.abs(np.diff(x, axis=0)).mean())
+
+
+def register(reg: Registry[MetricInfo]) -> None:
+    """Register the piq full-reference metrics of :data:`SPECS` and ``tv``."""
+    for name, spec in SPECS.items():
+        reg.register(
+            name,
+            lambda device="cpu", name=name, spec=spec: PiqMetric(name, spec, device),
+            MetricInfo(
+                kind="fr",
+                higher_is_better=spec.higher_is_better,
+                value_range=spec.value_range,
+                colour=spec.colour,
+                crop="scale",
+                description=f"{spec.description} (piq.{spec.function})",
+                devices=("cpu", "cuda"),
+            ),
+        )
+    reg.register(
+        "tv",
+        lambda: total_variation,
+        MetricInfo(
+            kind="nr",
+            higher_is_better=False,
+            value_range=(0.0, 2.0),
+            colour="rgb (grey as is)",
+            crop="scale",
+            description="total variation per pixel, mean|dx| + mean|dy| on [0,1]: smoothness/noise, not quality alone",
+        ),
+    )
