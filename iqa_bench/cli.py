@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager
 from enum import Enum
@@ -74,6 +75,38 @@ def _metric_names(metrics: Optional[List[str]], suite: str) -> tuple[str, ...]:
         raise IQABenchError(f"unknown metric suite {suite!r}", "suites are the files in metrics/*.toml") from None
 
 
+def _custom_models(items, arch, params, net_input, value_range, upsample, scales):
+    """``--model NAME=CKPT`` options -> ``(name, ModelInfo)`` pairs for the torch runner."""
+    if not items:
+        return ()
+    from iqa_bench.models import ModelInfo
+    from iqa_bench.models.archs import ARCHS
+    from iqa_bench.weights import WeightSpec
+
+    if not arch:
+        raise IQABenchError("--model needs --arch", f"architectures: {', '.join(ARCHS.names())}")
+    ARCHS.get(arch)
+    kwargs = {}
+    for item in params or []:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise IQABenchError(f"--arch-param {item!r} is not K=V", "e.g. --arch-param n_resblocks=16")
+        try:
+            kwargs[k.strip()] = json.loads(v)
+        except ValueError:
+            kwargs[k.strip()] = v.strip()
+    pairs = []
+    for name, folder in _parse_outputs(items):
+        ckpt = folder.expanduser().resolve()
+        if not ckpt.is_file():
+            raise IQABenchError(f"--model {name}: checkpoint {ckpt} not found", "check the path")
+        info = ModelInfo(arch=arch, backend="torch", description=f"user checkpoint {ckpt}", params=kwargs,
+                         scales=scales, weights={f"x{s}": WeightSpec(str(ckpt)) for s in scales},
+                         input=net_input, value_range=value_range, upsample=upsample)
+        pairs.append((name, info))
+    return tuple(pairs)
+
+
 def _fmt(v: float) -> str:
     return "nan" if v != v else f"{v:.4f}"
 
@@ -132,6 +165,14 @@ def evaluate(
     lr_source: _LRSource = typer.Option(_LRSource.auto, help="auto: use a folder's LR_bicubic/X{s} files if present."),
     quantize: bool = typer.Option(True, help="Score SR outputs rounded to uint8 (as saved); --no-quantize: float."),
     drop_alpha: bool = typer.Option(False, help="Drop alpha channels instead of refusing RGBA images."),
+    variants: Optional[str] = typer.Option(None, "--variants", help="Comma list, e.g. fp32,fp16 (default: each runner's first)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda, for runners that can use a GPU."),
+    model: Optional[List[str]] = typer.Option(None, "--model", help="NAME=CKPT: your own checkpoint (with --arch)."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of --model checkpoints (see `list models`)."),
+    arch_param: Optional[List[str]] = typer.Option(None, "--arch-param", help="K=V architecture parameter (repeatable)."),
+    net_input: str = typer.Option("rgb", "--input", help="What --model's network takes: rgb or y."),
+    value_range: float = typer.Option(1.0, "--value-range", help="--model's pixel scale: 1 or 255."),
+    upsample: str = typer.Option("none", "--upsample", help="--model's input: none (LR) or bicubic (pre-upsampled)."),
 ) -> None:
     """Evaluate models (and/or folders of SR outputs) on datasets; resumable."""
     with _user_errors():
@@ -139,7 +180,8 @@ def evaluate(
         from iqa_bench.results import load_run
 
         outs = _parse_outputs(outputs)
-        model_list = tuple(_split([models])) if models else (("all",) if not outs else ())
+        extra = _custom_models(model, arch, arch_param, net_input, value_range, upsample, _parse_scales(scale))
+        model_list = tuple(_split([models])) if models else (("all",) if not (outs or extra) else ())
         cfg = EvalConfig(
             datasets=tuple(_split(dataset)),
             models=tuple(m.lower() for m in model_list),
@@ -152,6 +194,9 @@ def evaluate(
             drop_alpha=drop_alpha,
             outputs=outs,
             skip_unavailable=not _split(metrics),
+            variants=tuple(_split([variants])) if variants else (),
+            device=device,
+            extra_models=extra,
         )
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -26,7 +26,7 @@ from iqa_bench.data.datasets import Sample, resolve_dataset
 from iqa_bench.errors import ComputeError, InputError, MetricUnavailableError, RunStateError
 from iqa_bench.io import ImageInfo, list_images, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS
-from iqa_bench.models import MODELS
+from iqa_bench.models import MODELS, ModelInfo
 from iqa_bench.results import ResultsStore, read_manifest, write_manifest
 from iqa_bench.runners import RUNNERS, Upscaler
 from iqa_bench.runners.base import require_finite
@@ -63,6 +63,13 @@ class EvalConfig:
         Skip (with a line in ``EvalReport.skipped``) metrics that cannot be created here, e.g. an
         unavailable metric or missing weights, instead of failing. Set for suites; a metric asked
         for by name fails clearly.
+    variants
+        Variants to run for each model (e.g. ``fp32, fp16``); empty: each runner's first. A model
+        whose runner lacks a variant skips it with a note when ``models == ("all",)``.
+    device
+        ``cpu`` or ``cuda`` for runners that can use a GPU.
+    extra_models
+        ``(name, ModelInfo)`` pairs evaluated beside the zoo, e.g. a user's own checkpoint.
     """
 
     datasets: tuple[str, ...] = ("default",)
@@ -76,6 +83,9 @@ class EvalConfig:
     drop_alpha: bool = False
     outputs: tuple[tuple[str, Path], ...] = ()
     skip_unavailable: bool = False
+    variants: tuple[str, ...] = ()
+    device: str = "cpu"
+    extra_models: tuple[tuple[str, ModelInfo], ...] = ()
 
 
 @dataclass
@@ -99,6 +109,7 @@ class _Source:
     backend: str
     make: Callable[[Sample, np.ndarray, int, bool], np.ndarray]  # (sample, lr, scale, quantize) -> SR
     describe: dict
+    scales: tuple[int, ...] = ()  # scales it runs at; empty: all
 
 
 def conventions(cfg: EvalConfig) -> dict[str, str]:
@@ -159,21 +170,46 @@ def _same_channels(sr: np.ndarray, hr_channels: int, where: str) -> np.ndarray:
     )
 
 
-def _model_source(name: str, scales: tuple[int, ...]) -> _Source:
-    info = MODELS.get(name).meta
+def _model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[str] | None) -> list[_Source]:
+    """One source per variant of a model; with ``skipped`` (``--models all``), what cannot run is noted
+    and left out instead of failing."""
+
+    def refuse(message: str, hint: str) -> list[_Source]:
+        if skipped is None:
+            raise InputError(message, hint)
+        skipped.append(f"{message} ({hint})")
+        return []
+
     runner = RUNNERS.get(info.backend)
-    variant = runner.meta.variants[0]
-    bad = [s for s in scales if info.scales and s not in info.scales]
-    if bad:
-        raise InputError(f"model {name!r} supports scales {info.scales}, not {bad}", "pick a supported --scale")
-    upscaler: Upscaler = runner.factory(info, variant)
+    scales = [s for s in cfg.scales if not info.scales or s in info.scales]
+    if not scales:
+        return refuse(f"model {name} supports scales {list(info.scales)}, not {list(cfg.scales)}", "pick a supported --scale")
+    if len(scales) < len(cfg.scales) and skipped is None:
+        bad = sorted(set(cfg.scales) - set(scales))
+        raise InputError(f"model {name!r} supports scales {list(info.scales)}, not {bad}", "pick a supported --scale")
+    sources = []
+    for variant in cfg.variants or runner.meta.variants[:1]:
+        if variant not in runner.meta.variants:
+            refuse(f"model {name} on runner {info.backend} has no variant {variant}",
+                   f"its variants: {', '.join(runner.meta.variants)}")
+            continue
+        upscaler: Upscaler = runner.factory(info, variant, device=cfg.device)
+        weights = {}
+        try:
+            for s in scales:
+                path = upscaler.weights_path(s)
+                if path is not None:
+                    weights[f"x{s}"] = {"path": str(path), "sha256": sha256_of(path)}
+        except WeightsError as exc:
+            return refuse(f"model {name} skipped: {exc.message}", exc.hint or "")
 
-    def make(sample: Sample, lr: np.ndarray, scale: int, quantize: bool = True) -> np.ndarray:
-        return upscaler.upscale_uint8(lr, scale) if quantize else upscaler.upscale(lr, scale)
+        def make(sample: Sample, lr: np.ndarray, scale: int, quantize: bool = True, up: Upscaler = upscaler) -> np.ndarray:
+            return up.upscale_uint8(lr, scale) if quantize else up.upscale(lr, scale)
 
-    describe = {"arch": info.arch, "backend": info.backend, "variant": variant, "params": info.params,
-                "description": info.description}
-    return _Source(name, variant, info.backend, make, describe)
+        describe = {"arch": info.arch, "backend": info.backend, "variant": variant, "params": info.params,
+                    "description": info.description, "weights": weights, "device": cfg.device}
+        sources.append(_Source(name, variant, info.backend, make, describe, tuple(scales)))
+    return sources
 
 
 def _folder_source(name: str, folder: Path, drop_alpha: bool) -> _Source:
@@ -256,8 +292,10 @@ def evaluate(
     report = EvalReport(run_dir=Path(cfg.out))
     metric_entries, metric_fns = _create_metrics(cfg, report.skipped)
     metric_meta = {e.name: e.meta for e in metric_entries}
-    model_names = MODELS.names() if list(cfg.models) == ["all"] else list(cfg.models)
-    sources = [_model_source(n, cfg.scales) for n in model_names]
+    everything = list(cfg.models) == ["all"]
+    model_names = MODELS.names() if everything else list(cfg.models)
+    models = [(n, MODELS.get(n).meta) for n in model_names] + list(cfg.extra_models)
+    sources = [src for n, info in models for src in _model_sources(n, info, cfg, report.skipped if everything else None)]
     for name, folder in cfg.outputs:
         if name in model_names:
             raise InputError(f"--outputs name {name!r} is also a zoo model", "pick another name for the folder")
@@ -320,18 +358,20 @@ def evaluate(
     write_manifest(run_dir, manifest)
 
     store = ResultsStore(run_dir)
-    failed: set[str] = set()
+    failed: set[tuple[str, str]] = set()
     if on_total:
-        on_total(len(plan) * len(sources))
+        on_total(sum(1 for _, sc, _ in plan for src in sources if not src.scales or sc in src.scales))
     for ds_name, scale, sample in plan:
         hr_mod: np.ndarray | None = None
         lr: np.ndarray | None = None
         references: dict[str, object] = {}  # reference-side work of FR metrics, once per HR image
         for src in sources:
+            if src.scales and scale not in src.scales:
+                continue
             label = f"{ds_name} x{scale} {sample.name} {src.name}"
             keys = {m: (ds_name, scale, sample.name, src.name, src.variant, src.backend, m) for m in metric_fns}
             missing = [m for m, k in keys.items() if not store.has(k)]
-            if src.name in failed or not missing:
+            if (src.name, src.variant) in failed or not missing:
                 if not missing:
                     report.reused_cells += 1
                 if on_cell:
@@ -358,7 +398,7 @@ def evaluate(
                             sr = quantize_uint8(to_float(sr))
                         write_png(png, sr)
             except ComputeError as exc:
-                failed.add(src.name)
+                failed.add((src.name, src.variant))
                 report.failures.append(
                     f"{where}: {exc.message}; the model's remaining images are skipped, other models go on "
                     "(check its weights and variant)"

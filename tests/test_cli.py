@@ -220,3 +220,36 @@ def test_list_metrics_shows_unavailable_and_conventions(monkeypatch):
     assert res.exit_code == 0
     for word in ("pieapp", "UNAVAILABLE", "lpips", "dists", "fsimc", "yiq", "brisque", "lower"):
         assert word in res.output, word
+
+
+def test_user_checkpoint_runs_and_a_nan_model_fails_alone(shared, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("IQA_BENCH_OFFLINE", "1")
+    good = shared / "weights" / "sr" / "fsrcnn_x4.pth"
+    sd = torch.load(good, weights_only=True)
+    sd["last_part.bias"] = sd["last_part.bias"] * float("nan")
+    torch.save(sd, tmp_path / "nan.pth")
+    res = runner.invoke(app, [
+        "evaluate", "--models", "bicubic", "--model", f"mine={good}", "--model", f"bad={tmp_path / 'nan.pth'}",
+        "--arch", "fsrcnn", "--input", "y", "--dataset", str(shared / "data" / "Set5"), "--scale", "4",
+        "--suite", "paper", "--out", str(tmp_path / "r"),
+    ])
+    assert res.exit_code == 1, res.output
+    assert "SR output of bad" in res.output and "NaN" in res.output
+    s = summarize(load_run(tmp_path / "r")).set_index(["model", "metric"])
+    assert set(s.index.get_level_values(0)) == {"bicubic", "mine"} and (s["n"] == 5).all()
+    assert s.loc[("mine", "psnr_y"), "mean"] == pytest.approx(30.52, abs=0.05)  # = zoo fsrcnn x4
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["models"]["mine"]["weights"]["x4"]["sha256"] == "f0a9ce0821428642bc948052267db1cb979d62a623500d2bae02e8fc6675e95d"
+
+
+def test_models_all_lists_models_without_weights_as_skipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", "")
+    monkeypatch.setenv("IQA_BENCH_OFFLINE", "1")
+    monkeypatch.setenv("IQA_BENCH_CACHE", str(tmp_path / "cache"))
+    res = runner.invoke(app, ["evaluate", "--models", "all", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    for name in ("vdsr", "fsrcnn", "realesrgan_x4plus", "edsr_baseline"):
+        assert f"model {name} skipped" in res.output, name
+    assert "vdsr_twtygqyy.pth" in res.output and "model srcnn supports scales [2], not [4]" in res.output

@@ -40,3 +40,19 @@ def luma(img: np.ndarray) -> np.ndarray:
     if img.ndim == 3 and img.shape[2] == 1:
         return img.astype(np.float64, copy=False)
     return rgb_to_y_bt601(img)
+
+
+_YCBCR = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255.0
+_YCBCR_OFFSET = np.array([16.0, 128.0, 128.0]) / 255.0
+
+
+def rgb_to_ycbcr_bt601(img: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range YCbCr (MATLAB ``rgb2ycbcr`` without rounding) of ``(H, W, 3)`` RGB in [0, 1]."""
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
+    return img.astype(np.float64, copy=False) @ _YCBCR.T + _YCBCR_OFFSET
+
+
+def ycbcr_to_rgb_bt601(img: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr_bt601` (MATLAB ``ycbcr2rgb``), not clipped."""
+    return (img.astype(np.float64, copy=False) - _YCBCR_OFFSET) @ np.linalg.inv(_YCBCR).T

@@ -7,6 +7,7 @@ from typing import Any
 
 from iqa_bench.config import load_toml
 from iqa_bench.registry import Registry
+from iqa_bench.weights import WeightSpec
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,17 @@ class ModelInfo:
         Scales the model supports; empty means any integer scale.
     published
         Published reference values, ``{"Set5/x4": 28.42, ...}`` (PSNR-Y unless the source says).
+    weights
+        Weights per scale, ``{"x2": WeightSpec, ...}``, or ``{"any": WeightSpec}`` for one file for
+        every scale; empty for models without weights (interpolation).
+    input
+        What the network sees: ``"rgb"`` or ``"y"`` (BT.601 luma; a grey image as is). A Y model's
+        output is recombined with the bicubic-upsampled Cb/Cr of the LR image.
+    value_range
+        Pixel scale the network works on: 1 ([0, 1]) or 255.
+    upsample
+        ``"bicubic"``: the network takes the LR image pre-upsampled (MATLAB bicubic, float);
+        ``"none"``: it takes the LR image.
     """
 
     arch: str
@@ -34,9 +46,18 @@ class ModelInfo:
     scales: tuple[int, ...] = ()
     published: dict[str, float] = field(default_factory=dict)
     published_source: str = ""
+    weights: dict[str, WeightSpec] = field(default_factory=dict)
+    input: str = "rgb"
+    value_range: float = 1.0
+    upsample: str = "none"
+
+    def weight_for(self, scale: int) -> WeightSpec | None:
+        """The weights file for ``scale`` (None when the model needs none)."""
+        return self.weights.get(f"x{scale}", self.weights.get("any"))
 
 
-_META_KEYS = {"arch", "backend", "description", "scales", "published", "published_source"}
+_META_KEYS = {"arch", "backend", "description", "scales", "published", "published_source", "weights", "input",
+              "value_range", "upsample"}
 
 
 def model_info_from_entry(entry: dict[str, Any]) -> ModelInfo:
@@ -49,6 +70,10 @@ def model_info_from_entry(entry: dict[str, Any]) -> ModelInfo:
         scales=tuple(entry.get("scales", ())),
         published=dict(entry.get("published", {})),
         published_source=entry.get("published_source", ""),
+        weights={k: WeightSpec(**v) for k, v in entry.get("weights", {}).items()},
+        input=entry.get("input", "rgb"),
+        value_range=float(entry.get("value_range", 1.0)),
+        upsample=entry.get("upsample", "none"),
     )
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from iqa_bench.registry import Registry
-from iqa_bench.runners import interp
+from iqa_bench.runners import interp, torch_runner
 from iqa_bench.runners.base import RunnerInfo, Upscaler
 
 
 def register_builtins(reg: Registry[RunnerInfo]) -> None:
     """Register the built-in runners."""
     reg.register("interp", interp.create, interp.INFO)
+    reg.register("torch", torch_runner.create, torch_runner.INFO)
 
 
 RUNNERS: Registry[RunnerInfo] = Registry("runner", register_builtins)

@@ -33,6 +33,11 @@ class Upscaler:
     default (override it where the backend can round exactly, e.g. on the 0..255 scale).
     """
 
+    def weights_path(self, scale: int) -> str | None:
+        """The verified weights file used at ``scale`` (None when none is needed); raises
+        :class:`~iqa_bench.weights.WeightsError` when it cannot be resolved."""
+        return None
+
     def upscale(self, lr: np.ndarray, scale: int) -> np.ndarray:
         """``(h, w, C)`` uint8 LR -> ``(s*h, s*w, C)`` float64 SR on the [0, 1] scale, not clipped."""
         raise NotImplementedError

@@ -31,8 +31,8 @@ class InterpUpscaler(Upscaler):
         return imresize(lr, float(scale), kernel=self.kernel)
 
 
-def create(model: ModelInfo, variant: str) -> Upscaler:
-    """Factory registered as the ``interp`` runner."""
+def create(model: ModelInfo, variant: str, **_options: object) -> Upscaler:
+    """Factory registered as the ``interp`` runner (device and other runner options do not apply)."""
     if variant not in INFO.variants:
         raise ValueError(f"the interp runner has variants {INFO.variants}, not {variant!r}")
     return InterpUpscaler(str(model.params.get("kernel", "bicubic")))

@@ -1,0 +1,72 @@
+"""Architecture registry: name -> builder ``(scale, **params) -> nn.Module`` with its checkpoint layouts.
+
+A new architecture is one module in this package plus one ``reg.register`` line here (or an entry
+point in the ``iqa_bench.architectures`` group); the zoo entry in ``runners/zoo.toml`` names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from iqa_bench.registry import Registry
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """Frozen metadata of an architecture.
+
+    Attributes
+    ----------
+    description
+        Paper and key layout.
+    takes_scale
+        Whether the builder needs the scale (False: one network for every scale, e.g. VDSR).
+    layouts
+        Checkpoint layouts the loader accepts, for messages and docs.
+    convert
+        Optional ``state_dict -> state_dict`` renaming an alternative official layout to ours.
+    """
+
+    description: str
+    takes_scale: bool = True
+    layouts: tuple[str, ...] = ("plain state_dict",)
+    convert: Callable[[dict], dict] | None = None
+
+
+def _lazy(module: str, cls: str) -> Callable[..., Any]:
+    def build(**kwargs: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(f"iqa_bench.models.{module}"), cls)(**kwargs)
+
+    return build
+
+
+def _esrgan_convert(sd: dict) -> dict:
+    from iqa_bench.models.rrdbnet import from_esrgan_keys
+
+    return from_esrgan_keys(sd)
+
+
+def register_builtins(reg: Registry[ArchInfo]) -> None:
+    """Register the built-in architectures."""
+    reg.register("srcnn", _lazy("srcnn", "SRCNN"), ArchInfo("SRCNN (Dong 2014), pre-upsampled Y", takes_scale=False))
+    reg.register("fsrcnn", _lazy("fsrcnn", "FSRCNN"), ArchInfo("FSRCNN (Dong 2016), LR Y; yjn870 layout"))
+    reg.register("vdsr", _lazy("vdsr", "VDSR"), ArchInfo("VDSR (Kim 2016), pre-upsampled Y; twtygqyy layout",
+                                                         takes_scale=False))
+    reg.register("edsr", _lazy("edsr", "EDSR"), ArchInfo("EDSR (Lim 2017), RGB 0..255", layouts=("EDSR-PyTorch",)))
+    reg.register("rdn", _lazy("rdn", "RDN"), ArchInfo("RDN (Zhang 2018), RGB 0..255", layouts=("EDSR-PyTorch",)))
+    reg.register("msrresnet", _lazy("srresnet", "MSRResNet"),
+                 ArchInfo("BN-free SRResNet (BasicSR MSRResNet)", layouts=("BasicSR params/params_ema",)))
+    reg.register("srgan_leftthomas", _lazy("srresnet", "SRGANLeftthomas"),
+                 ArchInfo("SRGAN generator of leftthomas/SRGAN (5 BN blocks)"))
+    reg.register("rrdbnet", _lazy("rrdbnet", "RRDBNet"),
+                 ArchInfo("ESRGAN RRDBNet (Wang 2018)", layouts=("BasicSR params/params_ema", "original ESRGAN keys"),
+                          convert=_esrgan_convert))
+    reg.register("unet", _lazy("unet", "UNet"), ArchInfo("residual UNet on an output-size image", takes_scale=False))
+    reg.register("srunet", _lazy("unet", "SRUNet"), ArchInfo("SR-UNet: UNet + PixelShuffle + bicubic skip"))
+
+
+ARCHS: Registry[ArchInfo] = Registry("architecture", register_builtins)
