@@ -126,7 +126,7 @@ class _NaNUpscaler(Upscaler):
 
 def test_nan_output_fails_that_model_only(tmp_path):
     """A model whose output has NaN: clear error, other models' results intact, run goes on."""
-    RUNNERS.register("nanrunner", lambda model, variant: _NaNUpscaler(), RunnerInfo("test", ("fp32",)))
+    RUNNERS.register("nanrunner", lambda model, variant, **options: _NaNUpscaler(), RunnerInfo("test", ("fp32",)))
     info = ModelInfo(arch="test", backend="nanrunner", description="emits NaN")
     MODELS.register("nanmodel", lambda: info, info)
     try:

@@ -1,4 +1,7 @@
-"""Runners (backends): each registers a factory ``(model: ModelInfo, variant: str) -> Upscaler``."""
+"""Runners (backends): each registers a factory ``(model: ModelInfo, variant: str, **options) -> Upscaler``.
+
+Options passed by the engine: ``device`` (``"cpu"``/``"cuda"``); a runner ignores those that do not apply.
+"""
 
 from __future__ import annotations
 
