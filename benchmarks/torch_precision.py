@@ -33,16 +33,8 @@ from iqa_bench.weights import WeightsError
 def time_forward(up: TorchUpscaler, lr: np.ndarray, scale: int, device: str, reps: int) -> tuple[float, float, float]:
     """(median ms, p90 ms, peak MiB) of one whole-image upscale (network only) of ``lr``."""
     net = up.network(scale)
-    x = to_float(lr)
-    if up.info.input == "y":
-        from iqa_bench.data.colour import luma
-        from iqa_bench.data.imresize import imresize
-
-        y = luma(x)[..., 0]
-        x = (imresize(y, float(scale)) if up.info.upsample == "bicubic" else y)[None]
-    else:
-        x = (np.repeat(x, 3, 2) if x.shape[2] == 1 else x).transpose(2, 0, 1)
-    t = torch.from_numpy(np.ascontiguousarray(x * up.info.value_range)).unsqueeze(0).to(up.device, up.dtype)
+    x = up.network_input(lr, scale)
+    t = torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(0).to(up.device, up.dtype)
     if getattr(net, "shrink", 0):
         t = torch.nn.functional.pad(t, (net.shrink,) * 4, mode="replicate")
     times = []

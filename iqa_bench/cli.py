@@ -75,7 +75,10 @@ def _metric_names(metrics: Optional[List[str]], suite: str) -> tuple[str, ...]:
         raise IQABenchError(f"unknown metric suite {suite!r}", "suites are the files in metrics/*.toml") from None
 
 
-def _custom_models(items, arch, params, net_input, value_range, upsample, scales):
+def _custom_models(
+    items: Optional[List[str]], arch: Optional[str], params: Optional[List[str]], net_input: str,
+    value_range: float, upsample: str, scales: tuple[int, ...],
+) -> tuple:
     """``--model NAME=CKPT`` options -> ``(name, ModelInfo)`` pairs for the torch runner."""
     if not items:
         return ()

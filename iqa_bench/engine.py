@@ -188,6 +188,7 @@ def _model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[st
         bad = sorted(set(cfg.scales) - set(scales))
         raise InputError(f"model {name!r} supports scales {list(info.scales)}, not {bad}", "pick a supported --scale")
     sources = []
+    hashes: dict[str, str] = {}  # weights files are the same for every variant: hash each once
     for variant in cfg.variants or runner.meta.variants[:1]:
         if variant not in runner.meta.variants:
             refuse(f"model {name} on runner {info.backend} has no variant {variant}",
@@ -199,7 +200,9 @@ def _model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[st
             for s in scales:
                 path = upscaler.weights_path(s)
                 if path is not None:
-                    weights[f"x{s}"] = {"path": str(path), "sha256": sha256_of(path)}
+                    if path not in hashes:
+                        hashes[path] = sha256_of(path)
+                    weights[f"x{s}"] = {"path": str(path), "sha256": hashes[path]}
         except WeightsError as exc:
             return refuse(f"model {name} skipped: {exc.message}", exc.hint or "")
 

@@ -193,6 +193,11 @@ class DISTS:
         return self.compare(sr, self.reference(hr))
 
 
+def _create_dists(store: WeightsStore | None = None, device: str | None = "cpu") -> DISTS:
+    store = store or WeightsStore()
+    return DISTS(store.resolve(BACKBONES["vgg"]), store.resolve(DISTS_WEIGHTS), device)
+
+
 def register(reg: Registry[MetricInfo]) -> None:
     """Register ``lpips`` (AlexNet), ``lpips_vgg``, ``lpips_squeeze`` and ``dists``."""
     common = dict(kind="fr", higher_is_better=False, value_range=(0.0, 1.0), colour="rgb (grey expanded)",
@@ -209,9 +214,7 @@ def register(reg: Registry[MetricInfo]) -> None:
         )
     reg.register(
         "dists",
-        lambda store=None, device="cpu": DISTS(
-            (store or WeightsStore()).resolve(BACKBONES["vgg"]), (store or WeightsStore()).resolve(DISTS_WEIGHTS), device
-        ),
+        _create_dists,
         MetricInfo(
             description="DISTS, VGG16 with L2 pooling, official alpha/beta, ImageNet normalisation, no resize",
             weights=(BACKBONES["vgg"], DISTS_WEIGHTS),

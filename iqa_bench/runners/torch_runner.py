@@ -70,17 +70,21 @@ class TorchUpscaler(Upscaler):
         self.explicit = weights or {}
         self.tile, self.overlap = tile, overlap
         self._nets: dict[int, torch.nn.Module] = {}
+        self._paths: dict[int, str] = {}
 
     def weights_path(self, scale: int) -> str | None:
         """Resolve (and verify) the weights file for ``scale``; raises WeightsError when unavailable."""
         if scale in self.explicit:
             return self.explicit[scale]
+        if scale in self._paths:  # resolving verifies the sha256: do it once per file
+            return self._paths[scale]
         spec = self.info.weight_for(scale)
         if spec is None:  # never run a learned network with random weights
             have = ", ".join(sorted(self.info.weights)) or "none"
             raise WeightsError(f"no weights file is configured for {self.info.arch} at x{scale} (configured: {have})",
                                "add weights.x{s} to its zoo entry, or pass --model NAME=CKPT --arch ...".replace("{s}", str(scale)))
-        return str(self.store.resolve(spec))
+        self._paths[scale] = str(self.store.resolve(spec))
+        return self._paths[scale]
 
     def network(self, scale: int) -> torch.nn.Module:
         if scale not in self._nets:
@@ -125,34 +129,40 @@ class TorchUpscaler(Upscaler):
         assert out is not None
         return out
 
+    def network_input(self, lr: np.ndarray, scale: int) -> np.ndarray:
+        """``(C, H, W)`` float64 array the network sees: BT.601 luma (grey as is) or RGB (grey
+        replicated), MATLAB-bicubic pre-upsampled where the entry says so, times ``value_range``."""
+        x = to_float(lr)
+        if self.info.input == "y":
+            x = luma(x)
+        elif x.shape[2] == 1:
+            x = np.repeat(x, 3, axis=2)
+        if self.info.upsample == "bicubic":
+            x = imresize(x, float(scale))
+        return x.transpose(2, 0, 1) * self.info.value_range
+
+    def _run(self, lr: np.ndarray, scale: int) -> np.ndarray:
+        """Network output ``(C, s*h, s*w)`` on [0, 1], not clipped."""
+        out_scale = 1 if self.info.upsample == "bicubic" else scale
+        return self._forward(self.network_input(lr, scale), scale, out_scale) / self.info.value_range
+
     def upscale_luma(self, lr: np.ndarray, scale: int) -> np.ndarray:
         """A Y network's own output: ``(H, W)`` luma on [0, 1], not clipped (the SR papers' protocol
         scores this directly; :meth:`upscale` recombines it with chroma into the RGB image as saved)."""
         if self.info.input != "y":
             raise InputError(f"{self.info.arch} is not a Y-channel network", "use upscale()")
-        y = luma(to_float(lr))[..., 0]
-        pre = self.info.upsample == "bicubic"
-        if pre:
-            y = imresize(y, float(scale))
-        return self._forward(y[None] * self.info.value_range, scale, 1 if pre else scale)[0] / self.info.value_range
+        return self._run(lr, scale)[0]
 
     def upscale(self, lr: np.ndarray, scale: int) -> np.ndarray:
-        info = self.info
-        lr_f = to_float(lr)
-        grey = lr_f.shape[2] == 1
-        pre = info.upsample == "bicubic"
-        if info.input == "y":
+        grey = lr.shape[2] == 1
+        if self.info.input == "y":
             y_sr = self.upscale_luma(lr, scale)
             if grey:
                 return y_sr[..., None]
-            ycbcr = rgb_to_ycbcr_bt601(imresize(lr_f, float(scale)))
+            ycbcr = rgb_to_ycbcr_bt601(imresize(to_float(lr), float(scale)))
             ycbcr[..., 0] = y_sr
             return ycbcr_to_rgb_bt601(ycbcr)
-        rgb = np.repeat(lr_f, 3, axis=2) if grey else lr_f
-        if pre:
-            rgb = imresize(rgb, float(scale))
-        sr = self._forward(rgb.transpose(2, 0, 1) * info.value_range, scale, 1 if pre else scale) / info.value_range
-        sr = sr.transpose(1, 2, 0)
+        sr = self._run(lr, scale).transpose(1, 2, 0)
         return sr.mean(axis=2, keepdims=True) if grey else sr
 
 
