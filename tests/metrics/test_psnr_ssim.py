@@ -84,3 +84,18 @@ def test_shape_mismatch_is_an_error():
         psnr(np.zeros((4, 4, 3)), np.zeros((4, 5, 3)))
     with pytest.raises(ValueError, match="at least 11x11"):
         ssim(np.zeros((8, 8, 1)), np.zeros((8, 8, 1)))
+
+
+@pytest.mark.parametrize("shape", [(11, 11, 1), (12, 40, 3), (97, 53, 3), (256, 300, 1)])
+def test_ssim_bands_in_threads_equal_one_pass(monkeypatch, shape):
+    """Row bands scored on the thread pool tile the 'valid' SSIM map exactly: same value as one pass."""
+    from iqa_bench.metrics import ssim as ssim_module
+
+    rng = np.random.default_rng(sum(shape))
+    a = rng.random(shape)
+    b = np.clip(a + rng.normal(0, 0.1, shape), 0, 1)
+    one_pass = np.mean([ssim_module._ssim_map_sum(a[..., c], b[..., c]) / ((shape[0] - 10) * (shape[1] - 10))
+                        for c in range(shape[2])])
+    for cpus in (1, 2, 5):
+        monkeypatch.setattr(ssim_module, "cpu_count", lambda cpus=cpus: cpus)
+        assert ssim_module.ssim(a, b) == pytest.approx(one_pass, abs=1e-13)
