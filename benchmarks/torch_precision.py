@@ -33,10 +33,7 @@ from iqa_bench.weights import WeightsError
 def time_forward(up: TorchUpscaler, lr: np.ndarray, scale: int, device: str, reps: int) -> tuple[float, float, float]:
     """(median ms, p90 ms, peak MiB) of one whole-image upscale (network only) of ``lr``."""
     net = up.network(scale)
-    x = up.network_input(lr, scale)
-    t = torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(0).to(up.device, up.dtype)
-    if getattr(net, "shrink", 0):
-        t = torch.nn.functional.pad(t, (net.shrink,) * 4, mode="replicate")
+    t = torch.from_numpy(up.padded_input(lr, scale)).to(up.device, up.dtype)
     times = []
     with torch.inference_mode():
         for _ in range(3):

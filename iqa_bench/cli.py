@@ -176,6 +176,12 @@ def evaluate(
     net_input: str = typer.Option("rgb", "--input", help="What --model's network takes: rgb or y."),
     value_range: float = typer.Option(1.0, "--value-range", help="--model's pixel scale: 1 or 255."),
     upsample: str = typer.Option("none", "--upsample", help="--model's input: none (LR) or bicubic (pre-upsampled)."),
+    backend: Optional[str] = typer.Option(
+        None, "--backend", help="Run learned models on this runner (torch, onnxruntime, tensorrt). Default: each "
+        "model's own, and a variant it lacks (int8) on the first runner that has it."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
+    calib_method: str = typer.Option("minmax", "--calib-method", help="int8 calibration: minmax, entropy or percentile."),
+    calib_patches: int = typer.Option(64, "--calib-patches", help="Number of LR patches used for calibration."),
 ) -> None:
     """Evaluate models (and/or folders of SR outputs) on datasets; resumable."""
     with _user_errors():
@@ -200,6 +206,8 @@ def evaluate(
             variants=tuple(_split([variants])) if variants else (),
             device=device,
             extra_models=extra,
+            backend=backend.lower() if backend else None,
+            calib=_calib_config(calib, calib_method, calib_patches),
         )
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -225,6 +233,107 @@ def evaluate(
                 err.print(f"[bold red]error:[/] {f}", highlight=False)
             err.print(f"{len(report.failures)} model(s) failed; every other result is in {report.run_dir}")
             raise typer.Exit(1)
+
+
+def _calib_config(folder: Optional[Path], method: str, patches: int):
+    """A CalibConfig from --calib (or $IQA_BENCH_CALIB); None when neither is given."""
+    import os
+
+    from iqa_bench.deploy.calibration import CalibConfig
+    from iqa_bench.runners.onnx_runner import ENV_CALIB
+
+    folder = folder or (Path(os.environ[ENV_CALIB]) if os.environ.get(ENV_CALIB) else None)
+    return CalibConfig(folder, method=method, patches=patches) if folder else None
+
+
+@app.command()
+def quantize(
+    model: str = typer.Argument(..., help="Zoo model name (see `iqa-bench list models`)."),
+    scale: str = typer.Option("4", "--scale", "-s", help="Scale factor(s), e.g. 4 or 2,3,4."),
+    variants: str = typer.Option("fp32,fp16,int8", "--variants", help="Comma list of fp32, fp16, int8."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
+    calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, entropy or percentile."),
+    calib_patches: int = typer.Option(64, "--calib-patches", help="Number of LR patches used for calibration."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write what was built as JSON."),
+) -> None:
+    """Export a zoo model to ONNX and build its fp16/int8 variants (cached by content hash)."""
+    with _user_errors():
+        from iqa_bench.models import MODELS
+        from iqa_bench.runners.onnx_runner import OnnxUpscaler
+
+        info = MODELS.get(model).meta
+        cfg = _calib_config(calib, calib_method, calib_patches)
+        t = Table("variant", "scale", "file", "MiB", "build s", "key")
+        records = []
+        for v in _split([variants]):
+            up = OnnxUpscaler(info, v, calib=cfg)
+            for s_ in _parse_scales(scale):
+                a = up.artefact(s_)
+                rec = {"variant": v, "scale": s_, "path": str(a.path), **a.record}
+                records.append(rec)
+                t.add_row(v, str(s_), a.path.name, f"{a.record['bytes'] / 2**20:.2f}",
+                          f"{a.record['build_seconds']:.1f}", a.key[:16])
+        out.print(t)
+        out.print(f"artefacts in {up.cache.root} (build s: when first built; found by content hash since)", highlight=False)
+        if json_out:
+            json_out.write_text(json.dumps(records, indent=2))
+
+
+@app.command()
+def bench(
+    models: str = typer.Option(..., "--models", "-m", help="Comma list of zoo models with weights."),
+    variants: str = typer.Option("fp32,fp16,int8", "--variants", help="Comma list of variants."),
+    backends: str = typer.Option("torch,onnxruntime", "--backends", help="Comma list of runners."),
+    scale: int = typer.Option(4, "--scale", "-s", help="Scale factor."),
+    size: int = typer.Option(128, "--size", help="LR input side in pixels (network-only latency)."),
+    reps: int = typer.Option(10, "--reps", help="Calls per round."),
+    rounds: int = typer.Option(3, "--rounds", help="Interleaved rounds."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    memory: bool = typer.Option(True, help="Measure peak memory (CPU: one child process per configuration)."),
+    run: Optional[Path] = typer.Option(None, "--run", help="Run directory: rows appended to its timings.parquet."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
+    calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, entropy or percentile."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows as JSON."),
+) -> None:
+    """Latency (median, p90), throughput, peak memory and file size of model x variant x backend."""
+    with _user_errors():
+        from iqa_bench.bench import BenchConfig, bench as run_bench
+        from iqa_bench.models import MODELS
+        from iqa_bench.results import TimingsStore
+        from iqa_bench.runners import RUNNERS
+
+        configs, skipped = [], []
+        for m in _split([models]):
+            MODELS.get(m)
+            for b in _split([backends]):
+                meta = RUNNERS.get(b).meta
+                for v in _split([variants]):
+                    if v in meta.variants and device in meta.devices:
+                        configs.append(BenchConfig(m, v, b, scale, size, device))
+                    else:
+                        skipped.append(f"{b} has no {v} on {device}")
+        for line in sorted(set(skipped)):
+            err.print(f"[yellow]note:[/] {line}; not measured", highlight=False)
+        if not configs:
+            raise typer.BadParameter("no configuration to measure")
+        rows = run_bench(configs, _calib_config(calib, calib_method, 64), reps=reps, rounds=rounds, memory=memory)
+        t = Table("model", "backend", "variant", "median ms", "p90 ms", "MPix/s", "peak MiB", "file MiB", "speed-up")
+        base = {}
+        for r in rows:
+            base.setdefault(r["model"], r["median_ms"])
+            t.add_row(r["model"], r["backend"], r["variant"], f"{r['median_ms']:.2f}", f"{r['p90_ms']:.2f}",
+                      f"{r['mpix_per_s']:.2f}", f"{r['peak_mib']:.0f}", f"{r['file_bytes'] / 2**20:.2f}",
+                      f"{base[r['model']] / r['median_ms']:.2f}x")
+        out.print(t)
+        out.print(f"LR {size}x{size}, x{scale}, {device}; speed-up vs each model's first row; "
+                  f"memory: {rows[0]['memory'] or 'not measured'}", highlight=False)
+        if run:
+            store = TimingsStore(run)
+            store.add_rows(rows)
+            store.flush()
+            out.print(f"rows appended to {store.path}", highlight=False)
+        if json_out:
+            json_out.write_text(json.dumps(rows, indent=2))
 
 
 @app.command()

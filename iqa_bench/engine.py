@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -22,12 +23,13 @@ import numpy as np
 
 from iqa_bench import __version__
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
+from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.data.datasets import Sample, resolve_dataset
 from iqa_bench.errors import ComputeError, InputError, MetricUnavailableError, RunStateError
 from iqa_bench.io import ImageInfo, list_images, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS, ModelInfo
-from iqa_bench.results import ResultsStore, read_manifest, write_manifest
+from iqa_bench.results import ResultsStore, TimingsStore, read_manifest, write_manifest
 from iqa_bench.runners import RUNNERS, Upscaler
 from iqa_bench.runners.base import require_finite
 from iqa_bench.weights import WeightsError, sha256_of
@@ -70,6 +72,12 @@ class EvalConfig:
         ``cpu`` or ``cuda`` for runners that can use a GPU.
     extra_models
         ``(name, ModelInfo)`` pairs evaluated beside the zoo, e.g. a user's own checkpoint.
+    backend
+        Run every learned model on this runner (e.g. ``onnxruntime``) instead of its own; None:
+        each model's backend, and for a variant it lacks the first runner that can replace it
+        (``int8`` of a ``torch`` model runs on ``onnxruntime``).
+    calib
+        Calibration images and method for ``int8`` variants (default: ``$IQA_BENCH_CALIB``).
     """
 
     datasets: tuple[str, ...] = ("default",)
@@ -86,6 +94,8 @@ class EvalConfig:
     variants: tuple[str, ...] = ()
     device: str = "cpu"
     extra_models: tuple[tuple[str, ModelInfo], ...] = ()
+    backend: str | None = None
+    calib: CalibConfig | None = None
 
 
 @dataclass
@@ -110,6 +120,7 @@ class _Source:
     make: Callable[[Sample, np.ndarray, int, bool], np.ndarray]  # (sample, lr, scale, quantize) -> SR
     describe: dict
     scales: tuple[int, ...] = ()  # scales it runs at; empty: all
+    upscaler: Upscaler | None = None  # None for output folders
 
 
 def conventions(cfg: EvalConfig) -> dict[str, str]:
@@ -180,7 +191,7 @@ def _model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[st
         skipped.append(f"{message} ({hint})")
         return []
 
-    runner = RUNNERS.get(info.backend)
+    own = RUNNERS.get(info.backend)
     scales = [s for s in cfg.scales if not info.scales or s in info.scales]
     if not scales:
         return refuse(f"model {name} supports scales {list(info.scales)}, not {list(cfg.scales)}", "pick a supported --scale")
@@ -189,12 +200,21 @@ def _model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[st
         raise InputError(f"model {name!r} supports scales {list(info.scales)}, not {bad}", "pick a supported --scale")
     sources = []
     hashes: dict[str, str] = {}  # weights files are the same for every variant: hash each once
-    for variant in cfg.variants or runner.meta.variants[:1]:
-        if variant not in runner.meta.variants:
-            refuse(f"model {name} on runner {info.backend} has no variant {variant}",
-                   f"its variants: {', '.join(runner.meta.variants)}")
+    variants = own.meta.variants[:1] if own.meta.precision_free else (cfg.variants or own.meta.variants[:1])
+    for variant in variants:
+        backend = _runner_for(info, variant, cfg)
+        if backend is None:
+            choices = sorted({v for e in RUNNERS if e.name == info.backend or info.backend in e.meta.replaces
+                              for v in e.meta.variants})
+            refuse(f"model {name} has no variant {variant} on {cfg.backend or info.backend}"
+                   + ("" if cfg.backend else " or on a runner that can replace it"),
+                   f"its variants: {', '.join(choices)}")
             continue
-        upscaler: Upscaler = runner.factory(info, variant, device=cfg.device)
+        runner = RUNNERS.get(backend)
+        try:
+            upscaler: Upscaler = runner.factory(info, variant, device=cfg.device, calib=cfg.calib)
+        except InputError as exc:  # e.g. TensorRT or a GPU missing: a clear reason, per model
+            return refuse(f"model {name} ({backend} {variant}) skipped: {exc.message}", exc.hint or "")
         weights = {}
         try:
             for s in scales:
@@ -209,10 +229,30 @@ def _model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[st
         def make(sample: Sample, lr: np.ndarray, scale: int, quantize: bool = True, up: Upscaler = upscaler) -> np.ndarray:
             return up.upscale_uint8(lr, scale) if quantize else up.upscale(lr, scale)
 
-        describe = {"arch": info.arch, "backend": info.backend, "variant": variant, "params": info.params,
+        describe = {"arch": info.arch, "backend": backend, "variant": variant, "params": info.params,
                     "description": info.description, "weights": weights, "device": cfg.device}
-        sources.append(_Source(name, variant, info.backend, make, describe, tuple(scales)))
+        sources.append(_Source(name, variant, backend, make, describe, tuple(scales), upscaler))
     return sources
+
+
+def _runner_for(info: ModelInfo, variant: str, cfg: EvalConfig) -> str | None:
+    """The runner that runs ``variant`` of a model (see ``EvalConfig.backend``), or None."""
+    own = RUNNERS.get(info.backend)
+    if own.meta.precision_free:  # interpolation baselines stay on their exact runner
+        return info.backend
+    if cfg.backend and cfg.backend != info.backend:
+        forced = RUNNERS.get(cfg.backend)
+        if info.backend in forced.meta.replaces and variant in forced.meta.variants:
+            return cfg.backend
+        return None
+    if variant in own.meta.variants:
+        return info.backend
+    if cfg.backend:
+        return None
+    for e in RUNNERS:
+        if info.backend in e.meta.replaces and variant in e.meta.variants and cfg.device in e.meta.devices:
+            return e.name
+    return None
 
 
 def _folder_source(name: str, folder: Path, drop_alpha: bool) -> _Source:
@@ -361,7 +401,8 @@ def evaluate(
     write_manifest(run_dir, manifest)
 
     store = ResultsStore(run_dir)
-    failed: set[tuple[str, str]] = set()
+    timings = TimingsStore(run_dir)
+    failed: set[tuple[str, str, str]] = set()
     if on_total:
         on_total(sum(1 for _, sc, _ in plan for src in sources if not src.scales or sc in src.scales))
     for ds_name, scale, sample in plan:
@@ -374,7 +415,7 @@ def evaluate(
             label = f"{ds_name} x{scale} {sample.name} {src.name}"
             keys = {m: (ds_name, scale, sample.name, src.name, src.variant, src.backend, m) for m in metric_fns}
             missing = [m for m, k in keys.items() if not store.has(k)]
-            if (src.name, src.variant) in failed or not missing:
+            if (src.name, src.variant, src.backend) in failed or not missing:
                 if not missing:
                     report.reused_cells += 1
                 if on_cell:
@@ -394,14 +435,19 @@ def evaluate(
                 if cfg.quantize and png.exists():
                     sr, _ = read_image(png)
                 else:
-                    sr = _check_sr(src.make(sample, lr, scale, cfg.quantize), hr_mod.shape, where)
+                    t0 = time.perf_counter()
+                    sr = src.make(sample, lr, scale, cfg.quantize)
+                    if src.upscaler is not None:
+                        timings.add(ds_name, scale, sample.name, src.name, src.variant, src.backend,
+                                    (time.perf_counter() - t0) * 1e3, lr.shape)
+                    sr = _check_sr(sr, hr_mod.shape, where)
                     sr = _same_channels(sr, hr_mod.shape[2], where)
                     if cfg.quantize:
                         if sr.dtype != np.uint8:
                             sr = quantize_uint8(to_float(sr))
                         write_png(png, sr)
-            except ComputeError as exc:
-                failed.add((src.name, src.variant))
+            except (ComputeError, InputError) as exc:  # InputError: e.g. no calibration set for int8
+                failed.add((src.name, src.variant, src.backend))
                 report.failures.append(
                     f"{where}: {exc.message}; the model's remaining images are skipped, other models go on "
                     "(check its weights and variant)"
@@ -414,11 +460,18 @@ def evaluate(
                 store.add(keys[m], _score(metric_fns[m], metric_meta[m].kind, a, b, references, m))
                 report.rows_added += 1
             store.flush()
+            timings.flush()
             report.computed_cells += 1
             if on_cell:
                 on_cell(label)
     store.flush()
+    timings.flush()
+    artefacts = {f"{s.name}/{s.variant}/{s.backend}": p for s in sources if s.upscaler is not None
+                 for p in [s.upscaler.provenance()] if p}
+    if artefacts:
+        manifest.setdefault("artefacts", {}).update(artefacts)
     if report.failures:
         manifest["failures"] = report.failures
+    if artefacts or report.failures:
         write_manifest(run_dir, manifest)
     return report

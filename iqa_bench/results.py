@@ -68,6 +68,38 @@ class ResultsStore:
         self._dirty = False
 
 
+TIMINGS_FILE = "timings.parquet"
+
+
+class TimingsStore:
+    """``timings.parquet`` of a run: one row per SR image computed (wall time of the upscaler's call,
+    input preparation and tiling included), appended across resumed runs; ``iqa-bench bench`` adds
+    its own rows (``kind="bench"``) with latency percentiles and memory."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / TIMINGS_FILE
+        self._new: list[dict[str, Any]] = []
+
+    def add(self, dataset: str, scale: int, image: str, model: str, variant: str, backend: str, ms: float,
+            lr_shape: tuple[int, ...]) -> None:
+        self._new.append({"kind": "evaluate", "dataset": dataset, "scale": scale, "image": image, "model": model,
+                          "variant": variant, "backend": backend, "sr_ms": ms,
+                          "lr_pixels": int(lr_shape[0] * lr_shape[1])})
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        self._new.extend(rows)
+
+    def flush(self) -> None:
+        """Append the new rows to ``timings.parquet`` atomically."""
+        if not self._new:
+            return
+        new = pd.DataFrame(self._new)
+        df = pd.concat([pd.read_parquet(self.path), new], ignore_index=True) if self.path.exists() else new
+        with atomic_path(self.path) as tmp:
+            df.to_parquet(tmp, index=False)
+        self._new = []
+
+
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Mean per dataset x scale x model x variant x backend x metric over finite values.
 

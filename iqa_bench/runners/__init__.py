@@ -14,6 +14,11 @@ def register_builtins(reg: Registry[RunnerInfo]) -> None:
     """Register the built-in runners."""
     reg.register("interp", interp.create, interp.INFO)
     reg.register("torch", torch_runner.create, torch_runner.INFO)
+    # imported on registration only: their modules pull in the deploy package, not onnxruntime itself
+    from iqa_bench.runners import onnx_runner, tensorrt_runner
+
+    reg.register("onnxruntime", onnx_runner.create, onnx_runner.INFO)
+    reg.register("tensorrt", tensorrt_runner.create, tensorrt_runner.INFO)
 
 
 RUNNERS: Registry[RunnerInfo] = Registry("runner", register_builtins)

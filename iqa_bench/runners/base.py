@@ -12,11 +12,27 @@ from iqa_bench.io import quantize_uint8
 
 @dataclass(frozen=True)
 class RunnerInfo:
-    """Frozen metadata of a runner (backend)."""
+    """Frozen metadata of a runner (backend).
+
+    Attributes
+    ----------
+    variants
+        Numeric variants it runs (``fp32``, ``fp16``, ``int8``...); the first is its default.
+    devices
+        ``cpu`` and/or ``cuda``.
+    replaces
+        Backends whose models this runner can also run (``onnxruntime`` runs any ``torch`` zoo
+        model): a variant the model's own backend lacks is taken from the first such runner.
+    precision_free
+        The runner has one exact variant and no precision variants (interpolation): it runs that
+        variant whatever ``--variants`` asks for, so baselines stay in every run.
+    """
 
     description: str
     variants: tuple[str, ...]
     devices: tuple[str, ...] = ("cpu",)
+    replaces: tuple[str, ...] = ()
+    precision_free: bool = False
 
 
 def require_finite(sr: np.ndarray) -> None:
@@ -37,6 +53,11 @@ class Upscaler:
         """The verified weights file used at ``scale`` (None when none is needed); raises
         :class:`~iqa_bench.weights.WeightsError` when it cannot be resolved."""
         return None
+
+    def provenance(self) -> dict:
+        """What the run manifest should record about files this upscaler built (ONNX artefacts,
+        engines), keyed by ``x{scale}``; empty when it built none."""
+        return {}
 
     def upscale(self, lr: np.ndarray, scale: int) -> np.ndarray:
         """``(h, w, C)`` uint8 LR -> ``(s*h, s*w, C)`` float64 SR on the [0, 1] scale, not clipped."""

@@ -11,6 +11,7 @@ from iqa_bench.runners.base import RunnerInfo, Upscaler
 INFO = RunnerInfo(
     description="MATLAB imresize interpolation in float64 (kernels: " + ", ".join(sorted(KERNELS)) + ")",
     variants=("fp64",),
+    precision_free=True,
 )
 
 

@@ -1,0 +1,182 @@
+"""ONNX export, FP16/INT8 conversion, the artefact cache and the onnxruntime runner, on real weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from iqa_bench.deploy.artefacts import ArtefactCache
+from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs
+from iqa_bench.errors import InputError
+from iqa_bench.io import read_image
+from iqa_bench.models import MODELS
+from iqa_bench.runners import onnx_runner
+from iqa_bench.runners.onnx_runner import OnnxUpscaler, session_options
+from iqa_bench.runners.torch_runner import TorchUpscaler
+from iqa_bench.weights import WeightsStore
+from tests.conftest import photo_like, save_png
+
+
+def psnr01(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+
+
+@pytest.fixture(scope="module")
+def store(shared):
+    return WeightsStore(paths=[shared / "weights"], cache_dir=shared / "no-cache", allow_download=False)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return ArtefactCache(tmp_path_factory.mktemp("artefacts"))
+
+
+@pytest.fixture(scope="module")
+def calib(shared):
+    return CalibConfig(shared / "data" / "T91", patches=24)
+
+
+@pytest.fixture(scope="module")
+def butterfly(shared):
+    return read_image(shared / "data" / "Set5" / "LR_bicubic" / "X2" / "butterfly.png")[0]
+
+
+def ort(model, variant, store, cache, calib=None, **kw):
+    return OnnxUpscaler(MODELS.get(model).meta, variant, store=store, cache=cache, calib=calib, **kw)
+
+
+@pytest.mark.parametrize("model", ["fsrcnn", "srcnn", "vdsr", "srgan"])
+def test_fp32_export_equals_torch_on_a_real_image(store, cache, butterfly, model):
+    """Y nets (FSRCNN on LR; SRCNN valid-padded and VDSR on bicubic input) and an RGB net (SRGAN)."""
+    ref = TorchUpscaler(MODELS.get(model).meta, store=store).upscale(butterfly, 2)
+    got = ort(model, "fp32", store, cache).upscale(butterfly, 2)
+    assert np.abs(got - ref).max() < 2e-5
+
+
+def test_export_has_dynamic_height_and_width(store, cache, shared):
+    up = ort("fsrcnn", "fp32", store, cache, tile=None)
+    torch_up = TorchUpscaler(MODELS.get("fsrcnn").meta, store=store, tile=None)
+    for shape in ((17, 31, 3), (64, 40, 3)):
+        lr = photo_like(*shape, seed=shape[0])
+        out = up.upscale(lr, 2)
+        assert out.shape == (2 * shape[0], 2 * shape[1], 3)
+        assert np.abs(out - torch_up.upscale(lr, 2)).max() < 2e-5
+
+
+def test_fp16_close_to_fp32(store, cache, butterfly):
+    a = ort("vdsr", "fp32", store, cache).upscale(butterfly, 2)
+    b = ort("vdsr", "fp16", store, cache).upscale(butterfly, 2)
+    assert 0 < np.abs(a - b).max() < 5e-3  # really computed in fp16 (not bit-identical), and close
+    assert psnr01(a, b) > 70
+
+
+def test_int8_kernels_match_the_exact_qdq_model(store, cache, calib, butterfly):
+    """ORT's int8 kernels must compute what the QDQ file says. Without session.x64quantprecision the
+    CPUs here (AVX2, no VNNI) overflow and give ~18 dB against the exact result (measured); with it >= 40."""
+    fast = ort("srcnn", "int8", store, cache, calib).upscale(butterfly, 2)
+    exact = ort("srcnn", "int8", store, cache, calib, exact_qdq=True).upscale(butterfly, 2)
+    fp32 = ort("srcnn", "fp32", store, cache).upscale(butterfly, 2)
+    assert psnr01(fast, exact) > 45
+    assert 30 < psnr01(exact, fp32) < 80  # a real quantization error, not a copy of fp32
+    assert session_options().get_session_config_entry("session.x64quantprecision") == "1"
+
+
+def test_int8_file_is_symmetric_qdq_with_float_bias(store, cache, calib):
+    """What TensorRT's explicit quantization accepts: int8 Q/DQ pairs, zero points 0, no int32 bias."""
+    import onnx
+    from onnx import numpy_helper
+
+    path = ort("fsrcnn", "int8", store, cache, calib).artefact(2).path
+    model = onnx.load(str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") > 0 and ops.count("DequantizeLinear") > ops.count("QuantizeLinear")
+    for node in model.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2:
+            zp = inits[node.input[2]]
+            assert zp.dtype == np.int8 and not zp.any(), node.name
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+            assert inits[node.input[0]].dtype == np.int8  # weights int8; a bias would be int32
+
+
+def test_cache_finds_instead_of_rebuilding(store, cache, calib, monkeypatch):
+    first = ort("fsrcnn", "int8", store, cache, calib).artefact(2)
+    import iqa_bench.deploy.artefacts as artefacts
+
+    def boom(*a, **k):
+        raise AssertionError("rebuilt although cached")
+
+    monkeypatch.setattr(artefacts, "export_onnx", boom)
+    monkeypatch.setattr("iqa_bench.deploy.quantize.to_int8", boom)
+    again = ort("fsrcnn", "int8", store, cache, calib).artefact(2)
+    assert again.path == first.path and again.key == first.key
+    record = json.loads(first.path.with_suffix(".json").read_text())
+    assert record["calibration"]["method"] == "minmax" and record["weights_sha256"]
+
+
+def test_cache_key_depends_on_every_input(store, cache, calib, shared):
+    info = MODELS.get("fsrcnn").meta
+    w2 = store.resolve(info.weight_for(2))
+    w3 = store.resolve(info.weight_for(3))
+    d = cache.describe(info, 2, "int8", str(w2), calib)
+    keys = {
+        cache.key_of(d),
+        cache.key_of(cache.describe(info, 3, "int8", str(w3), calib)),
+        cache.key_of(cache.describe(info, 2, "int8", str(w3), calib)),  # other weights
+        cache.key_of(cache.describe(info, 2, "int8", str(w2), CalibConfig(calib.folder, method="entropy", patches=24))),
+        cache.key_of(cache.describe(info, 2, "int8", str(w2), CalibConfig(calib.folder, patches=12))),
+        cache.key_of(cache.describe(info, 2, "fp16", str(w2), None)),
+    }
+    assert len(keys) == 6
+    # the calibration folder's path is not part of the key, its content is
+    moved = dict(d, calibration=dict(d["calibration"], folder="/elsewhere"))
+    assert cache.key_of(moved) == cache.key_of(d)
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_other_calibration_methods_give_working_models(store, cache, shared, butterfly, method):
+    cfg = CalibConfig(shared / "data" / "T91", method=method, patches=12)
+    fp32 = ort("srcnn", "fp32", store, cache).upscale(butterfly, 2)
+    assert psnr01(ort("srcnn", "int8", store, cache, cfg).upscale(butterfly, 2), fp32) > 30
+
+
+def test_calibration_patches_are_network_inputs(shared):
+    cfg = CalibConfig(shared / "data" / "T91", patches=5, patch=20)
+    up = TorchUpscaler(MODELS.get("vdsr").meta)
+    xs = calibration_inputs(cfg, 3, up.network_input)
+    assert len(xs) == 5 and all(x.shape == (1, 1, 60, 60) and x.dtype == np.float32 for x in xs)
+    lo, hi = min(x.min() for x in xs), max(x.max() for x in xs)
+    assert 0.0 < lo < 0.3 and 0.7 < hi < 1.0  # BT.601 Y on [0, 1] (bicubic may overshoot [16, 235]/255)
+    srcnn = calibration_inputs(cfg, 2, TorchUpscaler(MODELS.get("srcnn").meta).network_input, shrink=6)
+    assert srcnn[0].shape == (1, 1, 52, 52)
+
+
+def test_calibration_errors(tmp_path):
+    with pytest.raises(InputError, match="calibration folder not found"):
+        CalibConfig(tmp_path / "missing")
+    with pytest.raises(InputError, match="unknown calibration method"):
+        CalibConfig(tmp_path, method="kl")
+    with pytest.raises(InputError, match="has no images"):
+        CalibConfig(tmp_path).content_hash()
+
+
+def test_int8_without_calibration_is_a_clear_error(store, cache, monkeypatch):
+    monkeypatch.delenv(onnx_runner.ENV_CALIB, raising=False)
+    with pytest.raises(InputError, match="int8 needs calibration images") as e:
+        ort("fsrcnn", "int8", store, cache).upscale(photo_like(16, 16), 2)
+    assert "--calib" in e.value.hint
+
+
+def test_blank_calibration_breaks_int8_visibly(store, cache, tmp_path, butterfly):
+    """Calibrating on flat grey images collapses the activation ranges: the int8 model still runs
+    (no crash, finite output) and its quality drop is large and visible."""
+    for i in range(3):
+        save_png(tmp_path / f"grey{i}.png", np.full((96, 96, 3), 128, np.uint8))
+    fp32 = ort("fsrcnn", "fp32", store, cache).upscale(butterfly, 2)
+    good = ort("fsrcnn", "int8", store, cache, CalibConfig(tmp_path.parent / tmp_path.name, patches=6))
+    broken = good.upscale(butterfly, 2)
+    assert np.isfinite(broken).all()
+    assert psnr01(broken, fp32) < 25

@@ -1,0 +1,78 @@
+"""Quantized variants as first-class rows of an evaluation: runner choice, timings, provenance,
+and a broken INT8 model that shows in the results without crashing the run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from iqa_bench.deploy.calibration import CalibConfig
+from iqa_bench.engine import EvalConfig, evaluate
+from iqa_bench.results import load_run
+from tests.conftest import save_png
+
+
+@pytest.fixture
+def env(shared, tmp_path, monkeypatch):
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    monkeypatch.setenv("IQA_BENCH_OFFLINE", "1")
+    monkeypatch.setenv("IQA_BENCH_ARTEFACTS", str(tmp_path / "artefacts"))
+    return shared
+
+
+def _means(run):
+    df = load_run(run)
+    return df.groupby(["model", "variant", "backend", "metric"])["value"].mean()
+
+
+def test_variants_side_by_side_with_the_right_runners(env, tmp_path):
+    cfg = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("bicubic", "srcnn"), scales=(2,),
+                     metrics=("psnr_y", "ssim_y"), variants=("fp32", "int8"), out=tmp_path / "run",
+                     calib=CalibConfig(env / "data" / "T91", patches=24))
+    report = evaluate(cfg)
+    assert not report.failures
+    m = _means(tmp_path / "run")
+    rows = set(m.index.droplevel("metric"))
+    assert rows == {("bicubic", "fp64", "interp"), ("srcnn", "fp32", "torch"), ("srcnn", "int8", "onnxruntime")}
+    d = m[("srcnn", "int8", "onnxruntime", "psnr_y")] - m[("srcnn", "fp32", "torch", "psnr_y")]
+    assert -0.3 < d < 0.05  # int8 (float ends) costs little PSNR-Y on Set5, far less than a broken model
+    timings = pd.read_parquet(tmp_path / "run" / "timings.parquet")
+    assert set(timings.groupby(["model", "variant", "backend"]).size().to_dict().values()) == {5}
+    assert (timings["sr_ms"] > 0).all()
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    art = manifest["artefacts"]["srcnn/int8/onnxruntime"]["x2"]
+    assert art["calibration"]["method"] == "minmax" and art["bytes"] > 0 and len(art["key"]) == 64
+
+
+def test_backend_option_runs_every_learned_model_there(env, tmp_path):
+    cfg = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("bicubic", "fsrcnn"), scales=(2,),
+                     metrics=("psnr_y",), variants=("fp32", "fp16"), backend="onnxruntime", out=tmp_path / "run")
+    evaluate(cfg)
+    m = _means(tmp_path / "run")
+    assert set(m.index.droplevel("metric")) == {("bicubic", "fp64", "interp"), ("fsrcnn", "fp32", "onnxruntime"),
+                                                ("fsrcnn", "fp16", "onnxruntime")}
+    assert abs(m[("fsrcnn", "fp16", "onnxruntime", "psnr_y")] - m[("fsrcnn", "fp32", "onnxruntime", "psnr_y")]) < 0.01
+
+
+def test_int8_without_calibration_fails_that_variant_only(env, tmp_path, monkeypatch):
+    monkeypatch.delenv("IQA_BENCH_CALIB", raising=False)
+    cfg = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("fsrcnn",), scales=(2,), metrics=("psnr_y",),
+                     variants=("fp32", "int8"), out=tmp_path / "run")
+    report = evaluate(cfg)
+    assert len(report.failures) == 1 and "calibration" in report.failures[0]
+    assert set(load_run(tmp_path / "run")["variant"]) == {"fp32"}
+
+
+def test_blank_calibration_shows_as_a_quality_drop_not_a_crash(env, tmp_path):
+    blank = tmp_path / "blank"
+    for i in range(3):
+        save_png(blank / f"{i}.png", np.full((96, 96, 3), 100 + i, np.uint8))
+    cfg = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("fsrcnn",), scales=(2,), metrics=("psnr_y",),
+                     variants=("fp32", "int8"), out=tmp_path / "run", calib=CalibConfig(blank, patches=6))
+    report = evaluate(cfg)
+    assert not report.failures
+    m = _means(tmp_path / "run")
+    assert m[("fsrcnn", "fp32", "torch", "psnr_y")] - m[("fsrcnn", "int8", "onnxruntime", "psnr_y")] > 5
