@@ -11,6 +11,7 @@ from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -33,9 +34,9 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except IQABenchError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err.print(f"  [bold]fix:[/] {exc.hint}", highlight=False)
+            err.print(f"  [bold]fix:[/] {escape(exc.hint)}", highlight=False)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -221,7 +222,7 @@ def evaluate(
                 on_cell=lambda label: progress.update(task, advance=1, description=label),
             )
         for line in report.skipped:
-            err.print(f"[yellow]warning:[/] {line}", highlight=False)
+            err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
         print_summary(load_run(report.run_dir))
         out.print(
             f"computed {report.computed_cells} cells, reused {report.reused_cells}; "
@@ -230,7 +231,7 @@ def evaluate(
         )
         if report.failures:
             for f in report.failures:
-                err.print(f"[bold red]error:[/] {f}", highlight=False)
+                err.print(f"[bold red]error:[/] {escape(f)}", highlight=False)
             err.print(f"{len(report.failures)} model(s) failed; every other result is in {report.run_dir}")
             raise typer.Exit(1)
 
@@ -313,7 +314,7 @@ def bench(
                     else:
                         skipped.append(f"{b} has no {v} on {device}")
         for line in sorted(set(skipped)):
-            err.print(f"[yellow]note:[/] {line}; not measured", highlight=False)
+            err.print(f"[yellow]note:[/] {escape(line)}; not measured", highlight=False)
         if not configs:
             raise typer.BadParameter("no configuration to measure")
         rows = run_bench(configs, _calib_config(calib, calib_method, 64), reps=reps, rounds=rounds, memory=memory)
@@ -392,9 +393,9 @@ def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datase
             for e in METRICS:
                 m = e.meta
                 t.add_row(e.name, m.kind, "higher" if m.higher_is_better else "lower",
-                          f"[{m.value_range[0]:g}, {m.value_range[1]:g}]", m.colour, m.crop,
+                          escape(f"[{m.value_range[0]:g}, {m.value_range[1]:g}]"), escape(m.colour), m.crop,
                           _weights_status(store, m.weights) if not m.unavailable else
-                          f"UNAVAILABLE ({m.weights[0].file if m.weights else 'no implementation'})", m.description)
+                          f"UNAVAILABLE ({m.weights[0].file if m.weights else 'no implementation'})", escape(m.description))
         elif what is _Listable.models:
             from iqa_bench.models import MODELS
 
@@ -402,20 +403,20 @@ def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datase
             for e in MODELS:
                 m = e.meta
                 t.add_row(e.name, m.arch, m.backend, ",".join(map(str, m.scales)) or "any",
-                          "none needed", m.description)
+                          "none needed", escape(m.description))
         elif what is _Listable.datasets:
             from iqa_bench.data.datasets import DATASETS
 
             t = Table("name", "description", "source", "license")
             for e in DATASETS:
-                t.add_row(e.name, e.meta.description, e.meta.source, e.meta.license)
+                t.add_row(e.name, escape(e.meta.description), escape(e.meta.source), escape(e.meta.license))
             out.print("A folder path is accepted wherever a dataset name is: ROOT/*.png, or ROOT/HR + ROOT/LR_bicubic/X{s}.")
         else:
             from iqa_bench.runners import RUNNERS
 
             t = Table("name", "variants", "devices", "description")
             for e in RUNNERS:
-                t.add_row(e.name, ",".join(e.meta.variants), ",".join(e.meta.devices), e.meta.description)
+                t.add_row(e.name, ",".join(e.meta.variants), ",".join(e.meta.devices), escape(e.meta.description))
         out.print(t)
 
 
@@ -476,7 +477,7 @@ def weights_verify() -> None:
                 out.print(f"{'ok' if path else 'missing'}  {file}" + (f"  ({path})" if path else ""), highlight=False)
             except WeightsError as exc:
                 bad += 1
-                err.print(f"[bold red]bad[/]  {exc.message}", highlight=False)
+                err.print(f"[bold red]bad[/]  {escape(exc.message)}", highlight=False)
         if bad:
             raise typer.Exit(1)
 
@@ -500,7 +501,7 @@ def weights_fetch(files: List[str] = typer.Argument(None, help="Files to fetch (
                 out.print(f"{file}: {store.resolve(specs[file][0])}", highlight=False)
             except WeightsError as exc:
                 failed += 1
-                err.print(f"[bold red]error:[/] {exc.message}\n  [bold]fix:[/] {exc.hint}", highlight=False)
+                err.print(f"[bold red]error:[/] {escape(exc.message)}\n  [bold]fix:[/] {escape(exc.hint or '')}", highlight=False)
         if failed:
             err.print(f"{failed} file(s) could not be fetched")
             raise typer.Exit(2)

@@ -253,3 +253,39 @@ def test_models_all_lists_models_without_weights_as_skipped(tmp_path, monkeypatc
     for name in ("vdsr", "fsrcnn", "realesrgan_x4plus", "edsr_baseline"):
         assert f"model {name} skipped" in res.output, name
     assert "vdsr_twtygqyy.pth" in res.output and "model srcnn supports scales [2], not [4]" in res.output
+
+
+def test_tensorrt_backend_without_gpu_is_one_clear_error(tmp_path, monkeypatch):
+    """On a machine without a GPU: exit 2, the reason and the fix, brackets in the hint intact."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    res = runner.invoke(app, ["evaluate", "--models", "fsrcnn", "--backend", "tensorrt", "--device", "cuda",
+                              "--scale", "2", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2, res.output
+    assert "needs an NVIDIA GPU" in res.output and "--backend onnxruntime" in res.output
+
+
+def test_list_runners_keeps_bracketed_text(monkeypatch):
+    res = runner.invoke(app, ["list", "runners"], terminal_width=400)
+    assert res.exit_code == 0
+    assert "iqa-bench[tensorrt]" in res.output and "onnxruntime" in res.output
+
+
+def test_quantize_and_bench_commands(shared, tmp_path, monkeypatch):
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    monkeypatch.setenv("IQA_BENCH_ARTEFACTS", str(tmp_path / "art"))
+    res = runner.invoke(app, ["quantize", "fsrcnn", "--scale", "2", "--variants", "fp32,int8", "--calib",
+                              str(shared / "data" / "T91"), "--calib-patches", "8", "--json", str(tmp_path / "q.json")],
+                        terminal_width=300)
+    assert res.exit_code == 0, res.output
+    built = json.loads((tmp_path / "q.json").read_text())
+    assert [b["variant"] for b in built] == ["fp32", "int8"] and all(Path(b["path"]).is_file() for b in built)
+    res = runner.invoke(app, ["bench", "-m", "fsrcnn", "--scale", "2", "--size", "32", "--variants", "fp32,int8",
+                              "--backends", "torch,onnxruntime", "--reps", "2", "--rounds", "1", "--no-memory",
+                              "--calib", str(shared / "data" / "T91"), "--run", str(tmp_path / "run")],
+                        terminal_width=300)
+    assert res.exit_code == 0, res.output
+    t = pd.read_parquet(tmp_path / "run" / "timings.parquet")
+    assert set(zip(t["backend"], t["variant"])) == {("torch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")}
+    assert (t["median_ms"] > 0).all() and (t["kind"] == "bench").all()
