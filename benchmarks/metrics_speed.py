@@ -345,11 +345,11 @@ def run(args: argparse.Namespace) -> None:
 
     suites = []
     outputs = {"bicubic": bicubic}
-    for model in SUITE_MODELS[1:]:
+    for model in SUITE_MODELS[1:] if args.suites else []:
         out = upscale_all(model, lrs)
         if out is not None:
             outputs[model] = out
-    for suite in args.suites.split(","):
+    for suite in filter(None, args.suites.split(",")):
         suites.append(time_suite(suite, outputs, hrs, image_names, ours, pyiqa_, args.repeats))
 
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

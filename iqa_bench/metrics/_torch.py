@@ -23,8 +23,11 @@ def as_tensor(img: np.ndarray, *, rgb: bool = False, device: str | torch.device 
         raise ValueError(f"expected an (H, W, C) image, got shape {img.shape}")
     if rgb and img.shape[2] == 1:
         img = np.repeat(img, 3, axis=2)
-    t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-    return t.unsqueeze(0).to(device=device, dtype=dtype or torch.float32)
+    dtype = dtype or torch.float32
+    np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(dtype)
+    # one pass: transpose and cast together (a float64 copy then a cast cost a second pass)
+    t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np_dtype))
+    return t.unsqueeze(0).to(device=device, dtype=dtype)
 
 
 def resolve_device(device: str | None) -> torch.device:
