@@ -238,13 +238,9 @@ def evaluate(
 
 def _calib_config(folder: Optional[Path], method: str, patches: int):
     """A CalibConfig from --calib (or $IQA_BENCH_CALIB); None when neither is given."""
-    import os
+    from iqa_bench.deploy.calibration import resolve_calibration
 
-    from iqa_bench.deploy.calibration import CalibConfig
-    from iqa_bench.runners.onnx_runner import ENV_CALIB
-
-    folder = folder or (Path(os.environ[ENV_CALIB]) if os.environ.get(ENV_CALIB) else None)
-    return CalibConfig(folder, method=method, patches=patches) if folder else None
+    return resolve_calibration(folder, method, patches)
 
 
 @app.command()

@@ -22,9 +22,9 @@ from typing import Callable
 import numpy as np
 
 from iqa_bench import __version__
+from iqa_bench.data.datasets import Sample, resolve_dataset
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.deploy.calibration import CalibConfig
-from iqa_bench.data.datasets import Sample, resolve_dataset
 from iqa_bench.errors import ComputeError, InputError, MetricUnavailableError, RunStateError
 from iqa_bench.io import ImageInfo, list_images, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS
@@ -213,8 +213,9 @@ def _model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[st
         runner = RUNNERS.get(backend)
         try:
             upscaler: Upscaler = runner.factory(info, variant, device=cfg.device, calib=cfg.calib)
-        except InputError as exc:  # e.g. TensorRT or a GPU missing: a clear reason, per model
-            return refuse(f"model {name} ({backend} {variant}) skipped: {exc.message}", exc.hint or "")
+        except InputError as exc:  # e.g. TensorRT or a GPU missing: a clear reason, per variant
+            refuse(f"model {name} ({backend} {variant}) skipped: {exc.message}", exc.hint or "")
+            continue
         weights = {}
         try:
             for s in scales:
@@ -393,8 +394,10 @@ def evaluate(
     )
     for name, rec in datasets_record.items():
         manifest["datasets"].setdefault(name, {}).update(rec)
-    for s in sources:
-        manifest["models"][s.name] = s.describe
+    for s in sources:  # one entry per model; each variant with the runner that computes it
+        entry = manifest["models"].setdefault(s.name, {})
+        entry.update({k: v for k, v in s.describe.items() if k not in ("variant", "backend")})
+        entry.setdefault("variants", {})[f"{s.variant}/{s.backend}"] = {"variant": s.variant, "backend": s.backend}
     for e in metric_entries:
         manifest["metrics"][e.name] = asdict(e.meta)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ The calibration set must never be the test set (default: T91, the SR training im
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from iqa_bench.errors import InputError
 from iqa_bench.io import list_images, read_image
 
 METHODS = ("minmax", "entropy", "percentile")
+ENV_CALIB = "IQA_BENCH_CALIB"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,13 @@ class CalibConfig:
             h.update(hashlib.sha256(p.read_bytes()).digest())
         h.update(f"{self.method}|{self.patches}|{self.patch}|{self.seed}|{self.percentile}|{self.float_ends}".encode())
         return h.hexdigest()
+
+
+def resolve_calibration(folder: str | Path | None = None, method: str = "minmax",
+                        patches: int = 64) -> "CalibConfig | None":
+    """Calibration from ``folder``, else from ``$IQA_BENCH_CALIB``; None when neither is set."""
+    folder = folder or os.environ.get(ENV_CALIB) or None
+    return CalibConfig(Path(folder), method=method, patches=patches) if folder else None
 
 
 def calibration_inputs(cfg: CalibConfig, scale: int, prepare: Callable[[np.ndarray, int], np.ndarray],

@@ -7,22 +7,19 @@ the installed onnxruntime has it. Input preparation, tiling and colour: :mod:`.n
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
 from iqa_bench._parallel import cpu_count
-from iqa_bench.deploy.artefacts import Artefact, ArtefactCache
-from iqa_bench.deploy.calibration import CalibConfig
+from iqa_bench.deploy.artefacts import Artefact, ArtefactCache, artefact_for
+from iqa_bench.deploy.calibration import CalibConfig, resolve_calibration
 from iqa_bench.deploy.export import INPUT
 from iqa_bench.errors import InputError
 from iqa_bench.models import ModelInfo
 from iqa_bench.runners.base import RunnerInfo, Upscaler
 from iqa_bench.runners.network import NetworkUpscaler
 from iqa_bench.weights import WeightsStore
-
-ENV_CALIB = "IQA_BENCH_CALIB"
 
 INFO = RunnerInfo(
     description="ONNX Runtime on an ONNX export (opset 20, dynamic H/W): fp32, fp16 (cast in the graph), "
@@ -55,12 +52,6 @@ def session_options(threads: int | None = None, *, exact_qdq: bool = False) -> A
     return so
 
 
-def default_calibration() -> CalibConfig | None:
-    """``$IQA_BENCH_CALIB`` (a folder of training images) as a minmax calibration set, else None."""
-    folder = os.environ.get(ENV_CALIB)
-    return CalibConfig(folder) if folder else None  # type: ignore[arg-type]
-
-
 class OnnxUpscaler(NetworkUpscaler):
     """One zoo model x variant through ONNX Runtime; one session per scale, created on first use."""
 
@@ -83,7 +74,7 @@ class OnnxUpscaler(NetworkUpscaler):
         else:
             raise InputError(f"unknown device {device!r}", "use cpu or cuda")
         self.device = device
-        self.calib = calib if calib is not None else default_calibration()
+        self.calib = calib if calib is not None else resolve_calibration()
         self.cache = cache or ArtefactCache()
         self.threads, self.exact_qdq = threads, exact_qdq
         self._artefacts: dict[int, Artefact] = {}
@@ -92,14 +83,7 @@ class OnnxUpscaler(NetworkUpscaler):
     def artefact(self, scale: int) -> Artefact:
         """The ONNX file this runner executes at ``scale`` (exported/quantized on first use, then cached)."""
         if scale not in self._artefacts:
-            weights = self.weights_path(scale)
-            if weights is None:
-                raise InputError(f"{self.info.arch} has no network to export", "use the interp runner")
-            if self.variant == "int8" and self.calib is None:
-                raise InputError(f"int8 needs calibration images for {self.info.arch}",
-                                 f"pass --calib FOLDER or set {ENV_CALIB} (training images such as T91, never the test set)")
-            self._artefacts[scale] = self.cache.get(self.info, scale, self.variant, weights, self.calib,
-                                                    self.network_input)
+            self._artefacts[scale] = artefact_for(self, scale, self.cache, self.calib)
         return self._artefacts[scale]
 
     def provenance(self) -> dict:

@@ -23,14 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from iqa_bench.deploy.artefacts import ArtefactCache, default_artefact_dir
-from iqa_bench.deploy.calibration import CalibConfig
+from iqa_bench.deploy.artefacts import ArtefactCache, artefact_for, default_artefact_dir
+from iqa_bench.deploy.calibration import CalibConfig, resolve_calibration
 from iqa_bench.deploy.export import INPUT, OUTPUT
 from iqa_bench.errors import ComputeError, InputError
 from iqa_bench.models import ModelInfo
 from iqa_bench.runners.base import RunnerInfo, Upscaler
 from iqa_bench.runners.network import NetworkUpscaler
-from iqa_bench.runners.onnx_runner import default_calibration
 from iqa_bench.weights import WeightsStore, sha256_of
 
 INFO = RunnerInfo(
@@ -104,7 +103,7 @@ class TensorRTUpscaler(NetworkUpscaler):
             raise InputError("the tensorrt runner runs on the GPU only", "pass --device cuda, or use --backend onnxruntime")
         super().__init__(info, variant, store=store, weights=weights, tile=tile, overlap=overlap)
         self.trt = require_tensorrt()
-        self.calib = calib if calib is not None else default_calibration()
+        self.calib = calib if calib is not None else resolve_calibration()
         self.cache = cache or ArtefactCache()
         self.engine_dir = Path(engine_dir) if engine_dir else default_artefact_dir() / "engines"
         self.tf32 = tf32
@@ -112,12 +111,7 @@ class TensorRTUpscaler(NetworkUpscaler):
         self._logger = self.trt.Logger(self.trt.Logger.WARNING)
 
     def _artefact(self, scale: int) -> Any:
-        weights = self.weights_path(scale)
-        if weights is None:
-            raise InputError(f"{self.info.arch} has no network to export", "use the interp runner")
-        if self.variant == "int8" and self.calib is None:
-            raise InputError("int8 needs calibration images", "pass --calib FOLDER (training images, never the test set)")
-        return self.cache.get(self.info, scale, self.variant, weights, self.calib, self.network_input)
+        return artefact_for(self, scale, self.cache, self.calib)
 
     def _shrink(self, scale: int) -> int:
         return int(self._artefact(scale).record.get("shrink", 0))

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from iqa_bench.deploy.artefacts import ArtefactCache
-from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs
+from iqa_bench.deploy.calibration import ENV_CALIB, CalibConfig, calibration_inputs
 from iqa_bench.errors import InputError
 from iqa_bench.io import read_image
 from iqa_bench.models import MODELS
-from iqa_bench.runners import onnx_runner
 from iqa_bench.runners.onnx_runner import OnnxUpscaler, session_options
 from iqa_bench.runners.torch_runner import TorchUpscaler
 from iqa_bench.weights import WeightsStore
@@ -164,7 +163,7 @@ def test_calibration_errors(tmp_path):
 
 
 def test_int8_without_calibration_is_a_clear_error(store, cache, monkeypatch):
-    monkeypatch.delenv(onnx_runner.ENV_CALIB, raising=False)
+    monkeypatch.delenv(ENV_CALIB, raising=False)
     with pytest.raises(InputError, match="int8 needs calibration images") as e:
         ort("fsrcnn", "int8", store, cache).upscale(photo_like(16, 16), 2)
     assert "--calib" in e.value.hint

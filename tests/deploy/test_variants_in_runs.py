@@ -43,6 +43,7 @@ def test_variants_side_by_side_with_the_right_runners(env, tmp_path):
     assert set(timings.groupby(["model", "variant", "backend"]).size().to_dict().values()) == {5}
     assert (timings["sr_ms"] > 0).all()
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert set(manifest["models"]["srcnn"]["variants"]) == {"fp32/torch", "int8/onnxruntime"}
     art = manifest["artefacts"]["srcnn/int8/onnxruntime"]["x2"]
     assert art["calibration"]["method"] == "minmax" and art["bytes"] > 0 and len(art["key"]) == 64
 

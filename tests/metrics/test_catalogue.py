@@ -166,16 +166,3 @@ def test_small_image_gives_readable_error():
     x = np.full((64, 64, 3), 0.5)
     with pytest.raises(InputError, match="ms_ssim cannot score a 64x64 image"):
         METRICS.create("ms_ssim")(x, x)
-
-
-def test_brisque_features_equal_piqs(img):
-    """Our scipy-filtered feature function == piq's conv2d one, in float64, on both scales."""
-    from piq.brisque import _natural_scene_statistics
-    from piq.functional import imresize, rgb2yiq
-
-    from iqa_bench.metrics.brisque import natural_scene_statistics
-
-    x = torch.round(rgb2yiq(torch.from_numpy(img("I01.BMP").transpose(2, 0, 1))[None] * 255)[:, :1])
-    for _ in range(2):
-        assert torch.allclose(natural_scene_statistics(x), _natural_scene_statistics(x, 7, 7 / 6), rtol=1e-10, atol=1e-12)
-        x = imresize(x, sizes=(x.shape[2] // 2, x.shape[3] // 2))
