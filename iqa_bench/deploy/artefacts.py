@@ -15,18 +15,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 
-from iqa_bench.deploy.calibration import ENV_CALIB, CalibConfig, calibration_inputs
+from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs
 from iqa_bench.deploy.export import OPSET, export_onnx
 from iqa_bench.errors import InputError
 from iqa_bench.models import ModelInfo
 from iqa_bench.weights import sha256_of
-
-if TYPE_CHECKING:
-    from iqa_bench.runners.network import NetworkUpscaler
 
 ENV_ARTEFACTS = "IQA_BENCH_ARTEFACTS"
 VARIANTS = ("fp32", "fp16", "int8")
@@ -139,13 +136,3 @@ class ArtefactCache:
         sidecar.write_text(json.dumps(record, indent=2))
         return Artefact(path, key, variant, record)
 
-
-def artefact_for(up: NetworkUpscaler, scale: int, cache: ArtefactCache, calib: CalibConfig | None) -> Artefact:
-    """The ONNX artefact an ONNX-based runner (onnxruntime, tensorrt) executes for ``up`` at ``scale``."""
-    weights = up.weights_path(scale)
-    if weights is None:
-        raise InputError(f"{up.info.arch} has no network to export", "use the interp runner")
-    if up.variant == "int8" and calib is None:
-        raise InputError(f"int8 needs calibration images for {up.info.arch}",
-                         f"pass --calib FOLDER or set {ENV_CALIB} (training images such as T91, never the test set)")
-    return cache.get(up.info, scale, up.variant, weights, calib, up.network_input)

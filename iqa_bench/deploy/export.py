@@ -44,10 +44,3 @@ def export_onnx(net: torch.nn.Module, in_channels: int, path: Path, *, opset: in
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
 
-
-def read_metadata(path: Path) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file, without loading its weights into memory twice."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in model.metadata_props}

@@ -139,5 +139,3 @@ class NetworkUpscaler(Upscaler):
         sr = self._run(lr, scale).transpose(1, 2, 0)
         return sr.mean(axis=2, keepdims=True) if grey else sr
 
-
-__all__ = ["NetworkUpscaler", "WeightsError"]

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 
 from iqa_bench._parallel import cpu_count
-from iqa_bench.deploy.artefacts import Artefact, ArtefactCache, artefact_for
-from iqa_bench.deploy.calibration import CalibConfig, resolve_calibration
+from iqa_bench.deploy.artefacts import ArtefactCache
+from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.deploy.export import INPUT
 from iqa_bench.errors import InputError
 from iqa_bench.models import ModelInfo
 from iqa_bench.runners.base import RunnerInfo, Upscaler
-from iqa_bench.runners.network import NetworkUpscaler
+from iqa_bench.runners.onnx_backed import OnnxBackedUpscaler
 from iqa_bench.weights import WeightsStore
 
 INFO = RunnerInfo(
@@ -52,7 +52,7 @@ def session_options(threads: int | None = None, *, exact_qdq: bool = False) -> A
     return so
 
 
-class OnnxUpscaler(NetworkUpscaler):
+class OnnxUpscaler(OnnxBackedUpscaler):
     """One zoo model x variant through ONNX Runtime; one session per scale, created on first use."""
 
     def __init__(self, info: ModelInfo, variant: str = "fp32", *, device: str = "cpu", store: WeightsStore | None = None,
@@ -61,7 +61,8 @@ class OnnxUpscaler(NetworkUpscaler):
                  exact_qdq: bool = False) -> None:
         if variant not in INFO.variants:
             raise InputError(f"the onnxruntime runner has variants {INFO.variants}, not {variant!r}", "pick one of them")
-        super().__init__(info, variant, store=store, weights=weights, tile=tile, overlap=overlap)
+        super().__init__(info, variant, calib=calib, cache=cache, store=store, weights=weights, tile=tile,
+                         overlap=overlap)
         import onnxruntime as ort
 
         if device == "cuda":
@@ -74,17 +75,8 @@ class OnnxUpscaler(NetworkUpscaler):
         else:
             raise InputError(f"unknown device {device!r}", "use cpu or cuda")
         self.device = device
-        self.calib = calib if calib is not None else resolve_calibration()
-        self.cache = cache or ArtefactCache()
         self.threads, self.exact_qdq = threads, exact_qdq
-        self._artefacts: dict[int, Artefact] = {}
         self._sessions: dict[int, Any] = {}
-
-    def artefact(self, scale: int) -> Artefact:
-        """The ONNX file this runner executes at ``scale`` (exported/quantized on first use, then cached)."""
-        if scale not in self._artefacts:
-            self._artefacts[scale] = artefact_for(self, scale, self.cache, self.calib)
-        return self._artefacts[scale]
 
     def provenance(self) -> dict:
         keep = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration")
@@ -99,9 +91,6 @@ class OnnxUpscaler(NetworkUpscaler):
             self._sessions[scale] = ort.InferenceSession(
                 str(path), session_options(self.threads, exact_qdq=self.exact_qdq), providers=self.providers)
         return self._sessions[scale]
-
-    def _shrink(self, scale: int) -> int:
-        return int(self.artefact(scale).record.get("shrink", 0))
 
     def _infer(self, x: np.ndarray, scale: int) -> np.ndarray:
         return self.session(scale).run(None, {INPUT: x})[0]

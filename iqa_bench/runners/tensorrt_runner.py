@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from iqa_bench.deploy.artefacts import ArtefactCache, artefact_for, default_artefact_dir
-from iqa_bench.deploy.calibration import CalibConfig, resolve_calibration
+from iqa_bench.deploy.artefacts import ArtefactCache, default_artefact_dir
+from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.deploy.export import INPUT, OUTPUT
 from iqa_bench.errors import ComputeError, InputError
 from iqa_bench.models import ModelInfo
 from iqa_bench.runners.base import RunnerInfo, Upscaler
-from iqa_bench.runners.network import NetworkUpscaler
+from iqa_bench.runners.onnx_backed import OnnxBackedUpscaler
 from iqa_bench.weights import WeightsStore, sha256_of
 
 INFO = RunnerInfo(
@@ -90,7 +90,7 @@ def require_tensorrt() -> Any:
     return tensorrt
 
 
-class TensorRTUpscaler(NetworkUpscaler):
+class TensorRTUpscaler(OnnxBackedUpscaler):
     """One zoo model x variant as a TensorRT engine; engines built per scale on first use and cached."""
 
     def __init__(self, info: ModelInfo, variant: str = "fp32", *, device: str = "cuda", store: WeightsStore | None = None,
@@ -101,25 +101,18 @@ class TensorRTUpscaler(NetworkUpscaler):
             raise InputError(f"the tensorrt runner has variants {INFO.variants}, not {variant!r}", "pick one of them")
         if device != "cuda":
             raise InputError("the tensorrt runner runs on the GPU only", "pass --device cuda, or use --backend onnxruntime")
-        super().__init__(info, variant, store=store, weights=weights, tile=tile, overlap=overlap)
+        super().__init__(info, variant, calib=calib, cache=cache, store=store, weights=weights, tile=tile,
+                         overlap=overlap)
         self.trt = require_tensorrt()
-        self.calib = calib if calib is not None else resolve_calibration()
-        self.cache = cache or ArtefactCache()
         self.engine_dir = Path(engine_dir) if engine_dir else default_artefact_dir() / "engines"
         self.tf32 = tf32
         self._engines: dict[int, tuple[Any, Any, dict[str, Any]]] = {}
         self._logger = self.trt.Logger(self.trt.Logger.WARNING)
 
-    def _artefact(self, scale: int) -> Any:
-        return artefact_for(self, scale, self.cache, self.calib)
-
-    def _shrink(self, scale: int) -> int:
-        return int(self._artefact(scale).record.get("shrink", 0))
-
     def engine_path(self, scale: int) -> tuple[Path, BuildOptions, dict[str, Any]]:
         import torch
 
-        art = self._artefact(scale)
+        art = self.artefact(scale)
         props = torch.cuda.get_device_properties(torch.cuda.current_device())
         channels = 1 if self.info.input == "y" else 3
         in_scale = scale if self.info.upsample == "bicubic" else 1

@@ -1,0 +1,40 @@
+"""Base of the runners that execute the ONNX artefacts (``onnxruntime``, ``tensorrt``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iqa_bench.deploy.artefacts import Artefact, ArtefactCache
+from iqa_bench.deploy.calibration import ENV_CALIB, CalibConfig, resolve_calibration
+from iqa_bench.errors import InputError
+from iqa_bench.models import ModelInfo
+from iqa_bench.runners.network import NetworkUpscaler
+
+
+class OnnxBackedUpscaler(NetworkUpscaler):
+    """A network upscaler whose network is an ONNX artefact: one per scale, found in (or built into)
+    the artefact cache on first use and kept, so per-image calls never re-hash weights or
+    calibration images. ``calib`` defaults to ``$IQA_BENCH_CALIB``."""
+
+    def __init__(self, info: ModelInfo, variant: str, *, calib: CalibConfig | None = None,
+                 cache: ArtefactCache | None = None, **kwargs: Any) -> None:
+        super().__init__(info, variant, **kwargs)
+        self.calib = calib if calib is not None else resolve_calibration()
+        self.cache = cache or ArtefactCache()
+        self._artefacts: dict[int, Artefact] = {}
+
+    def artefact(self, scale: int) -> Artefact:
+        """The ONNX file this runner executes at ``scale`` (exported/quantized on first use, then cached)."""
+        if scale not in self._artefacts:
+            weights = self.weights_path(scale)
+            if weights is None:
+                raise InputError(f"{self.info.arch} has no network to export", "use the interp runner")
+            if self.variant == "int8" and self.calib is None:
+                raise InputError(f"int8 needs calibration images for {self.info.arch}",
+                                 f"pass --calib FOLDER or set {ENV_CALIB} (training images such as T91, never the test set)")
+            self._artefacts[scale] = self.cache.get(self.info, scale, self.variant, weights, self.calib,
+                                                    self.network_input)
+        return self._artefacts[scale]
+
+    def _shrink(self, scale: int) -> int:
+        return int(self.artefact(scale).record.get("shrink", 0))
