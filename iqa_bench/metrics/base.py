@@ -33,6 +33,9 @@ class MetricInfo:
         Files the metric needs, resolved through the weights store; empty when none.
     description
         One line with the formula or the library and the exact options.
+    equivalence_margin
+        Default margin of the TOST equivalence test of a quantized variant against its FP32 model,
+        in the metric's units (``|mean difference| <= margin``); None: no default, pass one.
     unavailable
         Why the metric cannot be computed with this install (e.g. its weights cannot be had), or
         None. An unavailable metric is listed but its factory raises
@@ -49,6 +52,7 @@ class MetricInfo:
     weights: tuple[WeightSpec, ...] = field(default_factory=tuple)
     devices: tuple[str, ...] = ("cpu",)
     batchable: bool = False
+    equivalence_margin: float | None = None
     unavailable: str | None = None
 
 

@@ -209,6 +209,7 @@ def register(reg: Registry[MetricInfo]) -> None:
             MetricInfo(
                 description=f"LPIPS v0.1, {net} trunk, official linear heads (lpips package), [0,1] -> [-1,1], no resize",
                 weights=(BACKBONES[net],),
+                equivalence_margin=0.005,
                 **common,
             ),
         )

@@ -29,7 +29,8 @@ def psnr_y(sr: np.ndarray, hr: np.ndarray) -> float:
 
 def register(reg: Registry[MetricInfo]) -> None:
     """Register ``psnr`` and ``psnr_y``."""
-    common = dict(kind="fr", higher_is_better=True, value_range=(0.0, float("inf")), crop="scale")
+    common = dict(kind="fr", higher_is_better=True, value_range=(0.0, float("inf")), crop="scale",
+                  equivalence_margin=0.05)  # dB
     reg.register(
         "psnr",
         lambda: psnr,

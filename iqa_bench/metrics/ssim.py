@@ -85,7 +85,7 @@ def ssim_y(sr: np.ndarray, hr: np.ndarray) -> float:
 
 def register(reg: Registry[MetricInfo]) -> None:
     """Register ``ssim`` and ``ssim_y``."""
-    common = dict(kind="fr", higher_is_better=True, value_range=(-1.0, 1.0), crop="scale")
+    common = dict(kind="fr", higher_is_better=True, value_range=(-1.0, 1.0), crop="scale", equivalence_margin=0.001)
     reg.register(
         "ssim",
         lambda: ssim,
