@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "evaluate", "load_run"]
+__all__ = ["__version__", "compare", "evaluate", "load_run"]
 
 
 def __getattr__(name: str):  # lazy: `import iqa_bench` stays cheap and side-effect free
@@ -16,4 +16,8 @@ def __getattr__(name: str):  # lazy: `import iqa_bench` stays cheap and side-eff
         from iqa_bench.results import load_run
 
         return load_run
+    if name == "compare":
+        from iqa_bench.stats import compare
+
+        return compare
     raise AttributeError(name)

@@ -369,6 +369,92 @@ def score(
             out.print(f"wrote {json_out}", highlight=False)
 
 
+def _parse_margins(items: Optional[List[str]]) -> dict[str, float]:
+    margins = {}
+    for item in _split(items):
+        name, sep, value = item.partition("=")
+        try:
+            margins[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip() or margins.get(name.strip(), -1) < 0:
+            raise IQABenchError(f"--margin {item!r} is not METRIC=VALUE with VALUE >= 0", "e.g. --margin psnr_y=0.05")
+    return margins
+
+
+_STATS_OPTIONS = dict(
+    baseline=typer.Option("auto", "--baseline",
+                          help="Model every model is compared with (auto: bicubic if in the run; none: variants only)."),
+    reference_variant=typer.Option("fp32", "--reference-variant", help="Variants are compared with this one of their model."),
+    correction=typer.Option("holm", "--correction", help="holm, bh, bonferroni or none (per dataset and scale)."),
+    alpha=typer.Option(0.05, "--alpha", help="Significance level of tests and equivalence."),
+    margin=typer.Option(None, "--margin", help="METRIC=VALUE TOST margin (repeatable; default: the metric's)."),
+    pool_datasets=typer.Option(False, "--pool-datasets", help="Pair over the images of all datasets together."),
+)
+
+
+@app.command()
+def compare(
+    run: Path = typer.Argument(..., help="Run directory."),
+    baseline: str = _STATS_OPTIONS["baseline"],
+    reference_variant: str = _STATS_OPTIONS["reference_variant"],
+    correction: str = _STATS_OPTIONS["correction"],
+    alpha: float = _STATS_OPTIONS["alpha"],
+    margin: Optional[List[str]] = _STATS_OPTIONS["margin"],
+    pool_datasets: bool = _STATS_OPTIONS["pool_datasets"],
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma list (default: all in the run)."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the full statistics table as CSV."),
+) -> None:
+    """Paired statistics of every model against its baseline (bicubic; FP32 for variants)."""
+    with _user_errors():
+        from iqa_bench.io import atomic_path
+        from iqa_bench.stats import compare as run_compare
+
+        res = run_compare(run, baseline=baseline,
+                          reference_variant=reference_variant, correction=correction, alpha=alpha,
+                          margins=_parse_margins(margin), pool_datasets=pool_datasets,
+                          metrics=_split([metrics]) if metrics else None)
+        t = Table("dataset", "x", "metric", "model", "vs", "mean diff", "95% CI", "W/T/L", "p adj", "TOST p adj",
+                  "verdict")
+        for r in res.itertuples():
+            t.add_row(r.dataset, str(r.scale), r.metric, escape(f"{r.model} {r.variant}/{r.backend}"),
+                      escape(f"{r.baseline_model} {r.baseline_variant}"), f"{r.mean_diff:+.4g}",
+                      escape(f"[{r.ci_low:+.4g}, {r.ci_high:+.4g}]"), f"{r.wins}/{r.ties}/{r.losses}",
+                      f"{r.p_wilcoxon_adj:.4g}", "" if r.p_tost_adj != r.p_tost_adj else f"{r.p_tost_adj:.4g}",
+                      r.verdict)
+        out.print(t)
+        if csv is not None:
+            with atomic_path(csv) as tmp:
+                res.to_csv(tmp, index=False)
+            out.print(f"wrote {csv}", highlight=False)
+
+
+@app.command()
+def report(
+    run: Path = typer.Argument(..., help="Run directory."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write (default: the run directory)."),
+    baseline: str = _STATS_OPTIONS["baseline"],
+    reference_variant: str = _STATS_OPTIONS["reference_variant"],
+    correction: str = _STATS_OPTIONS["correction"],
+    alpha: float = _STATS_OPTIONS["alpha"],
+    margin: Optional[List[str]] = _STATS_OPTIONS["margin"],
+    pool_datasets: bool = _STATS_OPTIONS["pool_datasets"],
+    primary: Optional[str] = typer.Option(None, "--primary", help="Ranking/Pareto/crops metric (default psnr_y if present)."),
+    crops: int = typer.Option(2, "--crops", help="Images per dataset shown as visual crops."),
+) -> None:
+    """Render report.html (self-contained) and report.md with tables, plots, statistics and crops."""
+    with _user_errors():
+        from iqa_bench.report import ReportOptions, build_report
+
+        opts = ReportOptions(baseline=baseline,
+                             reference_variant=reference_variant, correction=correction, alpha=alpha,
+                             margins=_parse_margins(margin), pool_datasets=pool_datasets, primary=primary,
+                             crops=crops)
+        res = build_report(run, out_dir, opts)
+        out.print(f"wrote {res.html} and {res.markdown} ({res.sections} dataset/scale sections, {res.figures} figures; "
+                  f"statistics in {res.stats_csv})", highlight=False)
+
+
 class _Listable(str, Enum):
     metrics = "metrics"
     models = "models"

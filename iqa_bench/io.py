@@ -147,11 +147,19 @@ def quantize_uint8(img: np.ndarray) -> np.ndarray:
     return round_half_up_uint8(np.asarray(img, dtype=np.float64) * 255.0)
 
 
+def _umask() -> int:
+    # read by setting and restoring: the only portable way to read the process umask
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path`` atomically.
 
-    A process killed mid-write leaves the old file (or none), never a partial one.
+    A process killed mid-write leaves the old file (or none), never a partial one. The file gets
+    the permissions a plain ``open`` would give (``mkstemp`` makes it owner-only).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +167,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

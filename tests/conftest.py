@@ -43,3 +43,13 @@ def photo_like(h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndarray:
         f = 0.5 + 0.3 * np.sin(6 * x + 2 * c) * np.cos(5 * y - c) + 0.15 * np.sin(25 * x * y + c)
         planes.append(f + 0.03 * rng.standard_normal((h, w)))
     return (np.clip(np.stack(planes, -1), 0, 1) * 255).round().astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory) -> Path:
+    """bicubic, nearest and lanczos on the built-in default data x4 (4 photos), PSNR-Y and SSIM-Y."""
+    from iqa_bench.engine import EvalConfig, evaluate
+
+    out = tmp_path_factory.mktemp("small") / "run"
+    evaluate(EvalConfig(models=("bicubic", "nearest", "lanczos"), metrics=("psnr_y", "ssim_y"), out=out))
+    return out

@@ -99,6 +99,17 @@ def test_holm_and_bh_match_hand_computed_p_adjust():
         stats.adjust(p, "sidak-ish")
 
 
+def test_corrections_equal_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(4)
+    for m in (1, 2, 7, 40):
+        p = rng.uniform(0, 0.2, m) ** 2
+        p[: m // 3] = p[0]  # ties
+        for ours, theirs in (("holm", "holm"), ("bh", "fdr_bh"), ("bonferroni", "bonferroni")):
+            np.testing.assert_allclose(stats.adjust(p, ours), multipletests(p, method=theirs)[1], rtol=1e-12)
+
+
 def test_tost_equals_two_one_sided_t_tests():
     d = np.random.default_rng(1).normal(0.01, 0.02, 14)
     p, lo, hi = stats.tost(d, 0.05)

@@ -1,0 +1,419 @@
+"""``iqa-bench report``: a run directory -> ``report.html`` (self-contained), ``report.md`` (+ PNGs),
+``stats.csv`` and ``summary.csv``.
+
+Everything shown comes from the run directory (manifest, results, timings, saved outputs) and
+:mod:`iqa_bench.stats`; nothing is recomputed from images except the visual crops.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from iqa_bench import stats
+from iqa_bench.errors import InputError
+from iqa_bench.io import atomic_path, read_image
+from iqa_bench.report import plots
+from iqa_bench.report.crops import choose_patch, output_path, read_hr
+from iqa_bench.results import TIMINGS_FILE, load_run, read_manifest
+
+MARKS = {"better": "▲", "worse": "▼", "equivalent": "≈"}
+NO_COMPARISONS = pd.DataFrame(columns=["label", "metric", "verdict", "baseline_label"])
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the report compares and how (all written into the report).
+
+    Attributes
+    ----------
+    baseline, reference_variant, correction, alpha, margins, pool_datasets, n_resamples, seed
+        Passed to :func:`iqa_bench.stats.compare`.
+    primary
+        Metric used to rank models, for the Pareto plot, the worst images and the crops; None:
+        ``psnr_y`` when the run has it (the SR literature's headline number), else the first metric.
+    crops
+        Images per dataset and scale shown as visual crops (0: none).
+    worst
+        Images listed per compared model in the worst-images table.
+    """
+
+    baseline: str | None = stats.AUTO_BASELINE
+    reference_variant: str = "fp32"
+    correction: str = "holm"
+    alpha: float = 0.05
+    margins: dict[str, float] = field(default_factory=dict)
+    pool_datasets: bool = False
+    n_resamples: int = 9999
+    seed: int = 0
+    primary: str | None = None
+    crops: int = 2
+    worst: int = 3
+
+
+@dataclass
+class Figure:
+    name: str  # file name stem under report_files/
+    caption: str
+    png: bytes
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+@dataclass
+class Section:
+    """One dataset x scale."""
+
+    dataset: str
+    scale: int
+    n_images: int
+    metrics: list[str]
+    ranking: list[dict[str, Any]]  # rows: label, cells {metric: {...}}
+    comparisons: pd.DataFrame  # display table
+    worst: pd.DataFrame
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReportResult:
+    html: Path
+    markdown: Path
+    stats_csv: Path
+    sections: int
+    figures: int
+
+
+def _labels(sides: pd.DataFrame) -> dict[tuple[str, str, str], str]:
+    """Short unambiguous labels: the model name when it has one variant in the run, ``model variant``
+    when each variant has one backend, else ``model variant (backend)``."""
+    out = {}
+    for model, g in sides.groupby("model", sort=False):
+        triples = list(g.itertuples(index=False, name=None))
+        for m, v, b in triples:
+            if len(triples) == 1:
+                out[(m, v, b)] = m
+            elif sum(1 for t in triples if t[1] == v) == 1:
+                out[(m, v, b)] = f"{m} {v}"
+            else:
+                out[(m, v, b)] = f"{m} {v} ({b})"
+    return out
+
+
+def _fmt(x: float, metric_range: tuple[float, float] | None = None) -> str:
+    if x is None or not np.isfinite(x):
+        return "inf" if x == math.inf else "–"
+    digits = 4 if metric_range is not None and metric_range[1] <= 1.0 + 1e-9 else 3
+    return f"{x:.{digits}f}"
+
+
+def _p(x: float) -> str:
+    if not np.isfinite(x):
+        return "–"
+    return "<0.0001" if x < 1e-4 else f"{x:.4f}"
+
+
+def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
+                 options: ReportOptions | None = None) -> ReportResult:
+    """Write the report of ``run_dir`` into ``out_dir`` (default: the run directory)."""
+    from iqa_bench.report.render import render_html, render_markdown
+
+    opts = options or ReportOptions()
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        raise InputError(f"{run_dir} has no manifest.json", "pass a run directory made by `iqa-bench evaluate --out DIR`")
+    df = load_run(run_dir)
+    if df.empty:
+        raise InputError(f"{run_dir} has no results yet", "run `iqa-bench evaluate` into it first")
+    out = Path(out_dir) if out_dir is not None else run_dir
+    out.mkdir(parents=True, exist_ok=True)
+
+    metrics = sorted(df["metric"].unique())
+    meta = stats.metric_metadata(run_dir, metrics)
+    primary = opts.primary or ("psnr_y" if "psnr_y" in metrics else metrics[0])
+    if primary not in metrics:
+        raise InputError(f"primary metric {primary!r} is not in the run", f"choose one of {', '.join(metrics)}")
+    baseline = stats.resolve_baseline(df["model"].unique(), opts.baseline)
+    comp = stats.compare(run_dir, baseline=baseline, reference_variant=opts.reference_variant,
+                         correction=opts.correction, alpha=opts.alpha, margins=opts.margins,
+                         pool_datasets=opts.pool_datasets, n_resamples=opts.n_resamples, seed=opts.seed)
+    scored = df
+    if opts.pool_datasets:
+        joined = "+".join(sorted(df["dataset"].unique()))
+        scored = df.assign(image=df["dataset"] + "/" + df["image"], dataset=joined)
+    summ = stats.describe(scored, n_resamples=opts.n_resamples, seed=opts.seed)
+    labels = _labels(scored[["model", "variant", "backend"]].drop_duplicates())
+    lab = lambda r: labels[(r["model"], r["variant"], r["backend"])]  # noqa: E731
+    summ["label"] = summ.apply(lab, axis=1)
+    if not comp.empty:
+        comp["label"] = comp.apply(lab, axis=1)
+        comp["baseline_label"] = [labels[(m, v, b)] for m, v, b in
+                                  comp[["baseline_model", "baseline_variant", "baseline_backend"]].itertuples(index=False)]
+    timings = _timings(run_dir)
+
+    sections = []
+    files = out / "report_files"
+    for (ds, scale), s_sum in summ.groupby(["dataset", "scale"], sort=True):
+        s_cmp = comp[(comp["dataset"] == ds) & (comp["scale"] == scale)] if not comp.empty else comp
+        sec = Section(ds, int(scale), int(s_sum["n"].max()), metrics,
+                      _ranking(s_sum, s_cmp, metrics, meta, primary), _comparison_table(s_cmp),
+                      _worst(scored, s_cmp, ds, int(scale), primary, opts.worst))
+        tag = f"{ds}_x{scale}".replace("+", "_")
+        if not s_cmp.empty and (s_cmp["p_min"] > opts.alpha).any():
+            n_small = int(s_cmp.loc[s_cmp["p_min"] > opts.alpha, "n"].min())
+            sec.notes.append(
+                f"With {n_small} paired images the smallest possible two-sided Wilcoxon p is "
+                f"{s_cmp['p_min'].max():.4f} > alpha = {opts.alpha}: no difference on this set alone can be "
+                "called significant, however large. Read the CIs, or pool datasets (`--pool-datasets`).")
+        for m in metrics:
+            per = _per_image_diffs(scored, s_cmp, ds, int(scale), m, labels)
+            m_cmp = s_cmp[s_cmp["metric"] == m] if not s_cmp.empty else NO_COMPARISONS
+            fig = plots.metric_figure(s_sum[s_sum["metric"] == m], per, m_cmp, m, bool(meta[m]["higher_is_better"]), f"{m} on {ds} x{scale}")
+            sec.figures.append(Figure(f"{tag}_{m}", f"{m}: means with 95 % BCa CIs and per-image differences to "
+                                      "the baseline", plots.png(fig)))
+        if not s_cmp.empty:
+            fig = plots.significance_matrix(s_cmp, metrics, f"{ds} x{scale}: difference to baseline, "
+                                            f"{opts.correction}-adjusted Wilcoxon")
+            sec.figures.append(Figure(f"{tag}_significance", "Significance matrix: mean difference to each "
+                                      "model's baseline; colour = verdict", plots.png(fig)))
+        pts = _pareto_points(timings, s_sum, ds, int(scale), primary)
+        if pts is not None:
+            fig = plots.pareto(pts, primary, bool(meta[primary]["higher_is_better"]),
+                               f"{ds} x{scale}: {primary} vs SR time")
+            sec.figures.append(Figure(f"{tag}_pareto", f"Quality vs latency ({primary}; median SR wall time per "
+                                      "image from timings.parquet)", plots.png(fig)))
+        elif timings is None:
+            sec.notes.append("No timings.parquet in the run: no quality-vs-latency plot.")
+        if not opts.pool_datasets:
+            sec.figures += _crop_figures(run_dir, manifest, scored, s_cmp, ds, int(scale), primary, meta, labels,
+                                         opts.crops, tag, sec.notes)
+        sections.append(sec)
+
+    files.mkdir(exist_ok=True)
+    for sec in sections:
+        for f in sec.figures:
+            with atomic_path(files / f"{f.name}.png") as tmp:
+                tmp.write_bytes(f.png)
+    context = _context(run_dir, manifest, opts, baseline, primary, meta, metrics, sections, comp)
+    html, md, csv = out / "report.html", out / "report.md", out / "stats.csv"
+    with atomic_path(html) as tmp:
+        tmp.write_text(render_html(context), encoding="utf-8")
+    with atomic_path(md) as tmp:
+        tmp.write_text(render_markdown(context), encoding="utf-8")
+    with atomic_path(csv) as tmp:
+        comp.to_csv(tmp, index=False)
+    with atomic_path(out / "summary.csv") as tmp:
+        summ.to_csv(tmp, index=False)
+    return ReportResult(html, md, csv, len(sections), sum(len(s.figures) for s in sections))
+
+
+def _timings(run_dir: Path) -> pd.DataFrame | None:
+    p = run_dir / TIMINGS_FILE
+    if not p.exists():
+        return None
+    t = pd.read_parquet(p)
+    if "kind" in t:
+        t = t[t["kind"] == "evaluate"]
+    return t if not t.empty and "sr_ms" in t else None
+
+
+def _ranking(s_sum: pd.DataFrame, s_cmp: pd.DataFrame, metrics: list[str], meta: dict, primary: str) -> list[dict]:
+    """Rows ordered by the primary metric (best first); per cell mean, CI, median, best-in-column
+    flag and the mark of the verdict against the row's baseline."""
+    verdict = {} if s_cmp.empty else {(r.label, r.metric): r for r in s_cmp.itertuples()}
+    prim = s_sum[s_sum["metric"] == primary].set_index("label")["mean"]
+    hib_p = bool(meta[primary]["higher_is_better"])
+    order = sorted(s_sum["label"].unique(), key=lambda lbl: (-prim.get(lbl, -np.inf) if hib_p else prim.get(lbl, np.inf)))
+    best = {}
+    for m in metrics:
+        col = s_sum[s_sum["metric"] == m].set_index("label")["mean"]
+        col = col[np.isfinite(col)]
+        if not col.empty:
+            best[m] = col.max() if meta[m]["higher_is_better"] else col.min()
+    rows = []
+    for lbl in order:
+        cells = {}
+        for m in metrics:
+            r = s_sum[(s_sum["label"] == lbl) & (s_sum["metric"] == m)]
+            if r.empty:
+                cells[m] = None
+                continue
+            r = r.iloc[0]
+            rng = tuple(meta[m].get("value_range", (0, math.inf)))
+            c = verdict.get((lbl, m))
+            cells[m] = {
+                "mean": _fmt(r["mean"], rng), "median": _fmt(r["median"], rng),
+                "ci": f"[{_fmt(r['ci_low'], rng)}, {_fmt(r['ci_high'], rng)}]",
+                "best": m in best and r["mean"] == best[m],
+                "mark": MARKS.get(c.verdict, "") if c is not None else "",
+                "title": (f"{c.verdict} vs {c.baseline_label}: diff {c.mean_diff:+.4g}, adjusted p {_p(c.p_wilcoxon_adj)}"
+                          if c is not None else "baseline"),
+                "n_inf": int(r["n_inf"]),
+            }
+        rows.append({"label": lbl, "cells": cells})
+    return rows
+
+
+def _comparison_table(s_cmp: pd.DataFrame) -> pd.DataFrame:
+    if s_cmp.empty:
+        return pd.DataFrame()
+    rows = []
+    for r in s_cmp.sort_values(["metric", "comparison", "label"]).itertuples():
+        rows.append({
+            "metric": r.metric, "model": r.label, "vs": r.baseline_label,
+            "mean diff [95% CI]": f"{r.mean_diff:+.4g} [{r.ci_low:+.4g}, {r.ci_high:+.4g}]",
+            "median diff": f"{r.median_diff:+.4g}",
+            "W/T/L": f"{r.wins}/{r.ties}/{r.losses}",
+            "n": r.n,
+            "Wilcoxon p (adj.)": f"{_p(r.p_wilcoxon)} ({_p(r.p_wilcoxon_adj)})",
+            "t-test p (adj.)": f"{_p(r.p_ttest)} ({_p(r.p_ttest_adj)})",
+            "rank-biserial": f"{r.rank_biserial:+.2f}",
+            "TOST margin, p (adj.)": (f"±{r.margin:g}: {_p(r.p_tost)} ({_p(r.p_tost_adj)})"
+                                      if np.isfinite(r.margin) else "–"),
+            "verdict": r.verdict,
+        })
+    return pd.DataFrame(rows)
+
+
+def _per_image_diffs(df: pd.DataFrame, s_cmp: pd.DataFrame, ds: str, scale: int, metric: str,
+                     labels: dict) -> pd.DataFrame:
+    if s_cmp.empty:
+        return pd.DataFrame(columns=["label", "image", "diff"])
+    sub = df[(df["dataset"] == ds) & (df["scale"] == scale) & (df["metric"] == metric)]
+    vals = {k: g.set_index("image")["value"] for k, g in sub.groupby(["model", "variant", "backend"])}
+    parts = []
+    for r in s_cmp[s_cmp["metric"] == metric].itertuples():
+        a, b = vals[(r.model, r.variant, r.backend)].align(vals[(r.baseline_model, r.baseline_variant,
+                                                                  r.baseline_backend)], join="inner")
+        d = (a - b)[np.isfinite(a) & np.isfinite(b)]
+        parts.append(pd.DataFrame({"label": r.label, "image": d.index, "diff": d.to_numpy()}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _worst(df: pd.DataFrame, s_cmp: pd.DataFrame, ds: str, scale: int, primary: str, k: int) -> pd.DataFrame:
+    """Per compared model, the ``k`` images where it loses most (or gains least) against its baseline."""
+    if s_cmp.empty or k <= 0:
+        return pd.DataFrame()
+    sub = df[(df["dataset"] == ds) & (df["scale"] == scale) & (df["metric"] == primary)]
+    vals = {key: g.set_index("image")["value"] for key, g in sub.groupby(["model", "variant", "backend"])}
+    rows = []
+    for r in s_cmp[s_cmp["metric"] == primary].itertuples():
+        a, b = vals[(r.model, r.variant, r.backend)].align(
+            vals[(r.baseline_model, r.baseline_variant, r.baseline_backend)], join="inner")
+        gain = (a - b) if r.higher_is_better else (b - a)
+        for img in gain[np.isfinite(gain)].sort_values().index[:k]:
+            rows.append({"model": r.label, "vs": r.baseline_label, "image": img, primary: f"{a[img]:.4f}",
+                         "baseline": f"{b[img]:.4f}", "difference": f"{a[img] - b[img]:+.4f}"})
+    return pd.DataFrame(rows)
+
+
+def _pareto_points(timings: pd.DataFrame | None, s_sum: pd.DataFrame, ds: str, scale: int,
+                   primary: str) -> pd.DataFrame | None:
+    if timings is None:
+        return None
+    t = timings[(timings["dataset"] == ds) & (timings["scale"] == scale)]
+    if t.empty:
+        return None
+    med = t.groupby(["model", "variant", "backend"])["sr_ms"].median()
+    q = s_sum[s_sum["metric"] == primary].set_index(["model", "variant", "backend"])["mean"]
+    pts = [{"model": key[0], "variant": key[1], "ms": float(ms), "mean": float(q[key])}
+           for key, ms in med.items() if key in q.index]
+    return pd.DataFrame(pts) if len(pts) >= 2 else None
+
+
+def _crop_figures(run_dir: Path, manifest: dict, df: pd.DataFrame, s_cmp: pd.DataFrame, ds: str, scale: int,
+                  primary: str, meta: dict, labels: dict, n: int, tag: str, notes: list[str]) -> list[Figure]:
+    """The images where some model loses most against its baseline (else the largest spread of the
+    primary metric), the patch where the outputs differ most, HR and every output side by side."""
+    if n <= 0:
+        return []
+    sub = df[(df["dataset"] == ds) & (df["scale"] == scale) & (df["metric"] == primary)]
+    wide = sub.pivot_table(index="image", columns=["model", "variant", "backend"], values="value")
+    if not s_cmp.empty:
+        loss = pd.Series(-np.inf, index=wide.index)
+        for r in s_cmp[s_cmp["metric"] == primary].itertuples():
+            d = wide[(r.model, r.variant, r.backend)] - wide[(r.baseline_model, r.baseline_variant, r.baseline_backend)]
+            d = -d if r.higher_is_better else d
+            loss = np.maximum(loss, d.where(np.isfinite(d), -np.inf))
+        images = list(loss.sort_values(ascending=False).index[:n])
+    else:
+        images = list((wide.max(axis=1) - wide.min(axis=1)).sort_values(ascending=False).index[:n])
+    records = manifest.get("datasets", {}).get(ds, {}).get(f"x{scale}", {})
+    hib = bool(meta[primary]["higher_is_better"])
+    figs = []
+    for img in images:
+        if img not in records:
+            notes.append(f"No crop of {img}: the manifest does not record its HR file.")
+            continue
+        hr, why = read_hr(records[img]["hr"], scale)
+        if hr is None:
+            notes.append(f"No crop of {img}: {why}.")
+            continue
+        sides = sorted(wide.columns, key=lambda c: (-wide.loc[img, c] if hib else wide.loc[img, c]))
+        outs = []
+        for key in sides:
+            p = output_path(run_dir, ds, scale, *key, img)
+            if p.is_file():
+                outs.append((key, read_image(p)[0]))
+        if not outs:
+            notes.append(f"No crop of {img}: the run kept no SR outputs (scored with --no-quantize?).")
+            continue
+        size = max(24, min(hr.shape[:2]) // 5)
+        y0, x0, h, w = choose_patch(hr, [o for _, o in outs], size)
+        panels = [("HR", hr[y0:y0 + h, x0:x0 + w])]
+        panels += [(f"{labels[key]}\n{primary} {wide.loc[img, key]:.3f}", o[y0:y0 + h, x0:x0 + w]) for key, o in outs]
+        fig = plots.crop_strip(hr, (y0, x0, h, w), panels, f"{ds} x{scale} / {img}: {h}x{w} HR-pixel patch at "
+                               f"({x0}, {y0}), enlarged; sorted by {primary} on this image")
+        figs.append(Figure(f"{tag}_crop_{img}", f"Visual comparison, {img} ({ds} x{scale})", plots.png(fig)))
+    return figs
+
+
+def _context(run_dir: Path, manifest: dict, opts: ReportOptions, baseline: str | None, primary: str, meta: dict, metrics: list[str],
+             sections: list[Section], comp: pd.DataFrame) -> dict[str, Any]:
+    models = []
+    for name, m in sorted(manifest.get("models", {}).items()):
+        weights = "; ".join(f"{s}: {w.get('sha256', '')[:16]}…" for s, w in sorted((m.get("weights") or {}).items()))
+        models.append({"name": name, "arch": m.get("arch", ""), "backend": m.get("backend", ""),
+                       "variants": ", ".join(sorted(m.get("variants", {}))), "weights": weights or "–",
+                       "description": m.get("description", "")})
+    artefacts = []
+    for key, per_scale in sorted(manifest.get("artefacts", {}).items()):
+        for s, a in sorted(per_scale.items()):
+            cal = a.get("calibration")
+            artefacts.append({"what": f"{key} {s}", "file": a.get("file", ""), "bytes": a.get("bytes", ""),
+                              "calibration": (f"{cal['method']}, {cal['patches']} patches of {cal['patch']} px from "
+                                              f"{cal['folder']} (content {cal['content_sha256'][:12]}…)" if cal else "–")})
+    metric_rows = [{"metric": m, "kind": meta[m].get("kind", ""),
+                    "direction": "higher is better" if meta[m]["higher_is_better"] else "lower is better",
+                    "colour": meta[m].get("colour", ""), "crop": meta[m].get("crop", ""),
+                    "margin": opts.margins.get(m, meta[m].get("equivalence_margin")),
+                    "description": meta[m].get("description", "")} for m in metrics]
+    settings = {
+        "baseline": (f"{baseline} (every model); " if baseline else "none; ") +
+                    f"variants vs their {opts.reference_variant}",
+        "pairing": "by image (same dataset, scale, image name)" + ("; datasets pooled" if opts.pool_datasets else ""),
+        "CI": f"BCa bootstrap 95 %, {opts.n_resamples} resamples, seed {opts.seed}",
+        "test": "Wilcoxon signed-rank, two-sided, zeros dropped, exact (also with ties) up to "
+                f"{stats.EXACT_MAX_N} pairs; paired t-test as a second opinion",
+        "correction": f"{opts.correction} across all comparisons of one dataset and scale",
+        "alpha": str(opts.alpha),
+        "equivalence": "TOST (paired t) for variants within the margins listed under Metrics",
+        "primary metric": primary,
+    }
+    return {
+        "title": f"iqa-bench report: {run_dir.name}", "run": str(run_dir), "manifest": manifest,
+        "settings": settings, "conventions": manifest.get("conventions", {}), "versions": manifest.get("versions", {}),
+        "hardware": manifest.get("hardware", {}), "command": " ".join(manifest.get("command", [])) or "–",
+        "models": models, "artefacts": artefacts, "metric_rows": metric_rows, "sections": sections,
+        "failures": manifest.get("failures", []), "options": asdict(opts), "primary": primary,
+        "n_comparisons": int(len(comp)),
+    }

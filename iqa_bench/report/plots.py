@@ -1,0 +1,181 @@
+"""Report figures (matplotlib, object API: no pyplot state, no display needed).
+
+Every function returns a :class:`matplotlib.figure.Figure`; :func:`png` turns one into PNG bytes.
+Colours are the verdicts' everywhere: green better, red worse, blue equivalent, grey otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+VERDICT_COLOURS = {"better": "#2e7d32", "worse": "#c62828", "equivalent": "#1565c0", "n.s.": "#9e9e9e",
+                   "not shown equivalent": "#ef9a9a", "baseline": "#424242"}
+DPI = 110
+
+
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _direction(higher_is_better: bool) -> str:
+    return "higher is better" if higher_is_better else "lower is better"
+
+
+def metric_figure(summary: pd.DataFrame, per_image: pd.DataFrame, comparisons: pd.DataFrame, metric: str,
+                  higher_is_better: bool, title: str) -> Figure:
+    """Left: mean with its 95 % BCa interval per model, best first. Right: per-image differences to
+    each model's baseline (box + points), coloured by the verdict.
+
+    ``summary``: rows of :func:`iqa_bench.stats.describe` with a ``label`` column; ``per_image``:
+    columns label, image, diff; ``comparisons``: rows of :func:`iqa_bench.stats.compare` with label.
+    """
+    s = summary.sort_values("mean", ascending=not higher_is_better).reset_index(drop=True)
+    verdict = dict(zip(comparisons["label"], comparisons["verdict"]))
+    labels = list(s["label"])
+    fig = Figure(figsize=(11, 0.42 * len(labels) + 1.6), layout="constrained")
+    ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
+    y = np.arange(len(labels))[::-1]
+    colours = [VERDICT_COLOURS.get(verdict.get(lbl, "baseline"), "#9e9e9e") for lbl in labels]
+    err = np.vstack([s["mean"] - s["ci_low"], s["ci_high"] - s["mean"]])
+    err = np.where(np.isfinite(err), err, 0.0)
+    ax.errorbar(s["mean"], y, xerr=err, fmt="none", ecolor="#555555", capsize=3, lw=1)
+    ax.scatter(s["mean"], y, c=colours, zorder=3, s=36)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(f"{metric} mean, 95 % BCa CI ({_direction(higher_is_better)})")
+    ax.grid(axis="x", alpha=0.3)
+
+    order = [lbl for lbl in labels if lbl in set(per_image["label"])]
+    if order:
+        yy = np.arange(len(order))[::-1]
+        data = [per_image.loc[per_image["label"] == lbl, "diff"].to_numpy() for lbl in order]
+        bx.boxplot(data, positions=yy, orientation="horizontal", widths=0.6, showfliers=False,
+                   medianprops={"color": "#333333"})
+        rng = np.random.default_rng(0)
+        for pos, d, lbl in zip(yy, data, order):
+            bx.scatter(d, pos + rng.uniform(-0.18, 0.18, d.size), s=12, alpha=0.8,
+                       color=VERDICT_COLOURS.get(verdict.get(lbl, ""), "#9e9e9e"), zorder=3)
+        bx.axvline(0, color="#333333", lw=0.8)
+        bx.set_yticks(yy, [f"{lbl}  vs {b}" for lbl, b in zip(order, _baselines(comparisons, order))], fontsize=8)
+        bx.yaxis.tick_right()
+        bx.set_xlabel(f"per-image {metric} difference to baseline ({_direction(higher_is_better)})")
+        bx.grid(axis="x", alpha=0.3)
+    else:
+        bx.set_axis_off()
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def _baselines(comparisons: pd.DataFrame, labels: list[str]) -> list[str]:
+    m = dict(zip(comparisons["label"], comparisons["baseline_label"]))
+    return [m.get(lbl, "") for lbl in labels]
+
+
+def significance_matrix(comparisons: pd.DataFrame, metrics: list[str], title: str) -> Figure:
+    """Rows: compared models; columns: metrics; cell: mean difference to the baseline, its colour
+    the verdict, stars the adjusted Wilcoxon p (* < 0.05, ** < 0.01, *** < 0.001)."""
+    labels = list(dict.fromkeys(comparisons["label"]))
+    fig = Figure(figsize=(1.5 * len(metrics) + 3.2, 0.42 * len(labels) + 1.4))
+    ax = fig.subplots()
+    ax.set_xlim(-0.5, len(metrics) - 0.5)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    for i, lbl in enumerate(labels):
+        for j, m in enumerate(metrics):
+            r = comparisons[(comparisons["label"] == lbl) & (comparisons["metric"] == m)]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            ax.add_patch(_rect(j, i, VERDICT_COLOURS.get(r["verdict"], "#9e9e9e")))
+            p = r["p_wilcoxon_adj"]
+            stars = "***" if p < 1e-3 else "**" if p < 1e-2 else "*" if p < 0.05 else ""
+            ax.text(j, i, f"{r['mean_diff']:+.3g}{stars}", ha="center", va="center", fontsize=8, color="white")
+    ax.set_xticks(range(len(metrics)), metrics)
+    ax.set_yticks(range(len(labels)), [f"{lbl} vs {b}" for lbl, b in zip(labels, _baselines(comparisons, labels))])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    handles = [_rect(0, 0, c) for c in VERDICT_COLOURS.values() if c != VERDICT_COLOURS["baseline"]]
+    ax.legend(handles, [k for k in VERDICT_COLOURS if k != "baseline"], loc="upper center",
+              bbox_to_anchor=(0.5, -0.08), ncol=5, fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=11)
+    return fig
+
+
+def _rect(x: float, y: float, colour: str):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.48, y - 0.45), 0.96, 0.9, color=colour)
+
+
+def pareto(points: pd.DataFrame, metric: str, higher_is_better: bool, title: str) -> Figure:
+    """Quality (dataset mean of ``metric``) against median SR time per image; the Pareto front
+    (nothing both faster and better) joined by a line. ``points``: model, variant, ms, mean. One
+    label per model (variants of a model often sit on top of each other), one marker per variant."""
+    p = points.sort_values("ms").reset_index(drop=True)
+    front, best = [], -np.inf
+    for i, r in p.iterrows():
+        q = r["mean"] if higher_is_better else -r["mean"]
+        if q > best:
+            front.append(i)
+            best = q
+    fig = Figure(figsize=(8, 4.8), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(p.loc[front, "ms"], p.loc[front, "mean"], "-", color="#1565c0", lw=1.2, label="Pareto front", zorder=1)
+    markers = dict(zip(dict.fromkeys(p["variant"]), "osD^vP*X"))
+    for variant, g in p.groupby("variant", sort=False):
+        on = g.index.isin(front)
+        ax.scatter(g.loc[on, "ms"], g.loc[on, "mean"], marker=markers[variant], color="#1565c0", s=42, zorder=3)
+        ax.scatter(g.loc[~on, "ms"], g.loc[~on, "mean"], marker=markers[variant], color="#9e9e9e", s=42, zorder=2)
+        ax.scatter([], [], marker=markers[variant], color="#616161", label=variant)
+    span = float(p["mean"].max() - p["mean"].min()) or 1.0
+    for model, g in p.groupby("model", sort=False):
+        top = g.loc[g["mean"].idxmax() if higher_is_better else g["mean"].idxmin()]
+        ax.annotate(model, (top["ms"], top["mean"]), textcoords="offset points", xytext=(6, 5), fontsize=8)
+        for _, r in g.iterrows():  # a variant far from the model's label gets its own, smaller one
+            if abs(np.log10(r["ms"] / top["ms"])) > 0.08 or abs(r["mean"] - top["mean"]) > 0.04 * span:
+                ax.annotate(f"{model} {r['variant']}", (r["ms"], r["mean"]), textcoords="offset points",
+                            xytext=(6, -10), fontsize=7, color="#616161")
+    ax.set_xscale("log")
+    ax.set_xlabel("median SR time per image, ms (log scale; this run's hardware)")
+    ax.set_ylabel(f"{metric} mean ({_direction(higher_is_better)})")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, title="blue: on the front", title_fontsize=8)
+    ax.set_title(title, fontsize=11)
+    return fig
+
+
+def crop_strip(full: np.ndarray, box: tuple[int, int, int, int], panels: list[tuple[str, np.ndarray]],
+               title: str) -> Figure:
+    """The HR image with the patch outlined, then the same patch of HR and of every output, enlarged
+    with nearest-neighbour (no smoothing that would hide or add artefacts)."""
+    from matplotlib.patches import Rectangle
+
+    y0, x0, h, w = box
+    n = len(panels) + 1
+    cols = min(n, 5)
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(2.3 * cols, 2.6 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    axes[0].imshow(_rgb(full), interpolation="lanczos")
+    axes[0].add_patch(Rectangle((x0, y0), w, h, fill=False, color="#ffeb3b", lw=2))
+    axes[0].set_title("HR (patch outlined)", fontsize=9)
+    for ax, (name, img) in zip(axes[1:], panels):
+        ax.imshow(_rgb(img), interpolation="nearest")
+        ax.set_title(name, fontsize=8)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _rgb(img: np.ndarray) -> np.ndarray:
+    return np.repeat(img, 3, axis=2) if img.ndim == 3 and img.shape[2] == 1 else img

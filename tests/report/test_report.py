@@ -1,0 +1,102 @@
+"""iqa-bench report: contents of report.html / report.md / stats.csv, checked against the run's own numbers."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from iqa_bench.cli import app
+from iqa_bench.errors import InputError
+from iqa_bench.report import ReportOptions, build_report
+from iqa_bench.report.crops import choose_patch
+from iqa_bench.results import load_run
+
+
+def test_report_of_a_quantization_run(variants_run, tmp_path):
+    res = build_report(variants_run, tmp_path / "rep")
+    assert res.sections == 2  # Set5 x2, Set14 x2
+    # per section: 3 metric figures, significance matrix, Pareto (timings exist), 2 crops
+    assert res.figures == 14
+    html = res.html.read_text()
+    assert "<script" not in html and "<link" not in html and not re.search(r"""src=["']https?:""", html)
+    assert html.count('<img src="data:image/png;base64,') == 14
+    assert html.count('<table class="ranking">') == 2
+    ranking = html.split("<tbody>")[1].split("</tbody>")[0]
+    assert ranking.count("<tr><th>") == 7  # bicubic + 2 models x fp32/fp16/int8
+
+    # the numbers shown are the run's
+    means = load_run(variants_run).groupby(["dataset", "model", "variant", "metric"])["value"].mean()
+    for key in [("Set14", "fsrcnn", "fp32", "psnr_y"), ("Set5", "srcnn", "int8", "psnr_y")]:
+        assert f'<span class="mean">{means[key]:.3f}</span>' in html
+    assert f"{means[('Set14', 'bicubic', 'fp64', 'ssim_y')]:.4f}" in html
+
+    st = pd.read_csv(res.stats_csv).set_index(["dataset", "metric", "model", "variant"])
+    assert len(st) == 2 * 3 * 2 * 3  # datasets x metrics x models x (vs bicubic, fp16, int8)
+    assert st.loc[("Set14", "psnr_y", "fsrcnn", "fp32"), "verdict"] == "better"
+    gm = st.loc[("Set14", "gmsd", "fsrcnn", "fp32")]  # GMSD: lower is better
+    assert gm["mean_diff"] < 0 and gm["verdict"] == "better" and gm["wins"] == 14
+    assert st.loc[("Set14", "psnr_y", "fsrcnn", "int8"), "verdict"] == "worse"
+    for model in ("fsrcnn", "srcnn"):
+        r = st.loc[("Set14", "psnr_y", model, "fp16")]
+        assert r["verdict"] == "equivalent" and r["baseline_variant"] == "fp32" and r["margin"] == 0.05
+    # Set5's five images cannot reach p < 0.05: said in the report
+    assert "smallest possible two-sided Wilcoxon p is 0.0625" in html
+
+    manifest = json.loads((variants_run / "manifest.json").read_text())
+    assert manifest["models"]["fsrcnn"]["weights"]["x2"]["sha256"][:16] in html
+    assert "BT.601" in html and manifest["versions"]["torch"] in html and "minmax, 32 patches" in html
+
+    md = res.markdown.read_text()
+    links = re.findall(r"\]\((report_files/[^)]+\.png)\)", md)
+    assert len(links) == 14 and all((res.markdown.parent / link).is_file() for link in links)
+    assert "| model " in md and "0.0625" in md
+
+
+def test_choose_patch_finds_where_outputs_differ():
+    hr = np.full((90, 120, 3), 100, np.uint8)
+    out = hr.copy()
+    out[50:70, 80:100] = 200
+    y0, x0, h, w = choose_patch(hr, [out, hr], 20)
+    assert (h, w) == (20, 20) and abs(y0 - 50) <= 2 and abs(x0 - 80) <= 2
+
+
+def test_report_cli_and_what_it_refuses(small_run, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", str(small_run), "--out", str(tmp_path / "rep"), "--crops", "1"])
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "No timings" not in html and html.count("data:image/png") == 2 + 1 + 1 + 1  # 2 metrics, matrix, Pareto, crop
+
+    # an HR file that changed since the run is not shown as if it were the scored one
+    changed = tmp_path / "changed"
+    shutil.copytree(small_run, changed)
+    m = json.loads((changed / "manifest.json").read_text())
+    for ds in m["datasets"].values():
+        for img in ds["x4"].values():
+            img["hr"]["sha256"] = "0" * 64
+    (changed / "manifest.json").write_text(json.dumps(m))
+    build_report(changed, tmp_path / "rep2", ReportOptions(crops=1))
+    assert "changed since the run (sha256 differs from the manifest)" in (tmp_path / "rep2" / "report.html").read_text()
+
+    res = runner.invoke(app, ["report", str(tmp_path / "nothing")])
+    assert res.exit_code == 2 and "has no manifest.json" in res.output
+    res = runner.invoke(app, ["report", str(small_run), "--out", str(tmp_path / "r3"), "--primary", "lpips"])
+    assert res.exit_code == 2 and "primary metric 'lpips' is not in the run" in res.output
+    res = runner.invoke(app, ["report", str(small_run), "--out", str(tmp_path / "r3"), "--baseline", "srgan"])
+    assert res.exit_code == 2 and "baseline model 'srgan' is not in the run" in res.output
+    with pytest.raises(InputError, match="unknown correction"):
+        build_report(small_run, tmp_path / "r4", ReportOptions(correction="fdr"))
+
+
+def test_compare_cli_writes_the_statistics(small_run, tmp_path):
+    res = CliRunner().invoke(app, ["compare", str(small_run), "--csv", str(tmp_path / "s.csv"), "--metrics", "psnr_y"])
+    assert res.exit_code == 0, res.output
+    st = pd.read_csv(tmp_path / "s.csv")
+    assert set(st["model"]) == {"nearest", "lanczos"} and set(st["baseline_model"]) == {"bicubic"}
+    assert (st["n"] == 4).all() and set(st["verdict"]) == {"n.s."}  # 4 images: smallest p is 0.125
