@@ -72,8 +72,9 @@ def _metric_names(metrics: Optional[List[str]], suite: str) -> tuple[str, ...]:
 
     try:
         return tuple(load_toml(f"metrics/{suite}.toml")["metrics"])
-    except FileNotFoundError:
-        raise IQABenchError(f"unknown metric suite {suite!r}", "suites are the files in metrics/*.toml") from None
+    except (FileNotFoundError, KeyError):  # KeyError: a config that is not a suite (gate.toml)
+        raise IQABenchError(f"unknown metric suite {suite!r}",
+                            "suites are the files in metrics/*.toml with a `metrics` list") from None
 
 
 def _custom_models(
@@ -453,6 +454,70 @@ def report(
         res = build_report(run, out_dir, opts)
         out.print(f"wrote {res.html} and {res.markdown} ({res.sections} dataset/scale sections, {res.figures} figures; "
                   f"statistics in {res.stats_csv})", highlight=False)
+
+
+baseline_app = typer.Typer(help="Gate baselines (reports/baseline/).", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("update")
+def baseline_update(
+    run: Path = typer.Argument(..., help="Run directory whose results become the baseline."),
+    out_dir: Path = typer.Option(Path("reports/baseline"), "--out", "-o", help="Baseline folder."),
+) -> None:
+    """Write one baseline JSON per dataset and scale of RUN (per-image values, conventions, versions)."""
+    with _user_errors():
+        from iqa_bench.gate import write_baseline
+
+        for p in write_baseline(run, out_dir):
+            out.print(f"wrote {p}", highlight=False)
+
+
+@app.command()
+def gate(
+    baseline: Path = typer.Option(Path("reports/baseline"), "--baseline", "-b", help="Baseline folder."),
+    run: Path = typer.Option(..., "--run", "-r", help="Run directory to check."),
+    tolerance: Optional[Path] = typer.Option(None, "--tolerance", help="Gate config (default: metrics/gate.toml)."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)."),
+) -> None:
+    """Fail (exit 1) when a metric regressed beyond tolerance and significantly; exit 2 when the run and
+    the baseline are not comparable (conventions, metric definitions, versions, images)."""
+    with _user_errors():
+        from iqa_bench.gate import load_gate_config
+        from iqa_bench.gate import markdown as gate_markdown
+        from iqa_bench.gate import run_gate, write_junit
+
+        res = run_gate(baseline, run, load_gate_config(tolerance))
+        if not res.cells.empty:
+            t = Table("status", "dataset", "x", "model", "variant", "metric", "baseline", "run", "delta", "tol", "p adj")
+            style = {"regression": "bold red", "changed": "bold red", "missing": "bold red", "improved": "green",
+                     "moved (n.s.)": "yellow", "new": "cyan"}
+            for r in res.cells.itertuples():
+                f = lambda x, spec: "" if x != x else format(x, spec)  # noqa: E731 - NaN -> blank
+                t.add_row(f"[{style.get(r.status, '')}]{r.status}[/]" if r.status in style else r.status,
+                          escape(r.dataset), str(r.scale), escape(r.model), escape(f"{r.variant}/{r.backend}"),
+                          r.metric, f(r.baseline_mean, ".6g"), f(r.run_mean, ".6g"), f(r.delta, "+.3g"),
+                          f(r.tolerance, ".3g"), f(r.p_adj, ".3g"))
+            out.print(t)
+        for p in res.problems:
+            err.print(f"[bold red]not comparable:[/] {escape(p)}", highlight=False)
+        if junit is not None:
+            write_junit(res, junit)
+        if markdown is not None:
+            from iqa_bench.io import atomic_path
+
+            with atomic_path(markdown) as tmp:
+                tmp.write_text(gate_markdown(res), encoding="utf-8")
+        n_fail = len(res.failed)
+        if res.exit_code == 2:
+            err.print("gate: baseline and run are not comparable (see above); rerun with the baseline's settings "
+                      "or update the baseline deliberately (`iqa-bench baseline update`)", highlight=False)
+        elif n_fail:
+            err.print(f"gate: {n_fail} cell(s) failed", highlight=False)
+        else:
+            out.print(f"gate: passed ({len(res.cells)} cells)", highlight=False)
+        raise typer.Exit(res.exit_code)
 
 
 class _Listable(str, Enum):

@@ -115,10 +115,11 @@ def bootstrap_ci(x: np.ndarray, *, level: float = 0.95, n_resamples: int = 9999,
                  rng: np.random.Generator | None = None) -> tuple[float, float]:
     """BCa bootstrap confidence interval of the mean of ``x`` (``scipy.stats.bootstrap``).
 
-    Constant data give ``(mean, mean)``; fewer than 3 values give NaNs (BCa needs a jackknife).
+    Constant data give ``(mean, mean)``; fewer than 3 values or ``n_resamples = 0`` give NaNs (BCa
+    needs a jackknife).
     """
     x = np.asarray(x, dtype=np.float64)
-    if x.size < 3:
+    if x.size < 3 or n_resamples <= 0:
         return float("nan"), float("nan")
     if np.all(x == x[0]):
         return float(x[0]), float(x[0])
