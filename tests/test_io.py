@@ -74,3 +74,15 @@ def test_quantize_rounds_half_up_and_write_png_roundtrip(tmp_path):
     write_png(tmp_path / "o" / "w.png", img)
     np.testing.assert_array_equal(read_image(tmp_path / "o" / "w.png")[0], img)
     assert not list((tmp_path / "o").glob(".*tmp"))
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
+    import os
+
+    from iqa_bench.io import atomic_path
+
+    with atomic_path(tmp_path / "a.txt") as tmp:
+        tmp.write_text("x")
+    (tmp_path / "b.txt").write_text("x")
+    mode = lambda p: os.stat(p).st_mode & 0o777  # noqa: E731
+    assert mode(tmp_path / "a.txt") == mode(tmp_path / "b.txt")  # mkstemp alone gives 0600
