@@ -108,10 +108,6 @@ def _num(x: float) -> float | str:
     return x if math.isfinite(x) else ("inf" if x > 0 else "-inf" if x < 0 else "nan")
 
 
-def _unnum(x: float | str) -> float:
-    return float(x)
-
-
 def _file_name(dataset: str, scale: int) -> str:
     return f"{dataset}_x{scale}.json"
 
@@ -258,9 +254,9 @@ def run_gate(baseline_dir: str | Path, run_dir: str | Path, config: GateConfig |
         for c in doc["cells"]:
             key = (c["model"], c["variant"], c["backend"], c["metric"])
             seen.add(key)
-            base = pd.Series({k: _unnum(v) for k, v in c["values"].items()}, dtype=np.float64)
+            base = pd.Series({k: float(v) for k, v in c["values"].items()}, dtype=np.float64)
             row = {"dataset": ds, "scale": scale, "model": key[0], "variant": key[1], "backend": key[2],
-                   "metric": key[3], "baseline_mean": _unnum(c["mean"]), "run_mean": np.nan, "delta": np.nan,
+                   "metric": key[3], "baseline_mean": float(c["mean"]), "run_mean": np.nan, "delta": np.nan,
                    "tolerance": np.nan, "p": np.nan, "n": 0, "status": "missing"}
             if key not in run_cells:
                 rows.append(row)

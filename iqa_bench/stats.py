@@ -350,8 +350,7 @@ def compare(
 
     df = df[df["metric"].isin(metrics)]
     if pool_datasets:
-        joined = "+".join(sorted(df["dataset"].unique()))
-        df = df.assign(image=df["dataset"] + "/" + df["image"], dataset=joined)
+        df = pool(df)
     rows: list[dict[str, Any]] = []
     for (ds, scale, metric), grp in df.groupby(["dataset", "scale", "metric"], sort=True):
         values = {side: g.set_index("image")["value"] for side, g in grp.groupby(list(SIDE_KEYS), sort=True)}
@@ -387,6 +386,13 @@ def compare(
     out.attrs.update(correction=correction, alpha=alpha, baseline=baseline, reference_variant=reference_variant,
                      family="dataset x scale", test="Wilcoxon signed-rank (two-sided)")
     return out
+
+
+def pool(df: pd.DataFrame) -> pd.DataFrame:
+    """The results of all datasets as one (``dataset`` = ``Set14+Set5``, ``image`` = ``Set5/baby``),
+    so that pairing runs over every image."""
+    joined = "+".join(sorted(df["dataset"].unique()))
+    return df.assign(image=df["dataset"] + "/" + df["image"], dataset=joined)
 
 
 def _verdict(r: Any) -> str:

@@ -146,10 +146,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
     comp = stats.compare(run_dir, baseline=baseline, reference_variant=opts.reference_variant,
                          correction=opts.correction, alpha=opts.alpha, margins=opts.margins,
                          pool_datasets=opts.pool_datasets, n_resamples=opts.n_resamples, seed=opts.seed)
-    scored = df
-    if opts.pool_datasets:
-        joined = "+".join(sorted(df["dataset"].unique()))
-        scored = df.assign(image=df["dataset"] + "/" + df["image"], dataset=joined)
+    scored = stats.pool(df) if opts.pool_datasets else df
     summ = stats.describe(scored, n_resamples=opts.n_resamples, seed=opts.seed)
     labels = _labels(scored[["model", "variant", "backend"]].drop_duplicates())
     lab = lambda r: labels[(r["model"], r["variant"], r["backend"])]  # noqa: E731
@@ -175,7 +172,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
                 f"{s_cmp['p_min'].max():.4f} > alpha = {opts.alpha}: no difference on this set alone can be "
                 "called significant, however large. Read the CIs, or pool datasets (`--pool-datasets`).")
         for m in metrics:
-            per = _per_image_diffs(scored, s_cmp, ds, int(scale), m, labels)
+            per = _per_image_diffs(scored, s_cmp, ds, int(scale), m)
             m_cmp = s_cmp[s_cmp["metric"] == m] if not s_cmp.empty else NO_COMPARISONS
             fig = plots.metric_figure(s_sum[s_sum["metric"] == m], per, m_cmp, m, bool(meta[m]["higher_is_better"]), f"{m} on {ds} x{scale}")
             sec.figures.append(Figure(f"{tag}_{m}", f"{m}: means with 95 % BCa CIs and per-image differences to "
@@ -284,33 +281,32 @@ def _comparison_table(s_cmp: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _per_image_diffs(df: pd.DataFrame, s_cmp: pd.DataFrame, ds: str, scale: int, metric: str,
-                     labels: dict) -> pd.DataFrame:
-    if s_cmp.empty:
-        return pd.DataFrame(columns=["label", "image", "diff"])
+def _pairs(df: pd.DataFrame, s_cmp: pd.DataFrame, ds: str, scale: int, metric: str):
+    """Per comparison of ``metric``: ``(row, model values, baseline values)`` over the images where
+    both are finite, aligned by image (the pairs the statistics used)."""
     sub = df[(df["dataset"] == ds) & (df["scale"] == scale) & (df["metric"] == metric)]
-    vals = {k: g.set_index("image")["value"] for k, g in sub.groupby(["model", "variant", "backend"])}
-    parts = []
+    vals = {key: g.set_index("image")["value"] for key, g in sub.groupby(["model", "variant", "backend"])}
     for r in s_cmp[s_cmp["metric"] == metric].itertuples():
-        a, b = vals[(r.model, r.variant, r.backend)].align(vals[(r.baseline_model, r.baseline_variant,
-                                                                  r.baseline_backend)], join="inner")
-        d = (a - b)[np.isfinite(a) & np.isfinite(b)]
-        parts.append(pd.DataFrame({"label": r.label, "image": d.index, "diff": d.to_numpy()}))
-    return pd.concat(parts, ignore_index=True)
+        a, b = vals[(r.model, r.variant, r.backend)].align(
+            vals[(r.baseline_model, r.baseline_variant, r.baseline_backend)], join="inner")
+        ok = np.isfinite(a) & np.isfinite(b)
+        yield r, a[ok], b[ok]
+
+
+def _per_image_diffs(df: pd.DataFrame, s_cmp: pd.DataFrame, ds: str, scale: int, metric: str) -> pd.DataFrame:
+    parts = [pd.DataFrame({"label": r.label, "image": a.index, "diff": (a - b).to_numpy()})
+             for r, a, b in _pairs(df, s_cmp, ds, scale, metric)] if not s_cmp.empty else []
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["label", "image", "diff"])
 
 
 def _worst(df: pd.DataFrame, s_cmp: pd.DataFrame, ds: str, scale: int, primary: str, k: int) -> pd.DataFrame:
     """Per compared model, the ``k`` images where it loses most (or gains least) against its baseline."""
     if s_cmp.empty or k <= 0:
         return pd.DataFrame()
-    sub = df[(df["dataset"] == ds) & (df["scale"] == scale) & (df["metric"] == primary)]
-    vals = {key: g.set_index("image")["value"] for key, g in sub.groupby(["model", "variant", "backend"])}
     rows = []
-    for r in s_cmp[s_cmp["metric"] == primary].itertuples():
-        a, b = vals[(r.model, r.variant, r.backend)].align(
-            vals[(r.baseline_model, r.baseline_variant, r.baseline_backend)], join="inner")
+    for r, a, b in _pairs(df, s_cmp, ds, scale, primary):
         gain = (a - b) if r.higher_is_better else (b - a)
-        for img in gain[np.isfinite(gain)].sort_values().index[:k]:
+        for img in gain.sort_values().index[:k]:
             rows.append({"model": r.label, "vs": r.baseline_label, "image": img, primary: f"{a[img]:.4f}",
                          "baseline": f"{b[img]:.4f}", "difference": f"{a[img] - b[img]:+.4f}"})
     return pd.DataFrame(rows)
@@ -340,10 +336,9 @@ def _crop_figures(run_dir: Path, manifest: dict, df: pd.DataFrame, s_cmp: pd.Dat
     wide = sub.pivot_table(index="image", columns=["model", "variant", "backend"], values="value")
     if not s_cmp.empty:
         loss = pd.Series(-np.inf, index=wide.index)
-        for r in s_cmp[s_cmp["metric"] == primary].itertuples():
-            d = wide[(r.model, r.variant, r.backend)] - wide[(r.baseline_model, r.baseline_variant, r.baseline_backend)]
-            d = -d if r.higher_is_better else d
-            loss = np.maximum(loss, d.where(np.isfinite(d), -np.inf))
+        for r, a, b in _pairs(df, s_cmp, ds, scale, primary):
+            d = (b - a) if r.higher_is_better else (a - b)
+            loss = np.maximum(loss, d.reindex(loss.index, fill_value=-np.inf))
         images = list(loss.sort_values(ascending=False).index[:n])
     else:
         images = list((wide.max(axis=1) - wide.min(axis=1)).sort_values(ascending=False).index[:n])
