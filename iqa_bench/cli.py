@@ -527,6 +527,99 @@ class _Listable(str, Enum):
     runners = "runners"
 
 
+video_app = typer.Typer(help="Video SR quality: VMAF, PSNR/SSIM on Y per frame, temporal consistency.",
+                         no_args_is_help=True)
+app.add_typer(video_app, name="video")
+
+
+class _VideoDegradation(str, Enum):
+    matlab = "matlab"
+    ffmpeg_bicubic = "ffmpeg-bicubic"
+
+
+@video_app.command("evaluate")
+def video_evaluate(
+    models: str = typer.Option("bicubic,fsrcnn,srcnn", "--models", "-m", help="Zoo models: 'all' or a comma list."),
+    metrics: Optional[List[str]] = typer.Option(None, "--metrics", help="Video metric names (comma list); overrides --suite."),
+    suite: str = typer.Option("video", "--suite", help="Metric suite from metrics/*.toml."),
+    dataset: List[str] = typer.Option(["synthetic"], "--dataset", "-d", help="'synthetic' or a folder of clips (repeatable)."),
+    scale: str = typer.Option("2", "--scale", "-s", help="Scale factor(s), e.g. 2 or 2,4."),
+    out_dir: Path = typer.Option(Path("runs/video"), "--out", "-o", help="Run directory (resumed if it exists)."),
+    degradation: _VideoDegradation = typer.Option(_VideoDegradation.matlab, help="How LR frames are made."),
+    codec: Optional[str] = typer.Option(None, "--codec", help="Compress the LR clip: h264 (libx264)."),
+    crf: int = typer.Option(23, "--crf", help="libx264 CRF with --codec h264 (0-51, lower is better)."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Length of generated clips (default 30)."),
+    variants: Optional[str] = typer.Option(None, "--variants", help="Comma list, e.g. fp32,int8."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda, for runners and metrics that can use a GPU."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Run learned models on this runner."),
+    ffmpeg: Optional[str] = typer.Option(None, "--ffmpeg", help="ffmpeg with libvmaf (default: $IQA_BENCH_FFMPEG, "
+                                         "else imageio-ffmpeg's)."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
+) -> None:
+    """Evaluate SR models on video clips (per-frame SR, lossless .y4m outputs); resumable."""
+    with _user_errors():
+        from iqa_bench.results import load_run
+        from iqa_bench.video.evaluate import VideoEvalConfig, evaluate_video, load_frames, pool_frames
+
+        cfg = VideoEvalConfig(
+            datasets=tuple(_split(dataset)), models=tuple(m.lower() for m in _split([models])),
+            metrics=_metric_names(metrics, suite), scales=_parse_scales(scale), out=out_dir,
+            degradation=degradation.value, codec=codec.lower() if codec else None, crf=crf, frames=frames,
+            variants=tuple(_split([variants])) if variants else (), device=device,
+            backend=backend.lower() if backend else None, ffmpeg=ffmpeg,
+            calib=_calib_config(calib, "minmax", 64), skip_unavailable=not _split(metrics),
+        )
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err,
+                      transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task("evaluating", total=None)
+            report = evaluate_video(cfg, command=["iqa-bench", *sys.argv[1:]],
+                                    on_cell=lambda label: progress.update(task, description=label))
+        for line in report.skipped:
+            err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+        print_summary(load_run(report.run_dir))
+        pooled = pool_frames(load_frames(report.run_dir))
+        t = Table("model", "variant", "metric", "mean", "harmonic mean", "5th pct", "95th pct",
+                  title="pooled over all frames of each clip, then averaged over clips", title_justify="left")
+        for (m, v, metric), g in pooled.groupby(["model", "variant", "metric"], sort=True):
+            t.add_row(m, v, metric, *(_fmt(g[c].mean()) for c in ("mean", "hmean", "p5", "p95")))
+        out.print(t)
+        out.print(f"computed {report.computed_cells} clip x model cells, reused {report.reused_cells}; "
+                  f"{report.rows_added} clip rows -> {report.run_dir / 'results.parquet'} (frames: frames.parquet)",
+                  highlight=False)
+        if report.failures:
+            for f in report.failures:
+                err.print(f"[bold red]error:[/] {escape(f)}", highlight=False)
+            err.print(f"{len(report.failures)} model(s) failed; every other result is in {report.run_dir}")
+            raise typer.Exit(1)
+
+
+@video_app.command("score")
+def video_score(
+    reference: Path = typer.Option(..., "--reference", "-r", help="The pristine clip (.y4m, or any video ffmpeg reads)."),
+    distorted: Path = typer.Option(..., "--distorted", "-d", help="The clip under test, same size and frame count."),
+    metrics: str = typer.Option("vmaf,ffmpeg_psnr_y,ffmpeg_ssim_y", "--metrics", help="Comma list of video metrics."),
+    ffmpeg: Optional[str] = typer.Option(None, "--ffmpeg", help="ffmpeg with libvmaf (default: imageio-ffmpeg's)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (vmaf_torch)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-frame and pooled values here."),
+) -> None:
+    """Score a distorted clip against its reference (named options: the two cannot be swapped by position)."""
+    with _user_errors():
+        from iqa_bench.io import atomic_path
+        from iqa_bench.video.score import score_clips
+
+        names = [m.lower() for m in _split([metrics])]
+        result = score_clips(reference, distorted, names, ffmpeg=ffmpeg, device=device)
+        t = Table("metric", "frames", "mean", "harmonic mean", "5th pct", "95th pct")
+        for m, r in result.items():
+            t.add_row(m, str(len(r["per_frame"])), *(_fmt(r[k]) for k in ("mean", "hmean", "p5", "p95")))
+        out.print(t)
+        if json_out is not None:
+            with atomic_path(json_out) as tmp:
+                tmp.write_text(json.dumps({"reference": str(reference), "distorted": str(distorted), **result},
+                                          indent=2))
+            out.print(f"wrote {json_out}", highlight=False)
+
+
 @app.command("list")
 def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datasets or runners")) -> None:
     """Show registered components with their metadata."""
@@ -558,6 +651,10 @@ def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datase
             for e in DATASETS:
                 t.add_row(e.name, escape(e.meta.description), escape(e.meta.source), escape(e.meta.license))
             out.print("A folder path is accepted wherever a dataset name is: ROOT/*.png, or ROOT/HR + ROOT/LR_bicubic/X{s}.")
+            from iqa_bench.video.datasets import VIDEO_DATASETS
+
+            for e in VIDEO_DATASETS:
+                t.add_row(f"{e.name} (video)", escape(e.meta.description), escape(e.meta.source), escape(e.meta.license))
         else:
             from iqa_bench.runners import RUNNERS
 

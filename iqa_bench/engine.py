@@ -148,10 +148,11 @@ def conventions(cfg: EvalConfig) -> dict[str, str]:
     }
 
 
-def _versions() -> dict[str, str]:
+def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Versions of Python, iqa-bench and the libraries numbers depend on (plus ``extra`` distributions)."""
     out = {"python": sys.version.split()[0], "iqa-bench": __version__}
     for dist in ("numpy", "scipy", "pillow", "pypng", "pandas", "pyarrow", "scikit-image", "torch", "torchvision",
-                 "piq", "lpips", "onnxruntime"):
+                 "piq", "lpips", "onnxruntime", *extra):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -181,7 +182,7 @@ def _same_channels(sr: np.ndarray, hr_channels: int, where: str) -> np.ndarray:
     )
 
 
-def _model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[str] | None) -> list[_Source]:
+def model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[str] | None) -> list[_Source]:
     """One source per variant of a model; with ``skipped`` (``--models all``), what cannot run is noted
     and left out instead of failing."""
 
@@ -339,7 +340,7 @@ def evaluate(
     everything = list(cfg.models) == ["all"]
     model_names = MODELS.names() if everything else list(cfg.models)
     models = [(n, MODELS.get(n).meta) for n in model_names] + list(cfg.extra_models)
-    sources = [src for n, info in models for src in _model_sources(n, info, cfg, report.skipped if everything else None)]
+    sources = [src for n, info in models for src in model_sources(n, info, cfg, report.skipped if everything else None)]
     for name, folder in cfg.outputs:
         if name in model_names:
             raise InputError(f"--outputs name {name!r} is also a zoo model", "pick another name for the folder")
@@ -388,7 +389,7 @@ def evaluate(
     manifest.update(
         updated=now,
         command=command or [],
-        versions=_versions(),
+        versions=versions(),
         hardware={"machine": platform.machine(), "system": platform.system(), "cpus": len(os.sched_getaffinity(0))},
         conventions=conv,
     )

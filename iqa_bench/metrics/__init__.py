@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iqa_bench.metrics import brisque, niqe, perceptual, piq_metrics, psnr, ssim, unavailable
+from iqa_bench.metrics import brisque, niqe, perceptual, piq_metrics, psnr, ssim, unavailable, video
 from iqa_bench.metrics.base import FRMetric, MetricInfo
 from iqa_bench.registry import Registry
 
@@ -16,6 +16,7 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     perceptual.register(reg)
     piq_metrics.register(reg)
     unavailable.register(reg)
+    video.register(reg)
 
 
 METRICS: Registry[MetricInfo] = Registry("metric", register_builtins)

@@ -139,7 +139,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
 
     metrics = sorted(df["metric"].unique())
     meta = stats.metric_metadata(run_dir, metrics)
-    primary = opts.primary or ("psnr_y" if "psnr_y" in metrics else metrics[0])
+    # psnr_y: the SR literature's headline number; a run may name its own (video runs: vmaf)
+    primary = opts.primary or manifest.get("primary_metric") or ("psnr_y" if "psnr_y" in metrics else metrics[0])
     if primary not in metrics:
         raise InputError(f"primary metric {primary!r} is not in the run", f"choose one of {', '.join(metrics)}")
     baseline = stats.resolve_baseline(df["model"].unique(), opts.baseline)
@@ -331,6 +332,9 @@ def _crop_figures(run_dir: Path, manifest: dict, df: pd.DataFrame, s_cmp: pd.Dat
     """The images where some model loses most against its baseline (else the largest spread of the
     primary metric), the patch where the outputs differ most, HR and every output side by side."""
     if n <= 0:
+        return []
+    if manifest.get("kind") == "video":
+        notes.append("Visual crops are drawn for image runs only; the SR clips of this run are in outputs/ as .y4m.")
         return []
     sub = df[(df["dataset"] == ds) & (df["scale"] == scale) & (df["metric"] == primary)]
     wide = sub.pivot_table(index="image", columns=["model", "variant", "backend"], values="value")
