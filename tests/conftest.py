@@ -53,3 +53,24 @@ def small_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("small") / "run"
     evaluate(EvalConfig(models=("bicubic", "nearest", "lanczos"), metrics=("psnr_y", "ssim_y"), out=out))
     return out
+
+
+def moving_clip(frames: int = 8, h: int = 64, w: int = 96, seed: int = 0) -> np.ndarray:
+    """A deterministic RGB clip: a photo-like image shifted by one pixel per frame."""
+    base = photo_like(h, w + frames, seed=seed)
+    return np.stack([base[:, i:i + w] for i in range(frames)])
+
+
+@pytest.fixture
+def clip_pair(tmp_path) -> tuple[Path, Path]:
+    """A reference clip and a blurred, darkened copy of it (.y4m)."""
+    from scipy import ndimage
+
+    from iqa_bench.video.y4m import write_y4m
+
+    ref = moving_clip()
+    dist = np.clip(ndimage.uniform_filter(ref.astype(float), size=(1, 3, 3, 1)) - 4, 0, 255).round().astype(np.uint8)
+    r, d = tmp_path / "ref.y4m", tmp_path / "dist.y4m"
+    write_y4m(r, ref)
+    write_y4m(d, dist)
+    return r, d

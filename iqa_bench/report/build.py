@@ -81,6 +81,7 @@ class Section:
     worst: pd.DataFrame
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unit: str = "images"  # what is paired: images, or clips in a video run
 
 
 @dataclass
@@ -164,12 +165,13 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
         s_cmp = comp[(comp["dataset"] == ds) & (comp["scale"] == scale)] if not comp.empty else comp
         sec = Section(ds, int(scale), int(s_sum["n"].max()), metrics,
                       _ranking(s_sum, s_cmp, metrics, meta, primary), _comparison_table(s_cmp),
-                      _worst(scored, s_cmp, ds, int(scale), primary, opts.worst))
+                      _worst(scored, s_cmp, ds, int(scale), primary, opts.worst),
+                      unit="clips" if manifest.get("kind") == "video" else "images")
         tag = f"{ds}_x{scale}".replace("+", "_")
         if not s_cmp.empty and (s_cmp["p_min"] > opts.alpha).any():
             n_small = int(s_cmp.loc[s_cmp["p_min"] > opts.alpha, "n"].min())
             sec.notes.append(
-                f"With {n_small} paired images the smallest possible two-sided Wilcoxon p is "
+                f"With {n_small} paired {sec.unit} the smallest possible two-sided Wilcoxon p is "
                 f"{s_cmp['p_min'].max():.4f} > alpha = {opts.alpha}: no difference on this set alone can be "
                 "called significant, however large. Read the CIs, or pool datasets (`--pool-datasets`).")
         for m in metrics:

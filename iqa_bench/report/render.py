@@ -36,7 +36,7 @@ def render_markdown(context: dict[str, Any]) -> str:
     if context["failures"]:
         out += ["**Failures in this run:**", ""] + [f"- {f}" for f in context["failures"]] + [""]
     for sec in context["sections"]:
-        out += [f"## {sec.dataset} x{sec.scale} ({sec.n_images} images)", ""]
+        out += [f"## {sec.dataset} x{sec.scale} ({sec.n_images} {sec.unit})", ""]
         out += [f"> {n}" for n in sec.notes] + ([""] if sec.notes else [])
         rows = []
         for r in sec.ranking:
@@ -51,7 +51,7 @@ def render_markdown(context: dict[str, Any]) -> str:
             rows.append(row)
         out += ["### Ranking (mean, 95 % CI, median)", "", _md_table(pd.DataFrame(rows)), ""]
         out += ["### Paired comparisons", "", _md_table(sec.comparisons), ""]
-        out += ["### Worst images", "", _md_table(sec.worst), ""]
+        out += [f"### Worst {sec.unit}", "", _md_table(sec.worst), ""]
         for f in sec.figures:
             out += [f"![{f.caption}](report_files/{f.name}.png)", "", f"*{f.caption}*", ""]
     out += ["## Configuration", "", "### Statistics", "", _kv(context["settings"]), ""]
