@@ -99,3 +99,12 @@ def test_directions_hold_on_a_worse_copy(name, tmp_path):
     write_y4m(tmp_path / "h.y4m", heavy)
     v_heavy = np.nanmean(fn(r, DistortedClip.open(tmp_path / "h.y4m")))
     assert (v_mild > v_heavy) == meta.higher_is_better, (v_mild, v_heavy)
+
+
+def test_vmaf_torch_leaves_torch_precision_flags_as_it_found_them(clip_pair):
+    import torch
+
+    r, d = clip_pair
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    METRICS.create("vmaf_torch")(ReferenceClip.open(r), DistortedClip.open(d))
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
