@@ -23,7 +23,26 @@ RESULTS_FILE = "results.parquet"
 MANIFEST_FILE = "manifest.json"
 
 
-class ResultsStore:
+class ParquetTable:
+    """A table kept in memory and written to ``self.path`` atomically by :meth:`flush` when changed;
+    subclasses set ``path`` and ``_dirty`` and implement :meth:`frame`."""
+
+    path: Path
+    _dirty: bool
+
+    def frame(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Write the table atomically if anything changed."""
+        if not self._dirty:
+            return
+        with atomic_path(self.path) as tmp:
+            self.frame().to_parquet(tmp, index=False)
+        self._dirty = False
+
+
+class ResultsStore(ParquetTable):
     """The keyed results table of one run directory."""
 
     def __init__(self, run_dir: str | Path) -> None:
@@ -58,14 +77,6 @@ class ResultsStore:
         df["scale"] = df["scale"].astype("int64")
         df["value"] = df["value"].astype("float64")
         return df[COLUMNS]
-
-    def flush(self) -> None:
-        """Write ``results.parquet`` atomically if anything changed."""
-        if not self._dirty:
-            return
-        with atomic_path(self.path) as tmp:
-            self.frame().to_parquet(tmp, index=False)
-        self._dirty = False
 
 
 TIMINGS_FILE = "timings.parquet"

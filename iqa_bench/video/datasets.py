@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from iqa_bench.data.imresize import round_half_up_uint8
+from iqa_bench.data.datasets import DatasetInfo
 from iqa_bench.errors import InputError
 from iqa_bench.io import list_images, read_image
 from iqa_bench.registry import Registry
@@ -40,13 +41,6 @@ class VideoDataset:
     name: str
     root: str
     clips: tuple[ClipSource, ...]
-
-
-@dataclass(frozen=True)
-class VideoDatasetInfo:
-    description: str
-    source: str
-    license: str
 
 
 # ---- built-in synthetic clips -----------------------------------------------------------------
@@ -166,11 +160,11 @@ def folder_video_dataset(root: str | Path) -> VideoDataset:
     return VideoDataset(r.resolve().name, str(r.resolve()), tuple(clips.values()))
 
 
-def register_builtins(reg: Registry[VideoDatasetInfo]) -> None:
+def register_builtins(reg: Registry[DatasetInfo]) -> None:
     reg.register(
         "synthetic",
         synthetic_dataset,
-        VideoDatasetInfo(
+        DatasetInfo(
             description=f"{len(SYNTHETIC)} generated clips (30 frames, 288x216, 30 fps): camera pans and zooms "
             "over scikit-image photos; for smoke runs and tests, not for publication",
             source="scikit-image package data",
@@ -179,7 +173,7 @@ def register_builtins(reg: Registry[VideoDatasetInfo]) -> None:
     )
 
 
-VIDEO_DATASETS: Registry[VideoDatasetInfo] = Registry("video_dataset", register_builtins)
+VIDEO_DATASETS: Registry[DatasetInfo] = Registry("video_dataset", register_builtins)
 
 
 def resolve_video_dataset(spec: str, frames: int | None = None) -> VideoDataset:

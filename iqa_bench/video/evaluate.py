@@ -30,10 +30,9 @@ from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.engine import EvalConfig, EvalReport, model_sources, versions
 from iqa_bench.errors import ComputeError, InputError, MetricUnavailableError, RunStateError
-from iqa_bench.io import atomic_path
 from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS
-from iqa_bench.results import ResultsStore, TimingsStore, read_manifest, write_manifest
+from iqa_bench.results import ParquetTable, ResultsStore, TimingsStore, read_manifest, write_manifest
 from iqa_bench.video.clips import DistortedClip, ReferenceClip
 from iqa_bench.video.datasets import resolve_video_dataset
 from iqa_bench.video.ffmpeg import FFmpeg, ffmpeg_downscale, find_ffmpeg, h264_roundtrip
@@ -117,7 +116,7 @@ def video_conventions(cfg: VideoEvalConfig, ff: FFmpeg) -> dict[str, str]:
     }
 
 
-class FramesStore:
+class FramesStore(ParquetTable):
     """``frames.parquet``: per-frame values, keyed like ``results.parquet`` plus the frame index
     (0-based). A clip x source x metric is written whole; writing it again replaces it."""
 
@@ -143,13 +142,6 @@ class FramesStore:
         df = pd.DataFrame.from_records(recs, columns=self.COLUMNS)
         return df.sort_values(self.COLUMNS[:8], kind="stable", ignore_index=True).astype(
             {"scale": "int64", "frame": "int64", "value": "float64"})
-
-    def flush(self) -> None:
-        if not self._dirty:
-            return
-        with atomic_path(self.path) as tmp:
-            self.frame().to_parquet(tmp, index=False)
-        self._dirty = False
 
 
 def load_frames(run_dir: str | Path) -> pd.DataFrame:
