@@ -306,6 +306,36 @@ def _create_metrics(cfg: EvalConfig, skipped: list[str]) -> tuple[list, dict[str
     return entries, fns
 
 
+def open_manifest(run_dir: Path, conv: dict[str, str], sources: list[_Source], command: list[str] | None,
+                  libs: dict[str, str]) -> dict:
+    """The run's manifest, new or resumed, updated for this call (time, command, versions, hardware,
+    conventions, one entry per model with each variant's runner); not yet written.
+
+    Raises :class:`RunStateError` when ``run_dir`` was made with other conventions.
+    """
+    old = read_manifest(run_dir)
+    if old is not None and old.get("conventions") != conv:
+        diff = sorted(k for k in set(conv) | set(old.get("conventions", {})) if conv.get(k) != old["conventions"].get(k))
+        raise RunStateError(
+            f"{run_dir} was made with other conventions ({', '.join(diff)}); resuming would mix them",
+            "use a new --out directory, or the settings of the original run",
+        )
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest = old or {"created": now, "datasets": {}, "models": {}, "metrics": {}}
+    manifest.update(
+        updated=now,
+        command=command or [],
+        versions=libs,
+        hardware={"machine": platform.machine(), "system": platform.system(), "cpus": len(os.sched_getaffinity(0))},
+        conventions=conv,
+    )
+    for s in sources:  # one entry per model; each variant with the runner that computes it
+        entry = manifest["models"].setdefault(s.name, {})
+        entry.update({k: v for k, v in s.describe.items() if k not in ("variant", "backend")})
+        entry.setdefault("variants", {})[f"{s.variant}/{s.backend}"] = {"variant": s.variant, "backend": s.backend}
+    return manifest
+
+
 def _score(fn: Callable, kind: str, sr: np.ndarray, hr: np.ndarray, references: dict[str, object], name: str) -> float:
     """One metric value; a metric with ``reference``/``compare`` reuses its HR-side work across models."""
     if kind == "nr":
@@ -377,28 +407,9 @@ def evaluate(
                 plan.append((ds.name, scale, sample))
 
     run_dir = Path(cfg.out)
-    old = read_manifest(run_dir)
-    if old is not None and old.get("conventions") != conv:
-        diff = sorted(k for k in set(conv) | set(old.get("conventions", {})) if conv.get(k) != old["conventions"].get(k))
-        raise RunStateError(
-            f"{run_dir} was made with other conventions ({', '.join(diff)}); resuming would mix them",
-            "use a new --out directory, or the settings of the original run",
-        )
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    manifest = old or {"created": now, "datasets": {}, "models": {}, "metrics": {}}
-    manifest.update(
-        updated=now,
-        command=command or [],
-        versions=versions(),
-        hardware={"machine": platform.machine(), "system": platform.system(), "cpus": len(os.sched_getaffinity(0))},
-        conventions=conv,
-    )
+    manifest = open_manifest(run_dir, conv, sources, command, versions())
     for name, rec in datasets_record.items():
         manifest["datasets"].setdefault(name, {}).update(rec)
-    for s in sources:  # one entry per model; each variant with the runner that computes it
-        entry = manifest["models"].setdefault(s.name, {})
-        entry.update({k: v for k, v in s.describe.items() if k not in ("variant", "backend")})
-        entry.setdefault("variants", {})[f"{s.variant}/{s.backend}"] = {"variant": s.variant, "backend": s.backend}
     for e in metric_entries:
         manifest["metrics"][e.name] = asdict(e.meta)
     run_dir.mkdir(parents=True, exist_ok=True)

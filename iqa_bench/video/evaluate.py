@@ -13,11 +13,8 @@ Rows are flushed after each clip x source, so a killed run keeps everything befo
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
@@ -28,11 +25,11 @@ import pandas as pd
 from iqa_bench.data.datasets import Sample
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.deploy.calibration import CalibConfig
-from iqa_bench.engine import EvalConfig, EvalReport, model_sources, versions
+from iqa_bench.engine import EvalConfig, EvalReport, model_sources, open_manifest, versions
 from iqa_bench.errors import ComputeError, InputError, MetricUnavailableError, RunStateError
 from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS
-from iqa_bench.results import ParquetTable, ResultsStore, TimingsStore, read_manifest, write_manifest
+from iqa_bench.results import ParquetTable, ResultsStore, TimingsStore, write_manifest
 from iqa_bench.video.clips import DistortedClip, ReferenceClip
 from iqa_bench.video.datasets import resolve_video_dataset
 from iqa_bench.video.ffmpeg import FFmpeg, ffmpeg_downscale, find_ffmpeg, h264_roundtrip
@@ -246,23 +243,12 @@ def evaluate_video(
         raise InputError("no model to evaluate", "pass --models")
 
     run_dir = Path(cfg.out)
-    old = read_manifest(run_dir)
-    if old is not None and old.get("conventions") != conv:
-        diff = sorted(k for k in set(conv) | set(old.get("conventions", {})) if conv.get(k) != old["conventions"].get(k))
-        raise RunStateError(f"{run_dir} was made with other conventions ({', '.join(diff)}); resuming would mix them",
-                            "use a new --out directory, or the settings of the original run")
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    manifest = old or {"created": now, "datasets": {}, "models": {}, "metrics": {}}
+    manifest = open_manifest(run_dir, conv, sources, command,
+                             versions(("imageio-ffmpeg", "ffmpeg-quality-metrics", "vmaf-torch")) | {"ffmpeg": ff.version})
     manifest.update(
-        kind="video", updated=now, command=command or [], conventions=conv,
-        versions=versions(("imageio-ffmpeg", "ffmpeg-quality-metrics", "vmaf-torch")) | {"ffmpeg": ff.version},
-        hardware={"machine": platform.machine(), "system": platform.system(), "cpus": len(os.sched_getaffinity(0))},
+        kind="video",
         primary_metric=next((m for m in ("vmaf", "vmaf_neg", "vmaf_torch") if m in metrics), next(iter(metrics))),
     )
-    for s in sources:
-        entry = manifest["models"].setdefault(s.name, {})
-        entry.update({k: v for k, v in s.describe.items() if k not in ("variant", "backend")})
-        entry.setdefault("variants", {})[f"{s.variant}/{s.backend}"] = {"variant": s.variant, "backend": s.backend}
     for name, (meta, _) in metrics.items():
         manifest["metrics"][name] = asdict(meta)
     run_dir.mkdir(parents=True, exist_ok=True)
