@@ -155,31 +155,31 @@ def harmonic_mean(values: np.ndarray) -> float:
     return float(1.0 / np.mean(1.0 / (v + 1.0)) - 1.0) if v.size and (v > -1).all() else float("nan")
 
 
-def pool_frames(frames: pd.DataFrame) -> pd.DataFrame:
-    """Per clip x source x metric: ``n_frames``, ``mean`` (what results.parquet holds), ``hmean``
+def pool_values(values: np.ndarray) -> dict[str, float]:
+    """Pooled values of one clip's per-frame values: ``mean`` (what results.parquet holds), ``hmean``
     (:func:`harmonic_mean`), ``p5`` / ``p95`` (5th / 95th percentile: the worst frames' level for
-    higher- / lower-is-better metrics), ``min``, ``max``. Infinite values (identical frames under
-    PSNR) are left out of mean, hmean and the percentiles and counted in ``n_inf``."""
+    higher- / lower-is-better metrics). NaN (frames without a value) is dropped; infinite values
+    (identical frames under PSNR) are left out, and a clip with only those has mean ``inf``."""
+    v = np.asarray(values, np.float64)
+    v = v[~np.isnan(v)]
+    f = v[np.isfinite(v)]
+    if not f.size:
+        return {"mean": float("inf") if v.size else float("nan"), "hmean": float("nan"),
+                "p5": float("nan"), "p95": float("nan")}
+    return {"mean": float(f.mean()), "hmean": harmonic_mean(f),
+            "p5": float(np.percentile(f, 5)), "p95": float(np.percentile(f, 95))}
+
+
+def pool_frames(frames: pd.DataFrame) -> pd.DataFrame:
+    """Per clip x source x metric: ``n_frames``, ``n_inf``, :func:`pool_values`, ``min``, ``max``."""
     keys = FramesStore.COLUMNS[:7]
 
     def agg(g: pd.DataFrame) -> pd.Series:
         v = g["value"].to_numpy()
-        f = v[np.isfinite(v)]
-        some = f.size > 0
-        return pd.Series({
-            "n_frames": v.size, "n_inf": int(np.isinf(v).sum()),
-            "mean": float(f.mean()) if some else float("inf"), "hmean": harmonic_mean(f) if some else float("nan"),
-            "p5": float(np.percentile(f, 5)) if some else float("nan"),
-            "p95": float(np.percentile(f, 95)) if some else float("nan"),
-            "min": float(v.min()), "max": float(v.max())})
+        return pd.Series({"n_frames": v.size, "n_inf": int(np.isinf(v).sum()), **pool_values(v),
+                          "min": float(v.min()), "max": float(v.max())})
 
     return frames.groupby(keys, sort=True)[["value"]].apply(agg).reset_index()
-
-
-def _pooled_mean(values: np.ndarray) -> float:
-    v = values[~np.isnan(values)]
-    f = v[np.isfinite(v)]
-    return float(f.mean()) if f.size else (float("inf") if v.size else float("nan"))
 
 
 def _create_metrics(cfg: VideoEvalConfig, skipped: list[str]) -> dict[str, tuple[Any, Callable]]:
@@ -309,7 +309,7 @@ def evaluate_video(
                         for m in missing:
                             values = metrics[m][1](ref, dist)
                             frames_store.put(keys[m], values)
-                            store.add(keys[m], _pooled_mean(values))
+                            store.add(keys[m], pool_values(values)["mean"])
                             report.rows_added += 1
                     except (ComputeError, InputError) as exc:
                         failed.add((src.name, src.variant, src.backend))

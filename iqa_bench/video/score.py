@@ -6,12 +6,10 @@ import math
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from iqa_bench.errors import InputError
 from iqa_bench.metrics import METRICS
 from iqa_bench.video.clips import DistortedClip, ReferenceClip
-from iqa_bench.video.evaluate import harmonic_mean
+from iqa_bench.video.evaluate import pool_values
 from iqa_bench.video.ffmpeg import decode_rgb
 from iqa_bench.video.y4m import write_y4m
 
@@ -38,7 +36,8 @@ def score_clips(reference: Path, distorted: Path, metrics: list[str], *, ffmpeg:
     -------
     dict
         ``{metric: {"per_frame": [...], "mean", "hmean", "p5", "p95"}}``; per-frame NaN where a
-        frame has no value (frame 0 of temporal metrics), pooled values over finite frames.
+        frame has no value (frame 0 of temporal metrics); pooled as in ``evaluate_video``
+        (:func:`~iqa_bench.video.evaluate.pool_values`).
     """
     entries = [METRICS.get(m) for m in metrics]
     for e in entries:
@@ -51,12 +50,5 @@ def score_clips(reference: Path, distorted: Path, metrics: list[str], *, ffmpeg:
         dist = DistortedClip.open(_as_y4m(Path(distorted), tmp, "distorted"))
         for name, fn in fns.items():
             v = fn(ref, dist)
-            f = v[np.isfinite(v)]
-            result[name] = {
-                "per_frame": [None if math.isnan(x) else float(x) for x in v],
-                "mean": float(f.mean()) if f.size else math.nan,
-                "hmean": harmonic_mean(f) if f.size else math.nan,
-                "p5": float(np.percentile(f, 5)) if f.size else math.nan,
-                "p95": float(np.percentile(f, 95)) if f.size else math.nan,
-            }
+            result[name] = {"per_frame": [None if math.isnan(x) else float(x) for x in v], **pool_values(v)}
     return result
