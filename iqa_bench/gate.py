@@ -9,6 +9,17 @@ A cell fails when its metric moved in the bad direction (from the metric's ``hig
 more than its tolerance AND the paired test on the per-image values calls the move significant after
 correction across all cells of the gate. A convention, metric-definition, version or image mismatch
 between baseline and run is a failure of its own (the numbers are not comparable), reported as such.
+
+Two tolerances, kept apart:
+
+* the **numerical** tolerance (``[numerical]``) is float noise: the same code and inputs on another
+  CPU (AVX2 vs AVX-512 kernels) or thread count round a few SR pixels the other way. One uint8 level
+  flipped in one pixel moves a Set5 image's PSNR by about 1.7e-5 dB; measured between 1 and 2
+  threads, AVX2 / AVX-512 / SSE4.1 kernels and an AVX2 machine, the reference cells moved by at most
+  3.7e-5 dB PSNR and 3.5e-7 SSIM. A move within it is "no change", whatever the other settings.
+* the **quality** tolerance (``[tolerance]``) is how much worse a model may get before it is a
+  regression (0.02 dB PSNR by default). A strict gate (``direction = "any"``, quality tolerance 0,
+  this project's own CI) still lets float noise pass.
 """
 
 from __future__ import annotations
@@ -32,8 +43,17 @@ from iqa_bench.io import atomic_path
 from iqa_bench.results import load_run, read_manifest
 
 FORMAT = "iqa-bench-baseline/1"
+# Cross-CPU / thread-count float noise of a dataset mean, in each metric's units; see the module
+# docstring for what was measured (the defaults sit about 5x above it).
+NUMERICAL_NOISE: dict[str, float] = {
+    "psnr": 2e-4, "psnr_y": 2e-4,                       # dB
+    "ssim": 2e-6, "ssim_y": 2e-6, "ms_ssim": 2e-6, "ms_ssim_y": 2e-6,
+    "lpips": 1e-5, "lpips_vgg": 1e-5, "lpips_squeeze": 1e-5, "dists": 1e-5,
+}
+NUMERICAL_RELATIVE = 1e-5  # a metric not listed: this fraction of the baseline mean's magnitude
 METRIC_FIELDS = ("kind", "higher_is_better", "colour", "crop", "quantized_input", "description")
 EXIT_PASS, EXIT_REGRESSION, EXIT_CONFIG = 0, 1, 2
+FAILING = ("regression", "changed", "missing")
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,9 @@ class GateConfig:
         (this project's own CI: numbers must not change without a baseline update).
     versions
         Packages whose versions must equal the baseline's (numbers can change with them).
+    numerical, numerical_relative
+        Float noise across CPUs and thread counts (absolute per metric; relative for others): a
+        move within it is no change, even in a strict gate. Defaults: ``NUMERICAL_NOISE``.
     """
 
     tolerance: dict[str, float] = field(default_factory=dict)
@@ -68,11 +91,22 @@ class GateConfig:
     require_significance: bool = True
     direction: str = "worse"
     versions: tuple[str, ...] = ("torch", "torchvision", "piq", "lpips", "onnxruntime")
+    numerical: dict[str, float] = field(default_factory=lambda: dict(NUMERICAL_NOISE))
+    numerical_relative: float = NUMERICAL_RELATIVE
 
     def tolerance_for(self, metric: str, baseline_mean: float) -> float:
-        if metric in self.tolerance:
-            return float(self.tolerance[metric])
-        return self.default_relative * abs(baseline_mean) if np.isfinite(baseline_mean) else 0.0
+        """Quality tolerance of ``metric`` (absolute, in its units)."""
+        return _absolute(self.tolerance, self.default_relative, metric, baseline_mean)
+
+    def noise_for(self, metric: str, baseline_mean: float) -> float:
+        """Numerical (float-noise) tolerance of ``metric`` (absolute, in its units)."""
+        return _absolute(self.numerical, self.numerical_relative, metric, baseline_mean)
+
+
+def _absolute(table: dict[str, float], relative: float, metric: str, baseline_mean: float) -> float:
+    if metric in table:
+        return float(table[metric])
+    return relative * abs(baseline_mean) if np.isfinite(baseline_mean) else 0.0
 
 
 def load_gate_config(path: str | Path | None = None) -> GateConfig:
@@ -86,19 +120,27 @@ def load_gate_config(path: str | Path | None = None) -> GateConfig:
         raise InputError(f"{p} is not valid TOML: {exc}", "fix the file") from exc
     g = raw.get("gate", {})
     unknown = set(g) - {"default_relative", "test", "correction", "alpha", "require_significance", "direction",
-                        "versions"}
-    if unknown or set(raw) - {"gate", "tolerance"}:
-        raise InputError(f"{p}: unknown keys {sorted(unknown | (set(raw) - {'gate', 'tolerance'}))}",
-                         "allowed: [gate] default_relative, test, correction, alpha, require_significance, "
-                         "direction, versions; [tolerance] METRIC = VALUE")
-    cfg = GateConfig(tolerance={k: float(v) for k, v in raw.get("tolerance", {}).items()},
-                     **{k: (tuple(v) if k == "versions" else v) for k, v in g.items()})
+                        "versions", "numerical_relative"}
+    tables = {"gate", "tolerance", "numerical"}
+    if unknown or set(raw) - tables:
+        raise InputError(f"{p}: unknown keys {sorted(unknown | (set(raw) - tables))}",
+                         "allowed: [gate] default_relative, numerical_relative, test, correction, alpha, "
+                         "require_significance, direction, versions; [tolerance] METRIC = VALUE; "
+                         "[numerical] METRIC = VALUE")
+    try:
+        numerical = {**NUMERICAL_NOISE, **{k: float(v) for k, v in raw.get("numerical", {}).items()}}
+        cfg = GateConfig(tolerance={k: float(v) for k, v in raw.get("tolerance", {}).items()}, numerical=numerical,
+                         **{k: (tuple(v) if k == "versions" else v) for k, v in g.items()})
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{p}: a value has the wrong type ({exc})",
+                         "tolerances are numbers, versions a list of package names") from exc
     if cfg.test not in ("t", "wilcoxon"):
         raise InputError(f"{p}: test = {cfg.test!r}", "use test = \"t\" or \"wilcoxon\"")
     if cfg.direction not in ("worse", "any"):
         raise InputError(f"{p}: direction = {cfg.direction!r}", "use direction = \"worse\" or \"any\"")
-    if any(v < 0 for v in cfg.tolerance.values()) or cfg.default_relative < 0:
-        raise InputError(f"{p}: tolerances must be >= 0", "fix the [tolerance] table")
+    if (any(v < 0 for v in [*cfg.tolerance.values(), *cfg.numerical.values()])
+            or cfg.default_relative < 0 or cfg.numerical_relative < 0):
+        raise InputError(f"{p}: tolerances must be >= 0", "fix the [tolerance] and [numerical] tables")
     stats.adjust([], cfg.correction)
     return cfg
 
@@ -166,14 +208,48 @@ def read_baselines(baseline_dir: str | Path) -> list[dict[str, Any]]:
             doc = json.loads(f.read_text())
         except json.JSONDecodeError as exc:
             raise InputError(f"{f} is not valid JSON: {exc}", "restore it from git or rerun `iqa-bench baseline update`") from exc
-        if doc.get("format") != FORMAT:
-            raise InputError(f"{f} is not an iqa-bench baseline (format {doc.get('format')!r})",
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+            raise InputError(f"{f} is not an iqa-bench baseline (format {found!r})",
                              f"expected {FORMAT}; rerun `iqa-bench baseline update`")
+        _check_baseline(doc, f)
         doc["_file"] = str(f)
         docs.append(doc)
     if not docs:
         raise InputError(f"no baseline files in {d}", "create them with `iqa-bench baseline update runs/NAME --out DIR`")
     return docs
+
+
+def _is_value(x: Any) -> bool:
+    """A per-image value as written by ``_num``: a finite number or "inf"/"-inf"/"nan"."""
+    return (isinstance(x, (int, float)) and not isinstance(x, bool)) or x in ("inf", "-inf", "nan")
+
+
+def _check_baseline(doc: dict[str, Any], f: Path) -> None:
+    """Refuse a (hand-edited) baseline file that ``write_baseline`` could not have written, naming the
+    first thing wrong in it; the gate never guesses what a malformed file meant."""
+    def bad(what: str) -> InputError:
+        return InputError(f"{f}: {what}", "restore it from git or rewrite it with `iqa-bench baseline update RUN`")
+
+    if not isinstance(doc.get("dataset"), str) or not isinstance(doc.get("scale"), int) or isinstance(doc["scale"], bool):
+        raise bad("needs a string 'dataset' and an integer 'scale'")
+    metrics, cells = doc.get("metrics"), doc.get("cells")
+    if not isinstance(metrics, dict) or not isinstance(cells, list) or not cells:
+        raise bad("needs a 'metrics' object and a non-empty 'cells' list")
+    for key in ("conventions", "versions", "images"):
+        if not isinstance(doc.get(key, {}), dict):
+            raise bad(f"'{key}' must be an object")
+    for i, c in enumerate(cells):
+        if not isinstance(c, dict) or not all(isinstance(c.get(k), str) for k in ("model", "variant", "backend", "metric")):
+            raise bad(f"cells[{i}] needs string 'model', 'variant', 'backend' and 'metric'")
+        values = c.get("values")
+        if not isinstance(values, dict) or not values or not all(_is_value(v) for v in values.values()):
+            raise bad(f"cells[{i}] ({c['model']} {c['metric']}): 'values' must map image names to numbers")
+        if not _is_value(c.get("mean")):
+            raise bad(f"cells[{i}] ({c['model']} {c['metric']}): 'mean' must be a number")
+        meta = metrics.get(c["metric"])
+        if not isinstance(meta, dict) or not isinstance(meta.get("higher_is_better"), bool):
+            raise bad(f"metric {c['metric']!r} of cells[{i}] has no entry with a boolean 'higher_is_better' in 'metrics'")
 
 
 @dataclass
@@ -187,7 +263,9 @@ class GateResult:
 
     @property
     def failed(self) -> pd.DataFrame:
-        return self.cells[self.cells["status"].isin(["regression", "changed", "missing"])]
+        if self.cells.empty:  # every baseline file was not comparable: no cell was gated
+            return self.cells
+        return self.cells[self.cells["status"].isin(FAILING)]
 
     @property
     def exit_code(self) -> int:
@@ -223,7 +301,10 @@ def _problems(doc: dict, manifest: dict, run_df: pd.DataFrame, cfg: GateConfig) 
         out += _diff_dicts(f"definitions of metric {name}", {f: meta.get(f) for f in METRIC_FIELDS},
                            {f: run_metrics[name].get(f) for f in METRIC_FIELDS})
     run_images = {n: r["hr"]["sha256"] for n, r in manifest.get("datasets", {}).get(ds, {}).get(f"x{scale}", {}).items()}
-    base_images = doc.get("images", {})
+    base_images = doc.get("images") or {}
+    if not base_images:
+        out.append("the baseline has no HR image hashes, so it cannot show that the run scored the same images; "
+                   "rewrite it with `iqa-bench baseline update`")
     changed = sorted(n for n in set(base_images) & set(run_images) if base_images[n] != run_images[n])
     missing = sorted(set(base_images) - set(run_images))
     if changed:
@@ -257,7 +338,7 @@ def run_gate(baseline_dir: str | Path, run_dir: str | Path, config: GateConfig |
             base = pd.Series({k: float(v) for k, v in c["values"].items()}, dtype=np.float64)
             row = {"dataset": ds, "scale": scale, "model": key[0], "variant": key[1], "backend": key[2],
                    "metric": key[3], "baseline_mean": float(c["mean"]), "run_mean": np.nan, "delta": np.nan,
-                   "tolerance": np.nan, "p": np.nan, "n": 0, "status": "missing"}
+                   "tolerance": np.nan, "noise": np.nan, "p": np.nan, "n": 0, "status": "missing"}
             if key not in run_cells:
                 rows.append(row)
                 continue
@@ -265,7 +346,9 @@ def run_gate(baseline_dir: str | Path, run_dir: str | Path, config: GateConfig |
             a, b = run_cells[key].align(base, join="inner")
             res = stats.paired(a.to_numpy(), b.to_numpy(), higher_is_better=hib, n_resamples=0)
             row.update(run_mean=res.mean_model, delta=res.mean_model - res.mean_baseline if res.n else np.nan,
-                       tolerance=cfg.tolerance_for(key[3], row["baseline_mean"]), n=res.n,
+                       tolerance=max(cfg.tolerance_for(key[3], row["baseline_mean"]),
+                                     cfg.noise_for(key[3], row["baseline_mean"])),
+                       noise=cfg.noise_for(key[3], row["baseline_mean"]), n=res.n,
                        p=res.p_ttest if cfg.test == "t" else res.p_wilcoxon, higher_is_better=hib, status="")
             rows.append(row)
         for key in sorted(set(run_cells) - seen):
@@ -285,7 +368,7 @@ def _status(r: Any, cfg: GateConfig) -> str:
         return "missing"
     worse_by = -r.delta if r.higher_is_better else r.delta  # > 0: moved the bad way
     significant = (r.p_adj < cfg.alpha) or not cfg.require_significance
-    if abs(r.delta) <= r.tolerance:
+    if abs(r.delta) <= r.tolerance:  # r.tolerance: the larger of the quality and the numerical tolerance
         return "pass"
     if cfg.direction == "any":
         return "changed" if significant else "moved (n.s.)"
@@ -306,14 +389,14 @@ def write_junit(result: GateResult, path: str | Path) -> None:
             ET.SubElement(tc, "failure", message=p).text = p
     if not result.cells.empty:
         for (ds, scale), g in result.cells.groupby(["dataset", "scale"], sort=True):
-            fails = g["status"].isin(["regression", "changed", "missing"])
+            fails = g["status"].isin(FAILING)
             suite = ET.SubElement(root, "testsuite", name=f"{ds} x{scale}", tests=str(len(g)),
                                   failures=str(int(fails.sum())))
             for r in g.itertuples():
                 tc = ET.SubElement(suite, "testcase", classname=f"{ds}.x{scale}.{r.model}.{r.variant}.{r.backend}",
                                    name=r.metric)
                 msg = _describe(r)
-                if r.status in ("regression", "changed", "missing"):
+                if r.status in FAILING:
                     ET.SubElement(tc, "failure", message=msg).text = msg
                 else:
                     ET.SubElement(tc, "system-out").text = msg
@@ -339,7 +422,8 @@ def markdown(result: GateResult) -> str:
     cfg = result.config
     lines += [f"Test: paired {'t' if cfg.test == 't' else 'Wilcoxon signed-rank'}, {cfg.correction} over "
               f"{len(result.cells)} cells, alpha {cfg.alpha}; a cell fails when it moved "
-              f"{'either way' if cfg.direction == 'any' else 'the bad way'} beyond its tolerance"
+              f"{'either way' if cfg.direction == 'any' else 'the bad way'} beyond its tolerance (the larger of "
+              f"the quality tolerance and the float-noise tolerance across CPUs and thread counts)"
               + (" and the move is significant." if cfg.require_significance else "."), ""]
     if result.problems:
         lines += ["### Not comparable", ""] + [f"- {p}" for p in result.problems] + [""]
