@@ -25,7 +25,7 @@ from iqa_bench import __version__
 from iqa_bench.data.datasets import Sample, resolve_dataset
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.deploy.calibration import CalibConfig
-from iqa_bench.errors import ComputeError, InputError, MetricUnavailableError, RunStateError
+from iqa_bench.errors import ComputeError, IQABenchError, InputError, MetricUnavailableError, RunStateError
 from iqa_bench.io import ImageInfo, list_images, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS, ModelInfo
@@ -251,8 +251,9 @@ def _runner_for(info: ModelInfo, variant: str, cfg: EvalConfig) -> str | None:
         return info.backend
     if cfg.backend:
         return None
-    for e in RUNNERS:
-        if info.backend in e.meta.replaces and variant in e.meta.variants and cfg.device in e.meta.devices:
+    for e in sorted(RUNNERS, key=lambda e: (variant not in e.meta.preferred_for, e.name)):
+        if (info.backend in e.meta.replaces and variant in e.meta.variants and cfg.device in e.meta.devices
+                and e.meta.installed()):
             return e.name
     return None
 
@@ -334,6 +335,27 @@ def open_manifest(run_dir: Path, conv: dict[str, str], sources: list[_Source], c
         entry.update({k: v for k, v in s.describe.items() if k not in ("variant", "backend")})
         entry.setdefault("variants", {})[f"{s.variant}/{s.backend}"] = {"variant": s.variant, "backend": s.backend}
     return manifest
+
+
+def _cause(exc: BaseException) -> str:
+    """One line for a failure: our errors' own message, else the exception type and its first line."""
+    if isinstance(exc, IQABenchError):
+        return exc.message
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _prepare(src: _Source, scale: int, dataset: str, timings: TimingsStore) -> None:
+    """Build the source's network/artefact/engine for ``scale`` before its first image, timed as a
+    ``build`` row of its own, so that no per-image SR time includes a build, calibration or compile."""
+    assert src.upscaler is not None
+    t0 = time.perf_counter()
+    try:
+        src.upscaler.prepare(scale)
+    except Exception as exc:  # noqa: BLE001 - reported by the caller as this variant's failure
+        raise ComputeError(f"building {src.name} {src.variant} on {src.backend} for x{scale} failed: {_cause(exc)}") from exc
+    timings.add_rows([{"kind": "build", "dataset": dataset, "scale": scale, "model": src.name, "variant": src.variant,
+                       "backend": src.backend, "build_ms": (time.perf_counter() - t0) * 1e3}])
 
 
 def _score(fn: Callable, kind: str, sr: np.ndarray, hr: np.ndarray, references: dict[str, object], name: str) -> float:
@@ -418,6 +440,7 @@ def evaluate(
     store = ResultsStore(run_dir)
     timings = TimingsStore(run_dir)
     failed: set[tuple[str, str, str]] = set()
+    prepared: set[tuple[str, str, str, int]] = set()
     if on_total:
         on_total(sum(1 for _, sc, _ in plan for src in sources if not src.scales or sc in src.scales))
     for ds_name, scale, sample in plan:
@@ -450,6 +473,9 @@ def evaluate(
                 if cfg.quantize and png.exists():
                     sr, _ = read_image(png)
                 else:
+                    if src.upscaler is not None and (src.name, src.variant, src.backend, scale) not in prepared:
+                        _prepare(src, scale, ds_name, timings)
+                        prepared.add((src.name, src.variant, src.backend, scale))
                     t0 = time.perf_counter()
                     sr = src.make(sample, lr, scale, cfg.quantize)
                     if src.upscaler is not None:
@@ -461,10 +487,11 @@ def evaluate(
                         if sr.dtype != np.uint8:
                             sr = quantize_uint8(to_float(sr))
                         write_png(png, sr)
-            except (ComputeError, InputError) as exc:  # InputError: e.g. no calibration set for int8
+            except Exception as exc:  # noqa: BLE001 - one variant's failure (a build, a library error, NaN
+                # output) is that variant's, recorded with its cause; the other models and variants go on
                 failed.add((src.name, src.variant, src.backend))
                 report.failures.append(
-                    f"{where}: {exc.message}; the model's remaining images are skipped, other models go on "
+                    f"{where}: {_cause(exc)}; the model's remaining images are skipped, other models go on "
                     "(check its weights and variant)"
                 )
                 continue

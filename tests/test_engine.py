@@ -141,6 +141,31 @@ def test_nan_output_fails_that_model_only(tmp_path):
     assert "failures" in json.loads((tmp_path / "r" / "manifest.json").read_text())
 
 
+class _BrokenBuild(InterpUpscaler):
+    """Fails to build like ONNX Runtime did on Real-ESRGAN int8 ("Attempt to replace the existing tensor")."""
+
+    def prepare(self, scale: int) -> None:
+        raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Attempt to replace the existing tensor\nmore detail")
+
+
+def test_a_failing_build_fails_that_variant_with_one_line_and_the_run_goes_on(tmp_path):
+    RUNNERS.register("brokenbuild", lambda model, variant, **options: _BrokenBuild("bicubic"),
+                     RunnerInfo("test", ("fp32",)))
+    info = ModelInfo(arch="test", backend="brokenbuild", description="cannot be built")
+    MODELS.register("unbuildable", lambda: info, info)
+    try:
+        rep = evaluate(EvalConfig(out=tmp_path / "r", models=("unbuildable", "bicubic"), metrics=("psnr",)))
+    finally:
+        MODELS.unregister("unbuildable")
+        RUNNERS.unregister("brokenbuild")
+    assert len(rep.failures) == 1
+    line = rep.failures[0]
+    assert "\n" not in line and "building unbuildable fp32 on brokenbuild for x4 failed" in line
+    assert "RuntimeError: [ONNXRuntimeError] : 1 : FAIL : Attempt to replace the existing tensor" in line
+    df = load_run(tmp_path / "r")
+    assert set(df["model"]) == {"bicubic"} and len(df) == 4  # every image of the other model was scored
+
+
 def test_no_temp_files_left(tmp_path):
     evaluate(EvalConfig(out=tmp_path / "r", models=("nearest",), metrics=("psnr",)))
     assert not [p for p in (tmp_path / "r").rglob("*") if p.name.endswith(".tmp")]

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iqa_bench.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+    from iqa_bench.models import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -70,3 +75,21 @@ def register_builtins(reg: Registry[ArchInfo]) -> None:
 
 
 ARCHS: Registry[ArchInfo] = Registry("architecture", register_builtins)
+
+
+def build_network(info: ModelInfo, scale: int, weights: str | None) -> torch.nn.Module:
+    """The zoo entry's network for ``scale`` with ``weights`` loaded (random init when None), eval mode."""
+    from iqa_bench.errors import InputError
+    from iqa_bench.models.loading import load_into
+
+    arch = ARCHS.get(info.arch)
+    kwargs = dict(info.params)
+    if arch.meta.takes_scale:
+        kwargs["scale"] = scale
+    try:
+        net = arch.factory(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"cannot build {info.arch} with {kwargs}: {exc}", "check the zoo entry's parameters") from None
+    if weights is not None:
+        load_into(net, weights, what=f"{info.arch} x{scale} {info.params}", convert=arch.meta.convert)
+    return net.eval()

@@ -26,6 +26,13 @@ class RunnerInfo:
     precision_free
         The runner has one exact variant and no precision variants (interpolation): it runs that
         variant whatever ``--variants`` asks for, so baselines stay in every run.
+    preferred_for
+        Variants for which this runner is picked before other installed runners that could replace
+        a model's own (e.g. ``openvino`` for ``int8``: the fastest faithful CPU int8 measured).
+    requires
+        Importable modules it needs (an optional extra). A runner whose modules are missing is
+        never picked automatically for a variant; asked for by name, its factory says how to
+        install them.
     """
 
     description: str
@@ -33,6 +40,14 @@ class RunnerInfo:
     devices: tuple[str, ...] = ("cpu",)
     replaces: tuple[str, ...] = ()
     precision_free: bool = False
+    preferred_for: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+
+    def installed(self) -> bool:
+        """Whether every module in ``requires`` can be imported (checked without importing it)."""
+        from importlib.util import find_spec
+
+        return all(find_spec(m) is not None for m in self.requires)
 
 
 def require_finite(sr: np.ndarray) -> None:
@@ -53,6 +68,11 @@ class Upscaler:
         """The verified weights file used at ``scale`` (None when none is needed); raises
         :class:`~iqa_bench.weights.WeightsError` when it cannot be resolved."""
         return None
+
+    def prepare(self, scale: int) -> None:
+        """Build whatever the first image at ``scale`` would otherwise build (network, ONNX export,
+        calibration, quantization, compilation), so that it is timed apart from per-image SR time.
+        Default: nothing to build."""
 
     def provenance(self) -> dict:
         """What the run manifest should record about files this upscaler built (ONNX artefacts,

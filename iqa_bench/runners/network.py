@@ -48,6 +48,13 @@ class NetworkUpscaler(Upscaler):
         """Pixels a valid-padding network loses on each side (0 for same-padding networks)."""
         return 0
 
+    def prepare(self, scale: int) -> None:
+        """Resolve the weights and build the backend's network for ``scale`` by running it once on a
+        tiny input (every backend builds lazily on its first :meth:`_infer`)."""
+        c = 1 if self.info.input == "y" else 3
+        side = 8 * (scale if self.info.upsample == "bicubic" else 1) + 2 * self._shrink(scale)
+        self._infer(np.zeros((1, c, side, side), dtype=np.float32), scale)
+
     # -- shared
     def weights_path(self, scale: int) -> str | None:
         """Resolve (and verify) the weights file for ``scale``; raises WeightsError when unavailable."""

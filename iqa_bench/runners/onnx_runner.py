@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from iqa_bench._cpu import cpu_flags, has_int8_dot_product
 from iqa_bench._parallel import cpu_count
 from iqa_bench.deploy.artefacts import ArtefactCache
 from iqa_bench.deploy.calibration import CalibConfig
@@ -33,11 +34,14 @@ INFO = RunnerInfo(
 def session_options(threads: int | None = None, *, exact_qdq: bool = False) -> Any:
     """ONNX Runtime session options used for every session of this runner.
 
-    ``session.x64quantprecision = 1``: without it, ORT's int8 convolution kernels on x86 CPUs
-    without VNNI overflow their u8*s8 pair sums and the int8 output is wrong (measured here: 24-39
-    dB against the exact QDQ result instead of 48-54). ``allow_spinning = 0``: idle ORT threads would
-    otherwise spin and slow whatever runs next. ``exact_qdq`` disables graph optimizations, so
-    Quantize/DequantizeLinear run as written in float (the exact value of the QDQ model; slow).
+    ``session.x64quantprecision = 1`` on x86 CPUs without a VNNI/AMX int8 dot product only: there,
+    ORT's int8 convolution kernels overflow their u8*s8 pair sums and the int8 output is wrong
+    (measured on an AVX2 machine: 24-39 dB against the exact QDQ result instead of 48-54). With
+    VNNI/AMX the default kernels are exact, and the option would only slow them down (0.85-0.92x
+    of PyTorch FP32 speed) and make session creation fail on EDSR-like graphs ("Attempt to replace
+    the existing tensor"). ``allow_spinning = 0``: idle ORT threads would otherwise spin and slow
+    whatever runs next. ``exact_qdq`` disables graph optimizations, so Quantize/DequantizeLinear
+    run as written in float (the exact value of the QDQ model; slow).
     """
     import onnxruntime as ort
 
@@ -45,11 +49,19 @@ def session_options(threads: int | None = None, *, exact_qdq: bool = False) -> A
     so.intra_op_num_threads = threads or cpu_count()
     so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.add_session_config_entry("session.x64quantprecision", "1")
+    if needs_x64_quant_precision():
+        so.add_session_config_entry("session.x64quantprecision", "1")
     if exact_qdq:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.log_severity_level = 3
     return so
+
+
+def needs_x64_quant_precision() -> bool:
+    """True on x86-64 CPUs whose int8 kernels lack a VNNI/AMX dot product (see :func:`session_options`)."""
+    import platform
+
+    return platform.machine().lower() in ("x86_64", "amd64") and not has_int8_dot_product()
 
 
 class OnnxUpscaler(OnnxBackedUpscaler):
@@ -79,8 +91,9 @@ class OnnxUpscaler(OnnxBackedUpscaler):
         self._sessions: dict[int, Any] = {}
 
     def provenance(self) -> dict:
-        keep = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration")
-        return {f"x{s}": {k: a.record[k] for k in keep if k in a.record} | {"path": str(a.path)}
+        keep = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration", "float_layers", "sha256")
+        session = {"cpu_flags": list(cpu_flags()), "x64quantprecision": needs_x64_quant_precision()}
+        return {f"x{s}": {k: a.record[k] for k in keep if k in a.record} | {"path": str(a.path)} | session
                 for s, a in self._artefacts.items()}
 
     def session(self, scale: int) -> Any:

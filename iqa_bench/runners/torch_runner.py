@@ -11,6 +11,7 @@ import numpy as np
 
 from iqa_bench.errors import InputError
 from iqa_bench.models import ModelInfo
+from iqa_bench.models.archs import build_network
 from iqa_bench.runners.base import RunnerInfo, Upscaler
 from iqa_bench.runners.network import NetworkUpscaler
 from iqa_bench.weights import WeightsStore
@@ -18,29 +19,13 @@ from iqa_bench.weights import WeightsStore
 if TYPE_CHECKING:
     import torch
 
+__all__ = ["INFO", "TorchUpscaler", "build_network", "create"]
+
 INFO = RunnerInfo(
     description="PyTorch eager, inference_mode; fp32 (TF32 off), fp16, bf16; tiled with overlap for large images",
     variants=("fp32", "fp16", "bf16"),
     devices=("cpu", "cuda"),
 )
-
-
-def build_network(info: ModelInfo, scale: int, weights: str | None) -> torch.nn.Module:
-    """The zoo entry's network for ``scale`` with ``weights`` loaded (random init when None), eval mode."""
-    from iqa_bench.models.archs import ARCHS
-    from iqa_bench.models.loading import load_into
-
-    arch = ARCHS.get(info.arch)
-    kwargs = dict(info.params)
-    if arch.meta.takes_scale:
-        kwargs["scale"] = scale
-    try:
-        net = arch.factory(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"cannot build {info.arch} with {kwargs}: {exc}", "check the zoo entry's parameters") from None
-    if weights is not None:
-        load_into(net, weights, what=f"{info.arch} x{scale} {info.params}", convert=arch.meta.convert)
-    return net.eval()
 
 
 class TorchUpscaler(NetworkUpscaler):

@@ -73,14 +73,22 @@ def test_fp16_close_to_fp32(store, cache, butterfly):
 
 
 def test_int8_kernels_match_the_exact_qdq_model(store, cache, calib, butterfly):
-    """ORT's int8 kernels must compute what the QDQ file says. Without session.x64quantprecision the
-    CPUs here (AVX2, no VNNI) overflow and give ~18 dB against the exact result (measured); with it >= 40."""
+    """ORT's int8 kernels must compute what the QDQ file says, on whatever CPU this runs. On an AVX2
+    CPU without VNNI they overflow (~18 dB against the exact result, measured) unless
+    session.x64quantprecision is set, which this runner does exactly there; with VNNI/AMX the
+    default kernels are exact and the option is left off (it slows them and breaks EDSR graphs)."""
+    from iqa_bench._cpu import has_int8_dot_product
+
     fast = ort("srcnn", "int8", store, cache, calib).upscale(butterfly, 2)
     exact = ort("srcnn", "int8", store, cache, calib, exact_qdq=True).upscale(butterfly, 2)
     fp32 = ort("srcnn", "fp32", store, cache).upscale(butterfly, 2)
     assert psnr01(fast, exact) > 45
     assert 30 < psnr01(exact, fp32) < 80  # a real quantization error, not a copy of fp32
-    assert session_options().get_session_config_entry("session.x64quantprecision") == "1"
+    try:
+        option = session_options().get_session_config_entry("session.x64quantprecision")
+    except RuntimeError:  # ORT: "SessionOptions does not have configuration with key"
+        option = None
+    assert option == (None if has_int8_dot_product() else "1")
 
 
 def test_int8_file_is_symmetric_qdq_with_float_bias(store, cache, calib):

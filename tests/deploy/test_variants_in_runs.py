@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from iqa_bench._cpu import cpu_flags
 from iqa_bench.deploy.calibration import CalibConfig
-from iqa_bench.engine import EvalConfig, evaluate
+from iqa_bench.engine import EvalConfig, _runner_for, evaluate
+from iqa_bench.models import MODELS
 from iqa_bench.results import load_run
 from tests.conftest import save_png
 
@@ -21,6 +23,10 @@ def env(shared, tmp_path, monkeypatch):
     monkeypatch.setenv("IQA_BENCH_OFFLINE", "1")
     monkeypatch.setenv("IQA_BENCH_ARTEFACTS", str(tmp_path / "artefacts"))
     return shared
+
+
+# the runner that int8 of a torch model goes to: openvino when its extra is installed, else onnxruntime
+INT8 = _runner_for(MODELS.get("srcnn").meta, "int8", EvalConfig())
 
 
 def _means(run):
@@ -36,16 +42,21 @@ def test_variants_side_by_side_with_the_right_runners(env, tmp_path):
     assert not report.failures
     m = _means(tmp_path / "run")
     rows = set(m.index.droplevel("metric"))
-    assert rows == {("bicubic", "fp64", "interp"), ("srcnn", "fp32", "torch"), ("srcnn", "int8", "onnxruntime")}
-    d = m[("srcnn", "int8", "onnxruntime", "psnr_y")] - m[("srcnn", "fp32", "torch", "psnr_y")]
+    assert rows == {("bicubic", "fp64", "interp"), ("srcnn", "fp32", "torch"), ("srcnn", "int8", INT8)}
+    d = m[("srcnn", "int8", INT8, "psnr_y")] - m[("srcnn", "fp32", "torch", "psnr_y")]
     assert -0.3 < d < 0.05  # int8 (float ends) costs little PSNR-Y on Set5, far less than a broken model
     timings = pd.read_parquet(tmp_path / "run" / "timings.parquet")
-    assert set(timings.groupby(["model", "variant", "backend"]).size().to_dict().values()) == {5}
-    assert (timings["sr_ms"] > 0).all()
+    per_image = timings[timings["kind"] == "evaluate"]
+    assert set(per_image.groupby(["model", "variant", "backend"]).size().to_dict().values()) == {5}
+    assert (per_image["sr_ms"] > 0).all()
+    # building (export, calibration, quantization, compilation) is its own row, never in an image's time
+    builds = timings[timings["kind"] == "build"].set_index(["model", "variant", "backend"])["build_ms"]
+    assert set(builds.index) == rows and (builds > 0).all()
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert set(manifest["models"]["srcnn"]["variants"]) == {"fp32/torch", "int8/onnxruntime"}
-    art = manifest["artefacts"]["srcnn/int8/onnxruntime"]["x2"]
+    assert set(manifest["models"]["srcnn"]["variants"]) == {"fp32/torch", f"int8/{INT8}"}
+    art = manifest["artefacts"][f"srcnn/int8/{INT8}"]["x2"]
     assert art["calibration"]["method"] == "minmax" and art["bytes"] > 0 and len(art["key"]) == 64
+    assert art["float_layers"] and art["cpu_flags"] == list(cpu_flags())
 
 
 def test_backend_option_runs_every_learned_model_there(env, tmp_path):
@@ -76,4 +87,4 @@ def test_blank_calibration_shows_as_a_quality_drop_not_a_crash(env, tmp_path):
     report = evaluate(cfg)
     assert not report.failures
     m = _means(tmp_path / "run")
-    assert m[("fsrcnn", "fp32", "torch", "psnr_y")] - m[("fsrcnn", "int8", "onnxruntime", "psnr_y")] > 5
+    assert m[("fsrcnn", "fp32", "torch", "psnr_y")] - m[("fsrcnn", "int8", INT8, "psnr_y")] > 5

@@ -1,0 +1,170 @@
+"""The ``openvino`` runner: zoo networks through OpenVINO on the CPU, in fp32, bf16 or int8.
+
+* ``fp32`` compiles the FP32 ONNX export with ``INFERENCE_PRECISION_HINT = f32``. Without that hint
+  OpenVINO silently computes in bf16 on CPUs with AMX/AVX-512-BF16, so an "fp32" baseline would not
+  be fp32.
+* ``bf16`` compiles the same export with the ``bf16`` hint (AMX / AVX-512-BF16 kernels). On a CPU
+  without bf16 support OpenVINO runs it in f32; the precision actually used is recorded.
+* ``int8`` compiles an IR quantized by NNCF from the FP32 export
+  (:func:`iqa_bench.deploy.quantize.to_openvino_int8`), cached by content like the ONNX artefacts;
+  its float layers run with the f32 hint.
+
+The manifest records OpenVINO's and NNCF's versions, the CPU flags, the compiled precision and the
+runtime precision of every convolution. Install with ``pip install 'iqa-bench[openvino]'``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from iqa_bench._cpu import cpu_flags
+from iqa_bench._parallel import cpu_count
+from iqa_bench.deploy.artefacts import Artefact, ArtefactCache, calibration_record
+from iqa_bench.deploy.calibration import ENV_CALIB, CalibConfig, calibration_inputs
+from iqa_bench.errors import InputError
+from iqa_bench.models import ModelInfo
+from iqa_bench.runners.base import RunnerInfo, Upscaler
+from iqa_bench.runners.onnx_backed import OnnxBackedUpscaler
+from iqa_bench.weights import WeightsStore
+
+INFO = RunnerInfo(
+    description="OpenVINO on the CPU from the ONNX export: fp32 (f32 precision hint), bf16 (AMX/AVX-512 BF16), "
+    "int8 (NNCF post-training quantization, image-facing convs in float); `pip install 'iqa-bench[openvino]'`",
+    variants=("fp32", "bf16", "int8"),
+    devices=("cpu",),
+    replaces=("torch",),
+    preferred_for=("int8",),
+    requires=("openvino", "nncf"),
+)
+HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+EXTRA_HINT = "pip install 'iqa-bench[openvino]' (openvino and nncf wheels)"
+
+
+def require_openvino() -> Any:
+    """The ``openvino`` module, or one clear error saying how to install it."""
+    try:
+        import openvino
+    except ImportError as exc:
+        raise InputError(f"the openvino runner needs the openvino package ({exc.msg})", EXTRA_HINT) from None
+    return openvino
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("openvino", "nncf"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+class OpenVinoUpscaler(OnnxBackedUpscaler):
+    """One zoo model x variant through OpenVINO; one compiled model per scale, made on first use."""
+
+    def __init__(self, info: ModelInfo, variant: str = "fp32", *, device: str = "cpu", store: WeightsStore | None = None,
+                 weights: dict[int, str] | None = None, tile: int | None = 256, overlap: int = 32,
+                 calib: CalibConfig | None = None, cache: ArtefactCache | None = None, threads: int | None = None,
+                 **_ignored: object) -> None:
+        if variant not in INFO.variants:
+            raise InputError(f"the openvino runner has variants {INFO.variants}, not {variant!r}", "pick one of them")
+        if device != "cpu":
+            raise InputError(f"the openvino runner runs on the CPU, not {device!r}", "use --device cpu")
+        require_openvino()
+        if variant == "int8":
+            try:
+                import nncf  # noqa: F401
+            except ImportError as exc:
+                raise InputError(f"openvino int8 needs the nncf package ({exc.msg})", EXTRA_HINT) from None
+        super().__init__(info, variant, calib=calib, cache=cache, store=store, weights=weights, tile=tile,
+                         overlap=overlap)
+        self.threads = threads
+        self._compiled: dict[int, Any] = {}
+        self._ir: dict[int, Artefact] = {}
+        self._runtime: dict[int, dict[str, Any]] = {}
+
+    def _fp32(self, scale: int) -> Artefact:
+        """The FP32 ONNX export (every variant starts from it)."""
+        weights = self.weights_path(scale)
+        if weights is None:
+            raise InputError(f"{self.info.arch} has no network to export", "use the interp runner")
+        return self.cache.get(self.info, scale, "fp32", weights, None, self.network_input)
+
+    def artefact(self, scale: int) -> Artefact:
+        """The file OpenVINO compiles at ``scale``: the FP32 ONNX, or for int8 the quantized IR."""
+        if self.variant != "int8":
+            if scale not in self._artefacts:
+                self._artefacts[scale] = self._fp32(scale)
+            return self._artefacts[scale]
+        if scale not in self._ir:
+            if self.calib is None:
+                raise InputError(f"int8 needs calibration images for {self.info.arch}",
+                                 f"pass --calib FOLDER or set {ENV_CALIB} (training images such as T91, never the test set)")
+            fp32 = self._fp32(scale)
+            shrink = int(fp32.record["shrink"])
+            calib = self.calib
+            desc = {"from": fp32.key, "kind": "openvino-int8", "recipe": 1, "tools": _versions(),
+                    "calibration": calibration_record(calib), "shrink": shrink}
+
+            def build(path: Any) -> dict[str, Any]:
+                from iqa_bench.deploy.quantize import to_openvino_int8
+
+                inputs = calibration_inputs(calib, scale, self.network_input, shrink)
+                return to_openvino_int8(fp32.path, path, inputs, calib)
+
+            self._ir[scale] = self.cache.find_or_build(f"{self.info.arch}-x{scale}-int8-openvino", desc, build,
+                                                       (".xml", ".bin"), variant="int8")
+            self._artefacts[scale] = self._ir[scale]
+        return self._ir[scale]
+
+    def compiled(self, scale: int) -> Any:
+        """The compiled model for ``scale`` (built, quantized and compiled on first use)."""
+        if scale not in self._compiled:
+            ov = require_openvino()
+            core = ov.Core()
+            model = core.read_model(str(self.artefact(scale).path))
+            cm = core.compile_model(model, "CPU", {
+                "INFERENCE_PRECISION_HINT": HINTS[self.variant],
+                "INFERENCE_NUM_THREADS": int(self.threads or cpu_count()),
+                "PERFORMANCE_HINT": "LATENCY",
+            })
+            self._compiled[scale] = cm
+            precision = cm.get_property("INFERENCE_PRECISION_HINT")
+            self._runtime[scale] = {"inference_precision": getattr(precision, "to_string", precision.__str__)(),
+                                    "conv_runtime_precision": _conv_precisions(cm)}
+        return self._compiled[scale]
+
+    def prepare(self, scale: int) -> None:
+        self.compiled(scale)
+
+    def provenance(self) -> dict:
+        keep = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration", "float_layers", "sha256")
+        out = {}
+        for s, a in self._artefacts.items():
+            out[f"x{s}"] = ({k: a.record[k] for k in keep if k in a.record} | {"path": str(a.path)}
+                            | {"openvino": _versions(), "cpu_flags": list(cpu_flags())} | self._runtime.get(s, {}))
+        return out
+
+    def _infer(self, x: np.ndarray, scale: int) -> np.ndarray:
+        return self.compiled(scale)(x)[0]
+
+
+def _conv_precisions(compiled: Any) -> dict[str, int]:
+    """How many convolutions of the compiled model run in each precision (e.g. ``{"i8": 18, "f32": 2}``)."""
+    counts: Counter[str] = Counter()
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if "layerType" not in info:
+            continue
+        if info["layerType"].astype(str) in ("Convolution", "Deconvolution"):
+            counts[info["runtimePrecision"].astype(str) if "runtimePrecision" in info else "?"] += 1
+    return dict(sorted(counts.items()))
+
+
+def create(model: ModelInfo, variant: str, **kwargs: Any) -> Upscaler:
+    """Factory registered as the ``openvino`` runner."""
+    return OpenVinoUpscaler(model, variant, **kwargs)

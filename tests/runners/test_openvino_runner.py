@@ -1,0 +1,131 @@
+"""The openvino runner on real zoo weights: fp32 equals PyTorch, bf16 and int8 close to fp32 and
+really computed in their precision, int8 artefacts cached and verified, the default int8 backend."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from iqa_bench._cpu import cpu_flags
+from iqa_bench.deploy.artefacts import ArtefactCache
+from iqa_bench.deploy.calibration import CalibConfig
+from iqa_bench.errors import InputError
+from iqa_bench.io import read_image
+from iqa_bench.models import MODELS
+from iqa_bench.runners import RUNNERS
+from iqa_bench.runners.torch_runner import TorchUpscaler
+from iqa_bench.weights import WeightsStore
+
+pytest.importorskip("openvino", reason="the openvino extra is not installed (pip install 'iqa-bench[openvino]')")
+from iqa_bench.runners.openvino_runner import OpenVinoUpscaler  # noqa: E402
+
+
+def psnr01(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+
+
+@pytest.fixture(scope="module")
+def store(shared):
+    return WeightsStore(paths=[shared / "weights"], cache_dir=shared / "no-cache", allow_download=False)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return ArtefactCache(tmp_path_factory.mktemp("ov-artefacts"))
+
+
+@pytest.fixture(scope="module")
+def calib(shared):
+    return CalibConfig(shared / "data" / "T91", patches=24)
+
+
+@pytest.fixture(scope="module")
+def butterfly(shared):
+    return read_image(shared / "data" / "Set5" / "LR_bicubic" / "X2" / "butterfly.png")[0]
+
+
+def ov(model, variant, store, cache, calib=None, **kw):
+    return OpenVinoUpscaler(MODELS.get(model).meta, variant, store=store, cache=cache, calib=calib, **kw)
+
+
+@pytest.mark.parametrize("model", ["fsrcnn", "srcnn", "edsr_r8f64"])
+def test_fp32_equals_torch_fp32(store, cache, butterfly, model):
+    """The f32 precision hint makes OpenVINO compute in fp32 (without it, AMX CPUs run bf16)."""
+    ref = TorchUpscaler(MODELS.get(model).meta, store=store).upscale(butterfly, 2)
+    up = ov(model, "fp32", store, cache)
+    got = up.upscale(butterfly, 2)
+    assert np.abs(got - ref).max() < 1e-5
+    prov = up.provenance()["x2"]
+    assert prov["inference_precision"] == "f32" and set(prov["conv_runtime_precision"]) == {"f32"}
+
+
+def test_bf16_is_bf16_and_close(store, cache, butterfly):
+    fp32 = ov("edsr_r8f64", "fp32", store, cache).upscale(butterfly, 2)
+    up = ov("edsr_r8f64", "bf16", store, cache)
+    got = up.upscale(butterfly, 2)
+    assert 45 < psnr01(got, fp32)
+    prov = up.provenance()["x2"]
+    if {"amx_bf16", "avx512_bf16"} & set(cpu_flags()):  # else OpenVINO falls back to f32, and says so
+        assert prov["inference_precision"] == "bf16" and "bf16" in prov["conv_runtime_precision"]
+        assert psnr01(got, fp32) < 90  # really computed in bf16
+
+
+@pytest.mark.parametrize("model, floor", [("srcnn", 45), ("edsr_r8f64", 45)])
+def test_int8_close_to_fp32_with_image_facing_convs_in_float(store, cache, calib, butterfly, model, floor):
+    fp32 = ov(model, "fp32", store, cache).upscale(butterfly, 2)
+    up = ov(model, "int8", store, cache, calib)
+    got = up.upscale(butterfly, 2)
+    assert floor < psnr01(got, fp32) < 80  # a real quantization error, not a copy of fp32
+    prov = up.provenance()["x2"]
+    precisions = prov["conv_runtime_precision"]
+    assert precisions.get("i8", 0) + precisions.get("u8", 0) >= 1  # int8 kernels ran
+    assert precisions["f32"] == len(prov["float_layers"]) >= 2  # exactly the image-facing convs stayed float
+    assert prov["calibration"]["method"] == "minmax" and "openvino" in prov["tools"] and "nncf" in prov["tools"]
+
+
+def test_int8_ir_is_cached_verified_and_rebuilt_when_broken(store, cache, calib, butterfly, monkeypatch):
+    first = ov("fsrcnn", "int8", store, cache, calib)
+    a = first.artefact(2)
+    record = json.loads(a.path.with_suffix(".json").read_text())
+    assert set(record["sha256"]) == {".xml", ".bin"} and a.path.with_suffix(".bin").is_file()
+    out = first.upscale(butterfly, 2)
+
+    import iqa_bench.deploy.quantize as quantize
+
+    calls = []
+    real = quantize.to_openvino_int8
+    monkeypatch.setattr(quantize, "to_openvino_int8", lambda *args: calls.append(1) or real(*args))
+    again = ov("fsrcnn", "int8", store, cache, calib)
+    assert again.artefact(2).path == a.path and calls == []  # found, not rebuilt
+    # a planted broken artefact (weights overwritten, sidecar intact) is detected and rebuilt
+    a.path.with_suffix(".bin").write_bytes(b"\0" * 100)
+    fixed = ov("fsrcnn", "int8", store, cache, calib)
+    assert np.array_equal(fixed.upscale(butterfly, 2), out) and calls == [1]
+
+
+def test_int8_without_calibration_and_wrong_device_are_clear_errors(store, cache):
+    with pytest.raises(InputError, match="calibration images"):
+        OpenVinoUpscaler(MODELS.get("fsrcnn").meta, "int8", store=store, cache=cache, calib=None).prepare(2)
+    with pytest.raises(InputError, match="runs on the CPU"):
+        OpenVinoUpscaler(MODELS.get("fsrcnn").meta, "fp32", device="cuda")
+    with pytest.raises(InputError, match="variants"):
+        OpenVinoUpscaler(MODELS.get("fsrcnn").meta, "fp16")
+
+
+def test_missing_openvino_is_one_clear_error_and_never_chosen_automatically(monkeypatch):
+    import sys
+
+    from iqa_bench.engine import EvalConfig, _runner_for
+
+    info = MODELS.get("fsrcnn").meta
+    assert _runner_for(info, "int8", EvalConfig()) == "openvino"  # installed: the default int8 backend
+    assert _runner_for(info, "bf16", EvalConfig()) == "torch" == _runner_for(info, "fp16", EvalConfig())
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if the extra were not installed
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name in ("openvino", "nncf") else object())
+    assert not RUNNERS.get("openvino").meta.installed()
+    assert _runner_for(info, "int8", EvalConfig()) == "onnxruntime"
+    with pytest.raises(InputError, match=r"pip install 'iqa-bench\[openvino\]'"):
+        OpenVinoUpscaler(info, "fp32")
