@@ -1,15 +1,21 @@
-"""Speed-up, memory ratio and quality delta of every variant against PyTorch FP32 and ONNX FP32, per model.
+"""INT8 that pays: speed, memory, size and quality of every CPU variant against PyTorch FP32 eager.
 
-One run on one machine: latency of each configuration measured interleaved (``iqa_bench.bench``),
-peak memory per configuration (CPU: peak RSS increase of a fresh child process; GPU: torch's
-allocator, torch backend only), and quality of each variant on a dataset through the normal
-evaluation engine (PSNR-Y, SSIM-Y; deltas against PyTorch FP32 on the same images).
+One run on one machine (its CPU flags are recorded with the numbers):
+
+* speed: network-only latency on one LR ``--size`` x ``--size`` input, every configuration of a
+  model timed in interleaved rounds (``iqa_bench.bench``), with the ``--threads`` the runners use;
+  ratios against PyTorch FP32 eager (> 1: faster);
+* memory: peak RSS increase of a fresh child process that builds and runs one configuration;
+  file size of what the backend executes; build (export + calibration + quantization) seconds;
+* quality: PSNR-Y / SSIM-Y of each variant on ``--datasets`` through the normal evaluation engine,
+  the mean difference against FP32, the worst image's PSNR (RGB) of the variant's output against the
+  FP32 output, and the report's TOST equivalence verdict (within the metrics' margins: PSNR 0.05 dB,
+  SSIM 0.001) after Holm correction.
 
     IQA_BENCH_WEIGHTS=../shared/weights python benchmarks/quantization.py --calib ../shared/data/T91 \\
-        --dataset ../shared/data/Set5 --scale 2 --models srcnn,fsrcnn,vdsr,edsr_r8f64,srgan
+        --datasets ../shared/data/Set5,../shared/data/Set14 --scales 2,4
 
-On a GPU machine add ``--device cuda`` (torch fp16/bf16, and tensorrt fp32/fp16/int8 when TensorRT
-is installed). Prints one table per model and writes JSON (default benchmarks/results/quantization.json).
+Prints one table per model and scale and writes JSON (default benchmarks/results/quantization.json).
 """
 
 from __future__ import annotations
@@ -17,92 +23,141 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from iqa_bench._cpu import cpu_description
 from iqa_bench.bench import BenchConfig, peak_memory_mib, time_configs
+from iqa_bench.stats import compare
 from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.engine import EvalConfig, evaluate
-from iqa_bench.errors import InputError
+from iqa_bench.io import read_image, to_float
+from iqa_bench.models import MODELS
 from iqa_bench.results import load_run
+from iqa_bench.runners import RUNNERS
+
+REFERENCE = ("torch", "fp32")
+# (backend, variant) measured for speed; the quality runs skip the fp32 of other backends (equal to
+# PyTorch's to 1e-5, tested in tests/deploy and tests/runners).
+SPEED = [("torch", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"),
+         ("onnxruntime", "int8"), ("openvino", "int8")]
+QUALITY = [("torch", ("fp32",)), ("openvino", ("bf16", "int8")), ("onnxruntime", ("int8",))]
 
 
-def configs_for(model: str, scale: int, size: int, device: str) -> list[BenchConfig]:
-    """PyTorch FP32 first (the reference), ONNX FP32 second, then the other variants."""
-    if device == "cuda":
-        rows = [("torch", "fp32"), ("onnxruntime", "fp32"), ("torch", "fp16"), ("torch", "bf16")]
-        try:
-            from iqa_bench.runners.tensorrt_runner import require_tensorrt
-
-            require_tensorrt()
-            rows += [("tensorrt", "fp32"), ("tensorrt", "fp16"), ("tensorrt", "int8")]
-        except InputError as exc:
-            print(f"tensorrt not measured: {exc.message}")
-    else:  # PyTorch fp16/bf16 on a CPU are 76-81x slower than fp32 (emulated): not a deployment option
-        rows = [("torch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "fp16"), ("onnxruntime", "int8")]
-    return [BenchConfig(model, v, b, scale, size, device) for b, v in rows]
+def available(backend: str) -> bool:
+    return backend in RUNNERS and RUNNERS.get(backend).meta.installed()
 
 
-def quality(models: list[str], dataset: str, scale: int, calib: CalibConfig, device: str, out: Path) -> Any:
-    """Mean PSNR-Y / SSIM-Y per (model, variant, backend): torch fp32 plus every ONNX variant."""
-    common = dict(datasets=(dataset,), models=tuple(models), scales=(scale,), metrics=("psnr_y", "ssim_y"),
-                  out=out, calib=calib, device="cpu")
-    for backend, variants in (("torch", ("fp32",)), ("onnxruntime", ("fp32", "fp16", "int8"))):
-        report = evaluate(EvalConfig(**common, variants=variants, backend=backend))
-        for f in report.failures:
-            print("quality:", f)
-    df = load_run(out)
-    return df.groupby(["model", "backend", "variant", "metric"])["value"].mean()
+def quality(models: list[str], datasets: list[str], scales: list[int], calib: CalibConfig, out: Path) -> pd.DataFrame:
+    """Per-image PSNR-Y/SSIM-Y of every quality configuration (one run directory)."""
+    for backend, variants in QUALITY:
+        if not available(backend):
+            continue
+        for scale in scales:
+            ms = tuple(m for m in models if scale in MODELS.get(m).meta.scales)
+            if not ms:
+                continue
+            rep = evaluate(EvalConfig(datasets=tuple(datasets), models=ms, scales=(scale,), metrics=("psnr_y", "ssim_y"),
+                                      variants=variants, backend=None if backend == "torch" else backend, out=out,
+                                      calib=calib))
+            for f in rep.failures:
+                print("quality:", f)
+    return load_run(out)
+
+
+def worst_vs_fp32(run: Path, model: str, scale: int, variant: str, backend: str) -> float:
+    """Lowest PSNR (RGB, dB) of a variant's saved output against the FP32 output, over every image."""
+    worst = math.inf
+    for ds_dir in sorted((run / "outputs").iterdir()):
+        base = ds_dir / f"x{scale}" / model
+        for ref in sorted((base / "fp32-torch").glob("*.png")):
+            other = base / f"{variant}-{backend}" / ref.name
+            if not other.exists():
+                continue
+            a, b = to_float(read_image(ref)[0]), to_float(read_image(other)[0])
+            mse = float(np.mean((a - b) ** 2))
+            worst = min(worst, math.inf if mse == 0 else 10 * math.log10(1 / mse))
+    return worst
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="srcnn,fsrcnn,vdsr,edsr_r8f64,srgan")
-    ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--models", default="srcnn,fsrcnn,vdsr,edsr_r8f64,srgan,realesrgan_x4plus")
+    ap.add_argument("--scales", default="2,4")
     ap.add_argument("--size", type=int, default=128, help="LR side of the timed input")
-    ap.add_argument("--dataset", default="../shared/data/Set5")
+    ap.add_argument("--datasets", default="../shared/data/Set5,../shared/data/Set14")
     ap.add_argument("--calib", default="../shared/data/T91")
-    ap.add_argument("--calib-method", default="minmax")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-quality", action="store_true", help="speed and memory only")
     ap.add_argument("--json", default="benchmarks/results/quantization.json")
     args = ap.parse_args()
-    calib = CalibConfig(Path(args.calib), method=args.calib_method)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle worker threads must not slow the next config
+    calib = CalibConfig(Path(args.calib))
     models = args.models.split(",")
+    scales = [int(s) for s in args.scales.split(",")]
+    datasets = args.datasets.split(",")
+    cpu = cpu_description()
+    print(f"CPU: {cpu['model']} ({cpu['machine']}), flags: {' '.join(cpu['flags'])}, threads: {os.cpu_count()}")
 
     with tempfile.TemporaryDirectory(prefix="iqa-bench-quant-") as tmp:
-        q = quality(models, args.dataset, args.scale, calib, args.device, Path(tmp) / "run")
-    results: list[dict[str, Any]] = []
-    for model in models:
-        configs = configs_for(model, args.scale, args.size, args.device)
-        rows = time_configs(configs, calib, reps=args.reps, rounds=args.rounds)
-        for row, cfg in zip(rows, configs):
-            row["peak_mib"] = peak_memory_mib(cfg, calib)
-        ref, onnx32 = rows[0], rows[1]
-        print(f"\n{model} x{args.scale}, LR {args.size}x{args.size}, {args.device}; quality on {Path(args.dataset).name}")
-        head = (f"{'backend':<12}{'variant':<8}{'median ms':>10}{'vs torch32':>11}{'vs onnx32':>10}{'peak MiB':>9}"
-                f"{'mem/torch32':>12}{'mem/onnx32':>11}{'dPSNR-Y':>9}{'dSSIM-Y':>10}")
-        print(head)
-        print("-" * len(head))
-        for r in rows:
-            qa = (model, r["backend"], r["variant"])
-            qref = (model, "torch", "fp32")
-            dp = q.get((*qa, "psnr_y"), math.nan) - q.get((*qref, "psnr_y"), math.nan)
-            ds = q.get((*qa, "ssim_y"), math.nan) - q.get((*qref, "ssim_y"), math.nan)
-            r.update(speedup_vs_torch_fp32=ref["median_ms"] / r["median_ms"],
-                     speedup_vs_onnx_fp32=onnx32["median_ms"] / r["median_ms"],
-                     mem_vs_torch_fp32=r["peak_mib"] / ref["peak_mib"], mem_vs_onnx_fp32=r["peak_mib"] / onnx32["peak_mib"],
-                     psnr_y=q.get((*qa, "psnr_y"), math.nan), dpsnr_y=dp, dssim_y=ds)
-            print(f"{r['backend']:<12}{r['variant']:<8}{r['median_ms']:>10.2f}{r['speedup_vs_torch_fp32']:>10.2f}x"
-                  f"{r['speedup_vs_onnx_fp32']:>9.2f}x{r['peak_mib']:>9.0f}{r['mem_vs_torch_fp32']:>11.2f}x"
-                  f"{r['mem_vs_onnx_fp32']:>10.2f}x{dp:>+9.3f}{ds:>+10.4f}")
-        results.extend(rows)
+        run = Path(tmp) / "run"
+        stats = pd.DataFrame()
+        df = pd.DataFrame()
+        if not args.no_quality:
+            df = quality(models, datasets, scales, calib, run)
+            stats = compare(run, baseline="none", metrics=["psnr_y", "ssim_y"])
+        results: list[dict[str, Any]] = []
+        for model in models:
+            for scale in scales:
+                if scale not in MODELS.get(model).meta.scales:
+                    continue
+                configs = [BenchConfig(model, v, b, scale, args.size) for b, v in SPEED if available(b)]
+                rows = time_configs(configs, calib, reps=args.reps, rounds=args.rounds)
+                for row, c in zip(rows, configs):
+                    row["peak_mib"] = peak_memory_mib(c, calib)
+                ref = rows[0]
+                print(f"\n{model} x{scale}: LR {args.size}x{args.size}, 2 threads; quality on "
+                      f"{', '.join(Path(d).name for d in datasets)} vs PyTorch fp32")
+                head = (f"{'backend':<12}{'variant':<8}{'ms':>9}{'speed':>8}{'MiB':>6}{'file MB':>8}{'build s':>8}"
+                        f"  {'dataset':<7}{'dPSNR-Y':>8}{'dSSIM-Y':>9}{'worst dB':>9}  TOST")
+                print(head)
+                print("-" * len(head))
+                for r in rows:
+                    r.update(cpu=cpu, speedup_vs_torch_fp32=ref["median_ms"] / r["median_ms"],
+                             mem_vs_torch_fp32=r["peak_mib"] / ref["peak_mib"] if ref["peak_mib"] else math.nan)
+                    lines = []
+                    for ds in sorted(df["dataset"].unique()) if not df.empty else []:
+                        q = df[(df["dataset"] == ds) & (df["scale"] == scale) & (df["model"] == model)]
+                        mean = q.groupby(["variant", "backend", "metric"])["value"].mean()
+                        key = (r["variant"], r["backend"])
+                        if (*key, "psnr_y") not in mean.index:
+                            continue
+                        dp = mean[(*key, "psnr_y")] - mean[(*REFERENCE[::-1], "psnr_y")]
+                        dsim = mean[(*key, "ssim_y")] - mean[(*REFERENCE[::-1], "ssim_y")]
+                        s = stats[(stats["dataset"] == ds) & (stats["scale"] == scale) & (stats["model"] == model)
+                                  & (stats["variant"] == r["variant"]) & (stats["backend"] == r["backend"])]
+                        verdict = "/".join(s.set_index("metric").reindex(["psnr_y", "ssim_y"])["verdict"].fillna("-"))
+                        worst = worst_vs_fp32(run, model, scale, *key) if key != REFERENCE[::-1] else math.inf
+                        lines.append({"dataset": ds, "psnr_y": float(mean[(*key, "psnr_y")]), "dpsnr_y": float(dp),
+                                      "dssim_y": float(dsim), "worst_psnr_vs_fp32": worst, "tost": verdict})
+                    r["quality"] = lines
+                    first = (f"{r['backend']:<12}{r['variant']:<8}{r['median_ms']:>9.1f}{r['speedup_vs_torch_fp32']:>7.2f}x"
+                             f"{r['peak_mib']:>6.0f}{r['file_bytes'] / 1e6:>8.2f}{r['build_s']:>8.1f}")
+                    if not lines:
+                        print(first)
+                    for i, q in enumerate(lines):
+                        print((first if i == 0 else " " * len(first))
+                              + f"  {q['dataset']:<7}{q['dpsnr_y']:>+8.3f}{q['dssim_y']:>+9.4f}"
+                              f"{q['worst_psnr_vs_fp32']:>9.1f}  {q['tost']}")
+                results.extend(rows)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"machine": platform.machine(), "processor": platform.processor(),
-                                           "args": vars(args), "rows": results}, indent=2, default=str))
+    Path(args.json).write_text(json.dumps({"cpu": cpu, "args": vars(args), "rows": results}, indent=2, default=str))
     print(f"\nwrote {args.json}")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from iqa_bench._cpu import cpu_flags
 from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.errors import InputError
 from iqa_bench.models import MODELS
@@ -64,8 +65,9 @@ def _sizes(up: NetworkUpscaler, scale: int) -> dict[str, Any]:
 
 
 def _prepare(up: NetworkUpscaler, cfg: BenchConfig) -> np.ndarray:
+    up.prepare(cfg.scale)  # builds the network/session/engine (and its artefact) outside the timing
     x = up.padded_input(_lr_image(cfg.size), cfg.scale)
-    up._infer(x, cfg.scale)  # builds the network/session/engine (and its artefact) outside the timing
+    up._infer(x, cfg.scale)
     return x
 
 
@@ -103,7 +105,8 @@ def time_configs(configs: list[BenchConfig], calib: CalibConfig | None, *, reps:
         out_pixels = (c.size * c.scale) ** 2
         med = statistics.median(t)
         rows.append({**asdict(c), "kind": "bench", "median_ms": med, "p90_ms": t[int(0.9 * (len(t) - 1))],
-                     "mpix_per_s": out_pixels / med / 1e3, "calls": len(t), **_sizes(u, c.scale)})
+                     "mpix_per_s": out_pixels / med / 1e3, "calls": len(t), **_sizes(u, c.scale),
+                     "cpu_flags": " ".join(cpu_flags())})
     return rows
 
 

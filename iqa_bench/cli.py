@@ -249,6 +249,8 @@ def quantize(
     model: str = typer.Argument(..., help="Zoo model name (see `iqa-bench list models`)."),
     scale: str = typer.Option("4", "--scale", "-s", help="Scale factor(s), e.g. 4 or 2,3,4."),
     variants: str = typer.Option("fp32,fp16,int8", "--variants", help="Comma list of fp32, fp16, int8."),
+    backend: str = typer.Option("onnxruntime", "--backend",
+                                help="onnxruntime (ONNX files, also TensorRT's input) or openvino (int8: an NNCF IR)."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, entropy or percentile."),
     calib_patches: int = typer.Option(64, "--calib-patches", help="Number of LR patches used for calibration."),
@@ -257,14 +259,20 @@ def quantize(
     """Export a zoo model to ONNX and build its fp16/int8 variants (cached by content hash)."""
     with _user_errors():
         from iqa_bench.models import MODELS
-        from iqa_bench.runners.onnx_runner import OnnxUpscaler
+        from iqa_bench.runners import RUNNERS
+        from iqa_bench.runners.onnx_backed import OnnxBackedUpscaler
 
         info = MODELS.get(model).meta
+        if calib_patches < 1:
+            raise IQABenchError(f"--calib-patches {calib_patches}: at least one patch is needed", "e.g. --calib-patches 64")
         cfg = _calib_config(calib, calib_method, calib_patches)
+        runner = RUNNERS.get(backend)
         t = Table("variant", "scale", "file", "MiB", "build s", "key")
         records = []
         for v in _split([variants]):
-            up = OnnxUpscaler(info, v, calib=cfg)
+            up = runner.factory(info, v, calib=cfg)
+            if not isinstance(up, OnnxBackedUpscaler):
+                raise IQABenchError(f"the {backend} runner builds no files", "use --backend onnxruntime or openvino")
             for s_ in _parse_scales(scale):
                 a = up.artefact(s_)
                 rec = {"variant": v, "scale": s_, "path": str(a.path), **a.record}
@@ -281,7 +289,8 @@ def quantize(
 def bench(
     models: str = typer.Option(..., "--models", "-m", help="Comma list of zoo models with weights."),
     variants: str = typer.Option("fp32,fp16,int8", "--variants", help="Comma list of variants."),
-    backends: str = typer.Option("torch,onnxruntime", "--backends", help="Comma list of runners."),
+    backends: str = typer.Option("auto", "--backends",
+                                 help="Comma list of runners; auto: torch, onnxruntime and every other installed CPU runner."),
     scale: int = typer.Option(4, "--scale", "-s", help="Scale factor."),
     size: int = typer.Option(128, "--size", help="LR input side in pixels (network-only latency)."),
     reps: int = typer.Option(10, "--reps", help="Calls per round."),
@@ -301,9 +310,13 @@ def bench(
         from iqa_bench.runners import RUNNERS
 
         configs, skipped = [], []
+        names = _split([backends])
+        if names == ["auto"]:
+            names = ["torch", *(e.name for e in RUNNERS if e.name != "torch" and "torch" in e.meta.replaces
+                                and device in e.meta.devices and e.meta.installed())]
         for m in _split([models]):
             MODELS.get(m)
-            for b in _split([backends]):
+            for b in names:
                 meta = RUNNERS.get(b).meta
                 for v in _split([variants]):
                     if v in meta.variants and device in meta.devices:
@@ -442,6 +455,8 @@ def report(
     pool_datasets: bool = _STATS_OPTIONS["pool_datasets"],
     primary: Optional[str] = typer.Option(None, "--primary", help="Ranking/Pareto/crops metric (default psnr_y if present)."),
     crops: int = typer.Option(2, "--crops", help="Images per dataset shown as visual crops."),
+    allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
+                                          help="Render a run with missing cells (marked as incomplete in every section)."),
 ) -> None:
     """Render report.html (self-contained) and report.md with tables, plots, statistics and crops."""
     with _user_errors():
@@ -450,7 +465,7 @@ def report(
         opts = ReportOptions(baseline=baseline,
                              reference_variant=reference_variant, correction=correction, alpha=alpha,
                              margins=_parse_margins(margin), pool_datasets=pool_datasets, primary=primary,
-                             crops=crops)
+                             crops=crops, allow_incomplete=allow_incomplete)
         res = build_report(run, out_dir, opts)
         out.print(f"wrote {res.html} and {res.markdown} ({res.sections} dataset/scale sections, {res.figures} figures; "
                   f"statistics in {res.stats_csv})", highlight=False)

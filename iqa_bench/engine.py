@@ -29,7 +29,7 @@ from iqa_bench.errors import ComputeError, IQABenchError, InputError, MetricUnav
 from iqa_bench.io import ImageInfo, list_images, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS, ModelInfo
-from iqa_bench.results import ResultsStore, TimingsStore, read_manifest, write_manifest
+from iqa_bench.results import ResultsStore, TimingsStore, add_plan, read_manifest, write_manifest
 from iqa_bench.runners import RUNNERS, Upscaler
 from iqa_bench.runners.base import require_finite
 from iqa_bench.weights import WeightsError, sha256_of
@@ -434,6 +434,13 @@ def evaluate(
         manifest["datasets"].setdefault(name, {}).update(rec)
     for e in metric_entries:
         manifest["metrics"][e.name] = asdict(e.meta)
+    images: dict[tuple[str, int], list[str]] = {}
+    for ds_name, scale, sample in plan:
+        images.setdefault((ds_name, scale), []).append(sample.name)
+    for (ds_name, scale), names in images.items():
+        for src in sources:
+            if not src.scales or scale in src.scales:
+                add_plan(manifest, ds_name, scale, src.name, src.variant, src.backend, names, list(metric_fns))
     run_dir.mkdir(parents=True, exist_ok=True)
     write_manifest(run_dir, manifest)
 

@@ -40,7 +40,7 @@ from iqa_bench import stats
 from iqa_bench.config import config_file
 from iqa_bench.errors import InputError
 from iqa_bench.io import atomic_path
-from iqa_bench.results import load_run, read_manifest
+from iqa_bench.results import load_run, missing_cells, read_manifest, require_complete
 
 FORMAT = "iqa-bench-baseline/1"
 # Cross-CPU / thread-count float noise of a dataset mean, in each metric's units; see the module
@@ -162,6 +162,7 @@ def write_baseline(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
     if manifest is None:
         raise InputError(f"{run_dir} has no manifest.json", "pass a run directory made by `iqa-bench evaluate`")
     df = load_run(run_dir)
+    require_complete(run_dir, manifest, df, "a baseline")
     written = []
     for (ds, scale), g in df.groupby(["dataset", "scale"], sort=True):
         images = manifest.get("datasets", {}).get(ds, {}).get(f"x{scale}", {})
@@ -322,6 +323,10 @@ def run_gate(baseline_dir: str | Path, run_dir: str | Path, config: GateConfig |
         raise InputError(f"{run_dir} has no manifest.json", "pass a run directory made by `iqa-bench evaluate`")
     run_df = load_run(run_dir)
     problems: list[str] = []
+    missing, planned, examples = missing_cells(manifest, run_df)
+    if missing:  # an evaluation that died must never pass a gate
+        problems.append(f"{Path(run_dir).name}: incomplete: {missing} of {planned} planned cells missing "
+                        f"(e.g. {'; '.join(examples)}); rerun the evaluation to complete it")
     rows: list[dict[str, Any]] = []
     for doc in read_baselines(baseline_dir):
         probs = _problems(doc, manifest, run_df, cfg)

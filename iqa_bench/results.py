@@ -145,3 +145,49 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
     if not p.exists():
         raise InputError(f"no {RESULTS_FILE} in {run_dir}", "run `iqa-bench evaluate --out DIR` first")
     return pd.read_parquet(p)
+
+
+def plan_key(dataset: str, scale: int, model: str, variant: str, backend: str) -> str:
+    """Key of one source's entry in the manifest's ``planned`` table."""
+    return f"{dataset}|x{scale}|{model}|{variant}|{backend}"
+
+
+def add_plan(manifest: dict[str, Any], dataset: str, scale: int, model: str, variant: str, backend: str,
+             images: list[str], metrics: list[str]) -> None:
+    """Record in ``manifest["planned"]`` the cells a call set out to compute (merged with earlier calls)."""
+    entry = manifest.setdefault("planned", {}).setdefault(plan_key(dataset, scale, model, variant, backend),
+                                                          {"images": [], "metrics": []})
+    entry["images"] = sorted(set(entry["images"]) | set(images))
+    entry["metrics"] = sorted(set(entry["metrics"]) | set(metrics))
+
+
+def missing_cells(manifest: dict[str, Any], df: pd.DataFrame) -> tuple[int, int, list[str]]:
+    """``(missing, planned, examples)``: planned (image x metric) cells of the run with no row in
+    ``df``. A run made before the plan was recorded has ``planned == 0`` (completeness unknown)."""
+    have = set(zip(df["dataset"], df["scale"].astype(int), df["model"], df["variant"], df["backend"], df["image"],
+                   df["metric"]))
+    missing, planned, examples = 0, 0, []
+    for key, entry in sorted(manifest.get("planned", {}).items()):
+        ds, sc, model, variant, backend = key.split("|")
+        for image in entry["images"]:
+            for metric in entry["metrics"]:
+                planned += 1
+                if (ds, int(sc[1:]), model, variant, backend, image, metric) not in have:
+                    missing += 1
+                    if len(examples) < 3:
+                        examples.append(f"{ds} {sc} {image} {model} {variant}/{backend} {metric}")
+    return missing, planned, examples
+
+
+def require_complete(run_dir: str | Path, manifest: dict[str, Any], df: pd.DataFrame, what: str) -> None:
+    """Raise :class:`~iqa_bench.errors.RunStateError` when planned cells of the run have no result."""
+    from iqa_bench.errors import RunStateError
+
+    missing, planned, examples = missing_cells(manifest, df)
+    if missing:
+        raise RunStateError(
+            f"{run_dir} is incomplete: {missing} of {planned} planned cells missing (e.g. {'; '.join(examples)}); "
+            f"{what} needs a complete run",
+            f"rerun the same `iqa-bench evaluate ... --out {run_dir}` to compute the missing cells "
+            "(failed models: see `failures` in its manifest.json)",
+        )

@@ -289,3 +289,25 @@ def test_quantize_and_bench_commands(shared, tmp_path, monkeypatch):
     t = pd.read_parquet(tmp_path / "run" / "timings.parquet")
     assert set(zip(t["backend"], t["variant"])) == {("torch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")}
     assert (t["median_ms"] > 0).all() and (t["kind"] == "bench").all()
+
+
+def test_quantize_and_bench_with_openvino(shared, tmp_path, monkeypatch):
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    monkeypatch.setenv("IQA_BENCH_ARTEFACTS", str(tmp_path / "art"))
+    res = runner.invoke(app, ["quantize", "fsrcnn", "--scale", "2", "--variants", "int8", "--backend", "openvino",
+                              "--calib", str(shared / "data" / "T91"), "--calib-patches", "8", "--json",
+                              str(tmp_path / "q.json")], terminal_width=300)
+    assert res.exit_code == 0, res.output
+    built = json.loads((tmp_path / "q.json").read_text())
+    assert built[0]["path"].endswith(".xml") and Path(built[0]["path"]).with_suffix(".bin").is_file()
+    # default backends: torch and every installed CPU runner that can replace it, openvino included
+    res = runner.invoke(app, ["bench", "-m", "fsrcnn", "--scale", "2", "--size", "32", "--variants", "fp32,bf16",
+                              "--reps", "2", "--rounds", "1", "--no-memory", "--run", str(tmp_path / "run")],
+                        terminal_width=300)
+    assert res.exit_code == 0, res.output
+    t = pd.read_parquet(tmp_path / "run" / "timings.parquet")
+    assert {("torch", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"), ("onnxruntime", "fp32")} <= set(
+        zip(t["backend"], t["variant"]))
+    res = runner.invoke(app, ["quantize", "fsrcnn", "--calib-patches", "0"])
+    assert res.exit_code == 2 and "at least one patch" in res.output

@@ -302,3 +302,35 @@ def test_a_baseline_without_image_hashes_is_not_comparable(set14_runs, tmp_path)
     (tmp_path / "Set14_x2.json").write_text(json.dumps(doc))
     res = run_gate(tmp_path, set14_runs / "good")
     assert res.exit_code == 2 and any("no HR image hashes" in p for p in res.problems)
+
+
+def test_incomplete_run_is_refused_by_gate_baseline_and_report(set14_runs, tmp_path):
+    """A run whose evaluation died (here: the rows of 9 of 14 images never written, as a kill leaves it)
+    never passes a gate, never becomes a baseline, and is not reported as complete."""
+    import pandas as pd
+
+    from iqa_bench.errors import RunStateError
+    from iqa_bench.report import ReportOptions, build_report
+    from iqa_bench.results import RESULTS_FILE, missing_cells, read_manifest
+
+    tmp = set14_runs
+    killed = tmp_path / "killed"
+    shutil.copytree(tmp / "good", killed)
+    df = pd.read_parquet(killed / RESULTS_FILE)
+    keep = sorted(df["image"].unique())[:5]
+    df[df["image"].isin(keep) | (df["model"] == "bicubic")].to_parquet(killed / RESULTS_FILE, index=False)
+    missing, planned, _ = missing_cells(read_manifest(killed), pd.read_parquet(killed / RESULTS_FILE))
+    assert (missing, planned) == (9 * 2, 14 * 2 * 2)  # fsrcnn x 9 images x 2 metrics
+    res = run_gate(tmp / "baseline_good", killed)
+    assert res.exit_code == 2 and any("incomplete: 18 of 56 planned cells missing" in p for p in res.problems)
+    cli = CliRunner().invoke(app, ["gate", "-b", str(tmp / "baseline_good"), "-r", str(killed)])
+    assert cli.exit_code == 2 and "incomplete" in cli.output
+    with pytest.raises(RunStateError, match="incomplete: 18 of 56"):
+        write_baseline(killed, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(RunStateError, match="needs a complete run"):
+        build_report(killed, tmp_path / "r", ReportOptions(n_resamples=99, crops=0))
+    marked = build_report(killed, tmp_path / "r", ReportOptions(n_resamples=99, crops=0, allow_incomplete=True))
+    assert "INCOMPLETE RUN: 18 of 56 planned cells" in marked.html.read_text()
+    # the complete run is complete
+    assert missing_cells(read_manifest(tmp / "good"), pd.read_parquet(tmp / "good" / RESULTS_FILE))[0] == 0

@@ -21,7 +21,7 @@ from iqa_bench.errors import InputError
 from iqa_bench.io import atomic_path, read_image
 from iqa_bench.report import plots
 from iqa_bench.report.crops import choose_patch, output_path, read_hr
-from iqa_bench.results import TIMINGS_FILE, load_run, read_manifest
+from iqa_bench.results import TIMINGS_FILE, load_run, missing_cells, read_manifest, require_complete
 
 MARKS = {"better": "▲", "worse": "▼", "equivalent": "≈"}
 NO_COMPARISONS = pd.DataFrame(columns=["label", "metric", "verdict", "baseline_label"])
@@ -42,6 +42,9 @@ class ReportOptions:
         Images per dataset and scale shown as visual crops (0: none).
     worst
         Images listed per compared model in the worst-images table.
+    allow_incomplete
+        Render a run whose planned cells are not all computed (each section then says so at the
+        top); False: such a run is refused, since its means cover different image sets.
     """
 
     baseline: str | None = stats.AUTO_BASELINE
@@ -55,6 +58,7 @@ class ReportOptions:
     primary: str | None = None
     crops: int = 2
     worst: int = 3
+    allow_incomplete: bool = False
 
 
 @dataclass
@@ -135,6 +139,9 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
     df = load_run(run_dir)
     if df.empty:
         raise InputError(f"{run_dir} has no results yet", "run `iqa-bench evaluate` into it first")
+    missing, planned, _ = missing_cells(manifest, df)
+    if not opts.allow_incomplete:
+        require_complete(run_dir, manifest, df, "a report (or pass --allow-incomplete to render it marked as such)")
     out = Path(out_dir) if out_dir is not None else run_dir
     out.mkdir(parents=True, exist_ok=True)
 
@@ -168,6 +175,9 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
                       _worst(scored, s_cmp, ds, int(scale), primary, opts.worst),
                       unit="clips" if manifest.get("kind") == "video" else "images")
         tag = f"{ds}_x{scale}".replace("+", "_")
+        if missing:
+            sec.notes.append(f"INCOMPLETE RUN: {missing} of {planned} planned cells have no result; means of "
+                             "different models may cover different images. Rerun the evaluation to complete it.")
         if not s_cmp.empty and (s_cmp["p_min"] > opts.alpha).any():
             n_small = int(s_cmp.loc[s_cmp["p_min"] > opts.alpha, "n"].min())
             sec.notes.append(
@@ -190,7 +200,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
             fig = plots.pareto(pts, primary, bool(meta[primary]["higher_is_better"]),
                                f"{ds} x{scale}: {primary} vs SR time")
             sec.figures.append(Figure(f"{tag}_pareto", f"Quality vs latency ({primary}; median SR wall time per "
-                                      "image from timings.parquet)", plots.png(fig)))
+                                      "image from timings.parquet, builds excluded; colour = backend, marker = "
+                                      "precision; this run's hardware)", plots.png(fig)))
         elif timings is None:
             sec.notes.append("No timings.parquet in the run: no quality-vs-latency plot.")
         if not opts.pool_datasets:
@@ -324,7 +335,7 @@ def _pareto_points(timings: pd.DataFrame | None, s_sum: pd.DataFrame, ds: str, s
         return None
     med = t.groupby(["model", "variant", "backend"])["sr_ms"].median()
     q = s_sum[s_sum["metric"] == primary].set_index(["model", "variant", "backend"])["mean"]
-    pts = [{"model": key[0], "variant": key[1], "ms": float(ms), "mean": float(q[key])}
+    pts = [{"model": key[0], "variant": key[1], "backend": key[2], "ms": float(ms), "mean": float(q[key])}
            for key, ms in med.items() if key in q.index]
     return pd.DataFrame(pts) if len(pts) >= 2 else None
 

@@ -115,8 +115,10 @@ def _rect(x: float, y: float, colour: str):
 
 def pareto(points: pd.DataFrame, metric: str, higher_is_better: bool, title: str) -> Figure:
     """Quality (dataset mean of ``metric``) against median SR time per image; the Pareto front
-    (nothing both faster and better) joined by a line. ``points``: model, variant, ms, mean. One
-    label per model (variants of a model often sit on top of each other), one marker per variant."""
+    (nothing both faster and better) joined by a line. ``points``: model, variant, backend, ms,
+    mean. Colour = backend (runner), marker = precision variant, so that a backend change and a
+    precision change are never read as one; points off the front are drawn lighter. One label per
+    model (variants of a model often sit on top of each other)."""
     p = points.sort_values("ms").reset_index(drop=True)
     front, best = [], -np.inf
     for i, r in p.iterrows():
@@ -128,11 +130,20 @@ def pareto(points: pd.DataFrame, metric: str, higher_is_better: bool, title: str
     ax = fig.subplots()
     ax.plot(p.loc[front, "ms"], p.loc[front, "mean"], "-", color="#1565c0", lw=1.2, label="Pareto front", zorder=1)
     markers = dict(zip(dict.fromkeys(p["variant"]), "osD^vP*X"))
-    for variant, g in p.groupby("variant", sort=False):
+    backends = p["backend"] if "backend" in p else pd.Series("", index=p.index)
+    colours = dict(zip(dict.fromkeys(backends), ["#1565c0", "#e65100", "#2e7d32", "#6a1b9a", "#c62828", "#00838f",
+                                                 "#5d4037", "#616161"]))
+    for (variant, backend), g in p.assign(backend=backends).groupby(["variant", "backend"], sort=False):
         on = g.index.isin(front)
-        ax.scatter(g.loc[on, "ms"], g.loc[on, "mean"], marker=markers[variant], color="#1565c0", s=42, zorder=3)
-        ax.scatter(g.loc[~on, "ms"], g.loc[~on, "mean"], marker=markers[variant], color="#9e9e9e", s=42, zorder=2)
-        ax.scatter([], [], marker=markers[variant], color="#616161", label=variant)
+        ax.scatter(g.loc[on, "ms"], g.loc[on, "mean"], marker=markers[variant], color=colours[backend], s=46,
+                   zorder=3, edgecolors="black", linewidths=0.6)
+        ax.scatter(g.loc[~on, "ms"], g.loc[~on, "mean"], marker=markers[variant], color=colours[backend], s=42,
+                   zorder=2, alpha=0.45)
+    for variant, m in markers.items():
+        ax.scatter([], [], marker=m, color="#616161", label=f"precision: {variant}")
+    for backend, c in colours.items():
+        if backend:
+            ax.scatter([], [], marker="s", color=c, label=f"backend: {backend}")
     span = float(p["mean"].max() - p["mean"].min()) or 1.0
     for model, g in p.groupby("model", sort=False):
         top = g.loc[g["mean"].idxmax() if higher_is_better else g["mean"].idxmin()]
@@ -145,7 +156,7 @@ def pareto(points: pd.DataFrame, metric: str, higher_is_better: bool, title: str
     ax.set_xlabel("median SR time per image, ms (log scale; this run's hardware)")
     ax.set_ylabel(f"{metric} mean ({_direction(higher_is_better)})")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, title="blue: on the front", title_fontsize=8)
+    ax.legend(fontsize=8, title="outlined: on the front", title_fontsize=8)
     ax.set_title(title, fontsize=11)
     return fig
 
