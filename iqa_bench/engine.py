@@ -29,7 +29,7 @@ from iqa_bench.errors import ComputeError, IQABenchError, InputError, MetricUnav
 from iqa_bench.io import ImageInfo, list_images, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS, ModelInfo
-from iqa_bench.results import ResultsStore, TimingsStore, add_plan, read_manifest, write_manifest
+from iqa_bench.results import ResultsStore, RunLock, TimingsStore, add_plan, read_manifest, write_manifest
 from iqa_bench.runners import RUNNERS, Upscaler
 from iqa_bench.runners.base import require_finite
 from iqa_bench.weights import WeightsError, sha256_of
@@ -428,99 +428,100 @@ def evaluate(
                 rec.setdefault(f"x{scale}", {})[sample.name] = entry
                 plan.append((ds.name, scale, sample))
 
-    run_dir = Path(cfg.out)
-    manifest = open_manifest(run_dir, conv, sources, command, versions())
-    for name, rec in datasets_record.items():
-        manifest["datasets"].setdefault(name, {}).update(rec)
-    for e in metric_entries:
-        manifest["metrics"][e.name] = asdict(e.meta)
-    images: dict[tuple[str, int], list[str]] = {}
-    for ds_name, scale, sample in plan:
-        images.setdefault((ds_name, scale), []).append(sample.name)
-    for (ds_name, scale), names in images.items():
-        for src in sources:
-            if not src.scales or scale in src.scales:
-                add_plan(manifest, ds_name, scale, src.name, src.variant, src.backend, names, list(metric_fns))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_manifest(run_dir, manifest)
+    with RunLock(Path(cfg.out)):  # one writer per run directory, from reading the manifest to the last write
+        run_dir = Path(cfg.out)
+        manifest = open_manifest(run_dir, conv, sources, command, versions())
+        for name, rec in datasets_record.items():
+            manifest["datasets"].setdefault(name, {}).update(rec)
+        for e in metric_entries:
+            manifest["metrics"][e.name] = asdict(e.meta)
+        images: dict[tuple[str, int], list[str]] = {}
+        for ds_name, scale, sample in plan:
+            images.setdefault((ds_name, scale), []).append(sample.name)
+        for (ds_name, scale), names in images.items():
+            for src in sources:
+                if not src.scales or scale in src.scales:
+                    add_plan(manifest, ds_name, scale, src.name, src.variant, src.backend, names, list(metric_fns))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_manifest(run_dir, manifest)
 
-    store = ResultsStore(run_dir)
-    timings = TimingsStore(run_dir)
-    failed: set[tuple[str, str, str]] = set()
-    prepared: set[tuple[str, str, str, int]] = set()
-    if on_total:
-        on_total(sum(1 for _, sc, _ in plan for src in sources if not src.scales or sc in src.scales))
-    for ds_name, scale, sample in plan:
-        hr_mod: np.ndarray | None = None
-        lr: np.ndarray | None = None
-        references: dict[str, object] = {}  # reference-side work of FR metrics, once per HR image
-        for src in sources:
-            if src.scales and scale not in src.scales:
-                continue
-            label = f"{ds_name} x{scale} {sample.name} {src.name}"
-            keys = {m: (ds_name, scale, sample.name, src.name, src.variant, src.backend, m) for m in metric_fns}
-            missing = [m for m, k in keys.items() if not store.has(k)]
-            if (src.name, src.variant, src.backend) in failed or not missing:
-                if not missing:
-                    report.reused_cells += 1
+        store = ResultsStore(run_dir)
+        timings = TimingsStore(run_dir)
+        failed: set[tuple[str, str, str]] = set()
+        prepared: set[tuple[str, str, str, int]] = set()
+        if on_total:
+            on_total(sum(1 for _, sc, _ in plan for src in sources if not src.scales or sc in src.scales))
+        for ds_name, scale, sample in plan:
+            hr_mod: np.ndarray | None = None
+            lr: np.ndarray | None = None
+            references: dict[str, object] = {}  # reference-side work of FR metrics, once per HR image
+            for src in sources:
+                if src.scales and scale not in src.scales:
+                    continue
+                label = f"{ds_name} x{scale} {sample.name} {src.name}"
+                keys = {m: (ds_name, scale, sample.name, src.name, src.variant, src.backend, m) for m in metric_fns}
+                missing = [m for m, k in keys.items() if not store.has(k)]
+                if (src.name, src.variant, src.backend) in failed or not missing:
+                    if not missing:
+                        report.reused_cells += 1
+                    if on_cell:
+                        on_cell(label)
+                    continue
+                if hr_mod is None:
+                    hr, _ = read_image(sample.hr_path, drop_alpha=cfg.drop_alpha)
+                    hr_mod = modcrop(hr, scale)
+                    hr_f = to_float(hr_mod)
+                    if sample.lr_path is not None:
+                        lr, _ = read_image(sample.lr_path, drop_alpha=cfg.drop_alpha)
+                    else:
+                        lr = deg(hr_mod, scale)
+                png = run_dir / "outputs" / ds_name / f"x{scale}" / src.name / f"{src.variant}-{src.backend}" / f"{sample.name}.png"
+                where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
+                try:
+                    if cfg.quantize and png.exists():
+                        sr, _ = read_image(png)
+                    else:
+                        if src.upscaler is not None and (src.name, src.variant, src.backend, scale) not in prepared:
+                            _prepare(src, scale, ds_name, timings)
+                            prepared.add((src.name, src.variant, src.backend, scale))
+                        t0 = time.perf_counter()
+                        sr = src.make(sample, lr, scale, cfg.quantize)
+                        if src.upscaler is not None:
+                            timings.add(ds_name, scale, sample.name, src.name, src.variant, src.backend,
+                                        (time.perf_counter() - t0) * 1e3, lr.shape)
+                        sr = _check_sr(sr, hr_mod.shape, where)
+                        sr = _same_channels(sr, hr_mod.shape[2], where)
+                        if cfg.quantize:
+                            if sr.dtype != np.uint8:
+                                sr = quantize_uint8(to_float(sr))
+                            write_png(png, sr)
+                except Exception as exc:  # noqa: BLE001 - one variant's failure (a build, a library error, NaN
+                    # output) is that variant's, recorded with its cause; the other models and variants go on
+                    failed.add((src.name, src.variant, src.backend))
+                    report.failures.append(
+                        f"{where}: {_cause(exc)}; the model's remaining images are skipped, other models go on "
+                        "(check its weights and variant)"
+                    )
+                    continue
+                sr_f = np.clip(to_float(sr), 0.0, 1.0)
+                for m in missing:
+                    c = scale if metric_meta[m].crop == "scale" else 0
+                    a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
+                    store.add(keys[m], _score(metric_fns[m], metric_meta[m].kind, a, b, references, m))
+                    report.rows_added += 1
+                store.flush()
+                timings.flush()
+                report.computed_cells += 1
                 if on_cell:
                     on_cell(label)
-                continue
-            if hr_mod is None:
-                hr, _ = read_image(sample.hr_path, drop_alpha=cfg.drop_alpha)
-                hr_mod = modcrop(hr, scale)
-                hr_f = to_float(hr_mod)
-                if sample.lr_path is not None:
-                    lr, _ = read_image(sample.lr_path, drop_alpha=cfg.drop_alpha)
-                else:
-                    lr = deg(hr_mod, scale)
-            png = run_dir / "outputs" / ds_name / f"x{scale}" / src.name / f"{src.variant}-{src.backend}" / f"{sample.name}.png"
-            where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
-            try:
-                if cfg.quantize and png.exists():
-                    sr, _ = read_image(png)
-                else:
-                    if src.upscaler is not None and (src.name, src.variant, src.backend, scale) not in prepared:
-                        _prepare(src, scale, ds_name, timings)
-                        prepared.add((src.name, src.variant, src.backend, scale))
-                    t0 = time.perf_counter()
-                    sr = src.make(sample, lr, scale, cfg.quantize)
-                    if src.upscaler is not None:
-                        timings.add(ds_name, scale, sample.name, src.name, src.variant, src.backend,
-                                    (time.perf_counter() - t0) * 1e3, lr.shape)
-                    sr = _check_sr(sr, hr_mod.shape, where)
-                    sr = _same_channels(sr, hr_mod.shape[2], where)
-                    if cfg.quantize:
-                        if sr.dtype != np.uint8:
-                            sr = quantize_uint8(to_float(sr))
-                        write_png(png, sr)
-            except Exception as exc:  # noqa: BLE001 - one variant's failure (a build, a library error, NaN
-                # output) is that variant's, recorded with its cause; the other models and variants go on
-                failed.add((src.name, src.variant, src.backend))
-                report.failures.append(
-                    f"{where}: {_cause(exc)}; the model's remaining images are skipped, other models go on "
-                    "(check its weights and variant)"
-                )
-                continue
-            sr_f = np.clip(to_float(sr), 0.0, 1.0)
-            for m in missing:
-                c = scale if metric_meta[m].crop == "scale" else 0
-                a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
-                store.add(keys[m], _score(metric_fns[m], metric_meta[m].kind, a, b, references, m))
-                report.rows_added += 1
-            store.flush()
-            timings.flush()
-            report.computed_cells += 1
-            if on_cell:
-                on_cell(label)
-    store.flush()
-    timings.flush()
-    artefacts = {f"{s.name}/{s.variant}/{s.backend}": p for s in sources if s.upscaler is not None
-                 for p in [s.upscaler.provenance()] if p}
-    if artefacts:
-        manifest.setdefault("artefacts", {}).update(artefacts)
-    if report.failures:
-        manifest["failures"] = report.failures
-    if artefacts or report.failures:
-        write_manifest(run_dir, manifest)
-    return report
+        store.flush()
+        timings.flush()
+        artefacts = {f"{s.name}/{s.variant}/{s.backend}": p for s in sources if s.upscaler is not None
+                     for p in [s.upscaler.provenance()] if p}
+        if artefacts:
+            manifest.setdefault("artefacts", {}).update(artefacts)
+        if report.failures:
+            manifest["failures"] = report.failures
+        if artefacts or report.failures:
+            write_manifest(run_dir, manifest)
+        return report

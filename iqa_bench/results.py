@@ -8,7 +8,11 @@ so an interrupted-then-resumed run and an uninterrupted one give identical files
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -191,3 +195,75 @@ def require_complete(run_dir: str | Path, manifest: dict[str, Any], df: pd.DataF
             f"rerun the same `iqa-bench evaluate ... --out {run_dir}` to compute the missing cells "
             "(failed models: see `failures` in its manifest.json)",
         )
+
+
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    """The one writer of a run directory: ``<run>/.lock`` holds the owner's pid, host and start time.
+
+    Created with ``O_CREAT | O_EXCL`` (atomic), removed on exit. A second writer gets a
+    :class:`~iqa_bench.errors.RunStateError` naming the owner; a lock left by a process that no
+    longer exists on this host (killed) is taken over. A lock from another host is never taken
+    over automatically (its process cannot be checked from here).
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / LOCK_FILE
+        self._held = False
+
+    def __enter__(self) -> "RunLock":
+        from iqa_bench.errors import RunStateError
+
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise InputError(f"--out {self.path.parent} is a file, not a run directory", "pass a new or existing folder")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the run directory {self.path.parent}: {exc.strerror}",
+                             "pass an --out folder you can write to") from None
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and self._stale(owner):
+                    self.path.unlink(missing_ok=True)  # its writer was killed: take over
+                    continue
+                who = (f"process {owner.get('pid')} on {owner.get('host')} since {owner.get('since')}" if owner
+                       else "another process")
+                raise RunStateError(
+                    f"{self.path.parent} is being written by {who}; two writers would lose each other's rows",
+                    f"wait for it to finish or use another --out; if no such process runs, delete {self.path}",
+                ) from None
+            with os.fdopen(fd, "w") as fh:
+                json.dump(me, fh)
+            self._held = True
+            return self
+        raise RunStateError(f"cannot take the lock {self.path}", f"delete {self.path} if no evaluation is running")
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        if self._held:
+            self.path.unlink(missing_ok=True)
+            self._held = False
+
+    def _owner(self) -> dict[str, Any] | None:
+        try:
+            owner = json.loads(self.path.read_text())
+            return owner if isinstance(owner, dict) else None
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    @staticmethod
+    def _stale(owner: dict[str, Any]) -> bool:
+        if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+            return False
+        try:
+            os.kill(owner["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # exists, owned by another user
+            return False
+        return False

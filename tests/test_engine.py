@@ -170,3 +170,33 @@ def test_no_temp_files_left(tmp_path):
     evaluate(EvalConfig(out=tmp_path / "r", models=("nearest",), metrics=("psnr",)))
     assert not [p for p in (tmp_path / "r").rglob("*") if p.name.endswith(".tmp")]
     assert os.listdir(tmp_path / "r")
+
+
+def test_second_writer_is_refused_and_a_killed_writers_lock_is_taken_over(tmp_path):
+    from typer.testing import CliRunner
+
+    from iqa_bench.cli import app
+    from iqa_bench.results import LOCK_FILE, RunLock
+
+    out = tmp_path / "r"
+    evaluate(EvalConfig(out=out, models=("nearest",), metrics=("psnr",)))
+    before = load_run(out)
+    with RunLock(out):  # another evaluation is writing this run directory
+        with pytest.raises(RunStateError, match=f"is being written by process {os.getpid()}"):
+            evaluate(EvalConfig(out=out, models=("nearest", "bicubic"), metrics=("psnr",)))
+        res = CliRunner().invoke(app, ["evaluate", "--models", "bicubic", "--metrics", "psnr", "--out", str(out)])
+        assert res.exit_code == 2 and "two writers would lose each other's rows" in res.output
+        assert "Traceback" not in res.output
+    pd.testing.assert_frame_equal(load_run(out), before)  # nothing lost, nothing added
+    assert not (out / LOCK_FILE).exists()
+    # a lock left by a killed process (its pid no longer exists) is taken over
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / LOCK_FILE).write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename, "since": "then"}))
+    rep = evaluate(EvalConfig(out=out, models=("nearest", "bicubic"), metrics=("psnr",)))
+    assert rep.computed_cells == 4 and not (out / LOCK_FILE).exists()
+    # --out that is a file
+    f = tmp_path / "file"
+    f.write_text("x")
+    res = CliRunner().invoke(app, ["evaluate", "--models", "bicubic", "--out", str(f)])
+    assert res.exit_code == 2 and "is a file" in res.output

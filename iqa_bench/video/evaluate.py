@@ -29,7 +29,7 @@ from iqa_bench.engine import EvalConfig, EvalReport, model_sources, open_manifes
 from iqa_bench.errors import ComputeError, InputError, MetricUnavailableError, RunStateError
 from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS
-from iqa_bench.results import ParquetTable, ResultsStore, TimingsStore, write_manifest
+from iqa_bench.results import ParquetTable, ResultsStore, RunLock, TimingsStore, write_manifest
 from iqa_bench.video.clips import DistortedClip, ReferenceClip
 from iqa_bench.video.datasets import resolve_video_dataset
 from iqa_bench.video.ffmpeg import FFmpeg, ffmpeg_downscale, find_ffmpeg, h264_roundtrip
@@ -242,88 +242,89 @@ def evaluate_video(
     if not sources:
         raise InputError("no model to evaluate", "pass --models")
 
-    run_dir = Path(cfg.out)
-    manifest = open_manifest(run_dir, conv, sources, command,
-                             versions(("imageio-ffmpeg", "ffmpeg-quality-metrics", "vmaf-torch")) | {"ffmpeg": ff.version})
-    manifest.update(
-        kind="video",
-        primary_metric=next((m for m in ("vmaf", "vmaf_neg", "vmaf_torch") if m in metrics), next(iter(metrics))),
-    )
-    for name, (meta, _) in metrics.items():
-        manifest["metrics"][name] = asdict(meta)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(Path(cfg.out)):  # one writer per run directory, from reading the manifest to the last write
+        run_dir = Path(cfg.out)
+        manifest = open_manifest(run_dir, conv, sources, command,
+                                 versions(("imageio-ffmpeg", "ffmpeg-quality-metrics", "vmaf-torch")) | {"ffmpeg": ff.version})
+        manifest.update(
+            kind="video",
+            primary_metric=next((m for m in ("vmaf", "vmaf_neg", "vmaf_torch") if m in metrics), next(iter(metrics))),
+        )
+        for name, (meta, _) in metrics.items():
+            manifest["metrics"][name] = asdict(meta)
+        run_dir.mkdir(parents=True, exist_ok=True)
 
-    datasets = [resolve_video_dataset(d, cfg.frames) for d in cfg.datasets]
-    store, frames_store, timings = ResultsStore(run_dir), FramesStore(run_dir), TimingsStore(run_dir)
-    failed: set[tuple[str, str, str]] = set()
-    for ds in datasets:
-        ds_rec = manifest["datasets"].setdefault(ds.name, {"root": ds.root})
-        for scale in cfg.scales:
-            for clip in ds.clips:
-                hr, fps = clip.load()
-                hr = np.stack([modcrop(f, scale) for f in hr])
-                ref_path = run_dir / "clips" / ds.name / f"x{scale}" / f"{clip.name}.y4m"
-                write_y4m(ref_path, hr, fps)
-                digest = sha256_of(ref_path)
-                known = ds_rec.get(f"x{scale}", {}).get(clip.name, {}).get("hr", {}).get("sha256")
-                if known and known != digest:
-                    raise RunStateError(f"reference clip {clip.name} ({clip.origin}) differs from the one this run "
-                                        f"scored (sha256 {digest[:12]}… vs {known[:12]}…)",
-                                        "use a new --out directory")
-                ds_rec.setdefault(f"x{scale}", {})[clip.name] = {
-                    "hr": {"path": str(ref_path), "sha256": digest, "frames": int(hr.shape[0]),
-                           "size": f"{hr.shape[2]}x{hr.shape[1]}", "origin": clip.origin},
-                    "lr": "generated"}
-                write_manifest(run_dir, manifest)
-                ref = ReferenceClip.open(ref_path)
-                lr: np.ndarray | None = None
-                for src in sources:
-                    if src.scales and scale not in src.scales:
-                        continue
-                    label = f"{ds.name} x{scale} {clip.name} {src.name}"
-                    keys = {m: (ds.name, scale, clip.name, src.name, src.variant, src.backend, m) for m in metrics}
-                    missing = [m for m, k in keys.items() if not store.has(k)]
-                    if not missing or (src.name, src.variant, src.backend) in failed:
-                        report.reused_cells += not missing
+        datasets = [resolve_video_dataset(d, cfg.frames) for d in cfg.datasets]
+        store, frames_store, timings = ResultsStore(run_dir), FramesStore(run_dir), TimingsStore(run_dir)
+        failed: set[tuple[str, str, str]] = set()
+        for ds in datasets:
+            ds_rec = manifest["datasets"].setdefault(ds.name, {"root": ds.root})
+            for scale in cfg.scales:
+                for clip in ds.clips:
+                    hr, fps = clip.load()
+                    hr = np.stack([modcrop(f, scale) for f in hr])
+                    ref_path = run_dir / "clips" / ds.name / f"x{scale}" / f"{clip.name}.y4m"
+                    write_y4m(ref_path, hr, fps)
+                    digest = sha256_of(ref_path)
+                    known = ds_rec.get(f"x{scale}", {}).get(clip.name, {}).get("hr", {}).get("sha256")
+                    if known and known != digest:
+                        raise RunStateError(f"reference clip {clip.name} ({clip.origin}) differs from the one this run "
+                                            f"scored (sha256 {digest[:12]}… vs {known[:12]}…)",
+                                            "use a new --out directory")
+                    ds_rec.setdefault(f"x{scale}", {})[clip.name] = {
+                        "hr": {"path": str(ref_path), "sha256": digest, "frames": int(hr.shape[0]),
+                               "size": f"{hr.shape[2]}x{hr.shape[1]}", "origin": clip.origin},
+                        "lr": "generated"}
+                    write_manifest(run_dir, manifest)
+                    ref = ReferenceClip.open(ref_path)
+                    lr: np.ndarray | None = None
+                    for src in sources:
+                        if src.scales and scale not in src.scales:
+                            continue
+                        label = f"{ds.name} x{scale} {clip.name} {src.name}"
+                        keys = {m: (ds.name, scale, clip.name, src.name, src.variant, src.backend, m) for m in metrics}
+                        missing = [m for m, k in keys.items() if not store.has(k)]
+                        if not missing or (src.name, src.variant, src.backend) in failed:
+                            report.reused_cells += not missing
+                            if on_cell:
+                                on_cell(label)
+                            continue
+                        out = (run_dir / "outputs" / ds.name / f"x{scale}" / src.name / f"{src.variant}-{src.backend}"
+                               / f"{clip.name}.y4m")
+                        try:
+                            if not (out.is_file() and read_header(out).frames == hr.shape[0]):
+                                if lr is None:
+                                    lr = _lr_clip(hr, scale, cfg, ff, fps)
+                                sr = []
+                                for i, f in enumerate(lr):
+                                    t0 = time.perf_counter()
+                                    s = src.make(Sample(f"{clip.name}#{i}", ref_path, None), f, scale, True)
+                                    timings.add(ds.name, scale, f"{clip.name}#{i:04d}", src.name, src.variant, src.backend,
+                                                (time.perf_counter() - t0) * 1e3, f.shape)
+                                    if s.shape != hr.shape[1:]:
+                                        raise InputError(f"SR frame {i} of {clip.name} is {s.shape} but the reference frame is "
+                                                         f"{hr.shape[1:]}", "the model must upscale by exactly the scale")
+                                    sr.append(s)
+                                write_y4m(out, sr, fps)
+                            dist = DistortedClip.open(out)
+                            for m in missing:
+                                values = metrics[m][1](ref, dist)
+                                frames_store.put(keys[m], values)
+                                store.add(keys[m], pool_values(values)["mean"])
+                                report.rows_added += 1
+                        except (ComputeError, InputError) as exc:
+                            failed.add((src.name, src.variant, src.backend))
+                            report.failures.append(f"{label}: {exc.message}; its remaining clips are skipped, other "
+                                                   "models go on")
+                            continue
+                        finally:
+                            frames_store.flush()
+                            store.flush()
+                            timings.flush()
+                        report.computed_cells += 1
                         if on_cell:
                             on_cell(label)
-                        continue
-                    out = (run_dir / "outputs" / ds.name / f"x{scale}" / src.name / f"{src.variant}-{src.backend}"
-                           / f"{clip.name}.y4m")
-                    try:
-                        if not (out.is_file() and read_header(out).frames == hr.shape[0]):
-                            if lr is None:
-                                lr = _lr_clip(hr, scale, cfg, ff, fps)
-                            sr = []
-                            for i, f in enumerate(lr):
-                                t0 = time.perf_counter()
-                                s = src.make(Sample(f"{clip.name}#{i}", ref_path, None), f, scale, True)
-                                timings.add(ds.name, scale, f"{clip.name}#{i:04d}", src.name, src.variant, src.backend,
-                                            (time.perf_counter() - t0) * 1e3, f.shape)
-                                if s.shape != hr.shape[1:]:
-                                    raise InputError(f"SR frame {i} of {clip.name} is {s.shape} but the reference frame is "
-                                                     f"{hr.shape[1:]}", "the model must upscale by exactly the scale")
-                                sr.append(s)
-                            write_y4m(out, sr, fps)
-                        dist = DistortedClip.open(out)
-                        for m in missing:
-                            values = metrics[m][1](ref, dist)
-                            frames_store.put(keys[m], values)
-                            store.add(keys[m], pool_values(values)["mean"])
-                            report.rows_added += 1
-                    except (ComputeError, InputError) as exc:
-                        failed.add((src.name, src.variant, src.backend))
-                        report.failures.append(f"{label}: {exc.message}; its remaining clips are skipped, other "
-                                               "models go on")
-                        continue
-                    finally:
-                        frames_store.flush()
-                        store.flush()
-                        timings.flush()
-                    report.computed_cells += 1
-                    if on_cell:
-                        on_cell(label)
-    if report.failures:
-        manifest["failures"] = report.failures
-    write_manifest(run_dir, manifest)
-    return report
+        if report.failures:
+            manifest["failures"] = report.failures
+        write_manifest(run_dir, manifest)
+        return report
