@@ -226,7 +226,9 @@ def evaluate(
             err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
         print_summary(load_run(report.run_dir))
         out.print(
-            f"computed {report.computed_cells} cells, reused {report.reused_cells}; "
+            f"computed {report.computed_cells} cells"
+            + (f" ({report.recomputed_cells} because their inputs changed)" if report.recomputed_cells else "")
+            + f", reused {report.reused_cells}; "
             f"{report.rows_added} rows added -> {report.run_dir / 'results.parquet'}",
             highlight=False,
         )

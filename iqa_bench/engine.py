@@ -9,6 +9,8 @@ on the order cells run in.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import sys
@@ -26,13 +28,16 @@ from iqa_bench.data.datasets import Sample, resolve_dataset
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.errors import ComputeError, IQABenchError, InputError, MetricUnavailableError, RunStateError
-from iqa_bench.io import ImageInfo, list_images, quantize_uint8, read_image, to_float, write_png
-from iqa_bench.metrics import METRICS
+from iqa_bench.io import ImageInfo, list_images, png_text, quantize_uint8, read_image, to_float, write_png
+from iqa_bench.metrics import METRICS, create_metric
 from iqa_bench.models import MODELS, ModelInfo
 from iqa_bench.results import ResultsStore, RunLock, TimingsStore, add_plan, read_manifest, write_manifest
 from iqa_bench.runners import RUNNERS, Upscaler
 from iqa_bench.runners.base import require_finite
 from iqa_bench.weights import WeightsError, sha256_of
+
+
+PNG_INPUTS = "iqa-bench:inputs"  # PNG text chunk of a saved SR output: the content id it was made from
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class EvalReport:
     run_dir: Path
     computed_cells: int = 0
     reused_cells: int = 0
+    recomputed_cells: int = 0  # of computed_cells: cells stored before from inputs that have since changed
     rows_added: int = 0
     skipped: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -121,6 +127,7 @@ class _Source:
     describe: dict
     scales: tuple[int, ...] = ()  # scales it runs at; empty: all
     upscaler: Upscaler | None = None  # None for output folders
+    identity: Callable[[Sample], str] = lambda sample: ""  # content id of what makes this sample's SR image
 
 
 def conventions(cfg: EvalConfig) -> dict[str, str]:
@@ -233,8 +240,30 @@ def model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[str
 
         describe = {"arch": info.arch, "backend": backend, "variant": variant, "params": info.params,
                     "description": info.description, "weights": weights, "device": cfg.device}
-        sources.append(_Source(name, variant, backend, make, describe, tuple(scales), upscaler))
+        ident = _digest(_model_identity(describe, upscaler))
+        sources.append(_Source(name, variant, backend, make, describe, tuple(scales), upscaler,
+                               lambda sample, i=ident: i))
     return sources
+
+
+def _digest(obj: object) -> str:
+    """sha256 (32 hex chars) of a JSON-able object: the content ids that key result cells."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _model_identity(describe: dict, upscaler: Upscaler) -> dict:
+    """What makes a model source's outputs, without file paths: architecture, parameters, weights
+    sha256 per scale, variant, backend, device and, for calibrated variants, the calibration set's
+    content and options and the INT8 recipe."""
+    from iqa_bench.deploy.artefacts import INT8_RECIPE
+
+    ident = {k: v for k, v in describe.items() if k != "weights"}
+    ident["weights"] = {s: w["sha256"] for s, w in describe["weights"].items()}
+    calib = getattr(upscaler, "calib", None)
+    if describe["variant"] == "int8" and calib is not None:
+        ident["calibration"] = {"content": calib.content_hash(), "method": calib.method, "patches": calib.patches,
+                                "recipe": INT8_RECIPE}
+    return ident
 
 
 def _runner_for(info: ModelInfo, variant: str, cfg: EvalConfig) -> str | None:
@@ -258,10 +287,28 @@ def _runner_for(info: ModelInfo, variant: str, cfg: EvalConfig) -> str | None:
     return None
 
 
+def _refuse_name_collisions(model_names: list[str], cfg: EvalConfig) -> None:
+    """Every source of a run needs its own name (case-insensitively: rows, output folders and
+    reports are keyed by it); two inputs under one name would silently drop one."""
+    seen: dict[str, str] = {}
+    named = ([(n, f"zoo model {n!r}") for n in model_names]
+             + [(n, f"--model {n}={getattr(info.weights.get('any'), 'file', '') or 'CKPT'}") for n, info in cfg.extra_models]
+             + [(n, f"--outputs {n}={folder}") for n, folder in cfg.outputs])
+    for name, what in named:
+        other = seen.setdefault(name.lower(), what)
+        if other != what:
+            raise InputError(f"{what} and {other} have the same name (case-insensitively)",
+                             "give each model, checkpoint and output folder its own NAME")
+
+
 def _folder_source(name: str, folder: Path, drop_alpha: bool) -> _Source:
     if not folder.is_dir():
         raise InputError(f"--outputs {name}={folder}: folder not found", "give an existing folder of SR images")
     by_stem = {p.stem: p for p in list_images(folder)}
+
+    def identity(sample: Sample) -> str:
+        p = by_stem.get(sample.name)
+        return sha256_of(p) if p is not None else "missing"
 
     def make(sample: Sample, lr: np.ndarray, scale: int, quantize: bool = True) -> np.ndarray:
         p = by_stem.get(sample.name)
@@ -273,7 +320,8 @@ def _folder_source(name: str, folder: Path, drop_alpha: bool) -> _Source:
         img, _ = read_image(p, drop_alpha=drop_alpha)
         return img
 
-    return _Source(name, "external", "external", make, {"folder": str(folder.resolve()), "backend": "external"})
+    return _Source(name, "external", "external", make, {"folder": str(folder.resolve()), "backend": "external"},
+                   identity=identity)
 
 
 def _check_sr(sr: np.ndarray, expected: tuple[int, ...], where: str) -> np.ndarray:
@@ -295,7 +343,7 @@ def _create_metrics(cfg: EvalConfig, skipped: list[str]) -> tuple[list, dict[str
         if e.meta.kind not in ("fr", "nr"):
             raise InputError(f"metric {e.name!r} is a {e.meta.kind} metric", "evaluate it on video clips")
         try:
-            fns[e.name] = e.factory()
+            fns[e.name] = create_metric(e.name, device=cfg.device if cfg.device in e.meta.devices else None)
         except (MetricUnavailableError, WeightsError) as exc:
             if not cfg.skip_unavailable:
                 raise
@@ -392,10 +440,9 @@ def evaluate(
     everything = list(cfg.models) == ["all"]
     model_names = MODELS.names() if everything else list(cfg.models)
     models = [(n, MODELS.get(n).meta) for n in model_names] + list(cfg.extra_models)
+    _refuse_name_collisions(model_names, cfg)
     sources = [src for n, info in models for src in model_sources(n, info, cfg, report.skipped if everything else None)]
     for name, folder in cfg.outputs:
-        if name in model_names:
-            raise InputError(f"--outputs name {name!r} is also a zoo model", "pick another name for the folder")
         sources.append(_folder_source(name, Path(folder), cfg.drop_alpha))
     if not sources:
         raise InputError("nothing to evaluate", "pass --models and/or --outputs NAME=DIR")
@@ -407,6 +454,9 @@ def evaluate(
     for spec in cfg.datasets:
         ds = resolve_dataset(spec)
         rec = datasets_record.setdefault(ds.name, {"root": str(ds.hr_dir)})
+        if rec["root"] != str(ds.hr_dir):
+            raise InputError(f"two datasets are named {ds.name!r}: {rec['root']} and {ds.hr_dir}",
+                             "results are keyed by the dataset name: rename one of the folders")
         for scale in cfg.scales:
             for sample in ds.samples(scale, cfg.lr_source):
                 hr, hr_info = read_image(sample.hr_path, drop_alpha=cfg.drop_alpha)
@@ -447,6 +497,8 @@ def evaluate(
 
         store = ResultsStore(run_dir)
         timings = TimingsStore(run_dir)
+        env_id = _digest([conv, versions()])  # conventions and library versions
+        metric_ids = {m: _digest(manifest["metrics"][m]) for m in metric_fns}
         failed: set[tuple[str, str, str]] = set()
         prepared: set[tuple[str, str, str, int]] = set()
         if on_total:
@@ -460,7 +512,12 @@ def evaluate(
                     continue
                 label = f"{ds_name} x{scale} {sample.name} {src.name}"
                 keys = {m: (ds_name, scale, sample.name, src.name, src.variant, src.backend, m) for m in metric_fns}
-                missing = [m for m, k in keys.items() if not store.has(k)]
+                files = datasets_record[ds_name][f"x{scale}"][sample.name]
+                lr_id = files["lr"]["sha256"] if isinstance(files["lr"], dict) else f"generated by {cfg.degradation}"
+                made_from = _digest([env_id, files["hr"]["sha256"], lr_id, src.identity(sample)])
+                inputs = {m: _digest([made_from, metric_ids[m]]) for m in metric_fns}
+                missing = [m for m, k in keys.items() if not store.has(k, inputs[m])]
+                report.recomputed_cells += any(store.has(keys[m]) for m in missing)  # stored from other inputs
                 if (src.name, src.variant, src.backend) in failed or not missing:
                     if not missing:
                         report.reused_cells += 1
@@ -478,8 +535,8 @@ def evaluate(
                 png = run_dir / "outputs" / ds_name / f"x{scale}" / src.name / f"{src.variant}-{src.backend}" / f"{sample.name}.png"
                 where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
                 try:
-                    if cfg.quantize and png.exists():
-                        sr, _ = read_image(png)
+                    if cfg.quantize and png.exists() and png_text(png).get(PNG_INPUTS) == made_from:
+                        sr, _ = read_image(png)  # the saved output of these very inputs
                     else:
                         if src.upscaler is not None and (src.name, src.variant, src.backend, scale) not in prepared:
                             _prepare(src, scale, ds_name, timings)
@@ -494,7 +551,7 @@ def evaluate(
                         if cfg.quantize:
                             if sr.dtype != np.uint8:
                                 sr = quantize_uint8(to_float(sr))
-                            write_png(png, sr)
+                            write_png(png, sr, text={PNG_INPUTS: made_from})
                 except Exception as exc:  # noqa: BLE001 - one variant's failure (a build, a library error, NaN
                     # output) is that variant's, recorded with its cause; the other models and variants go on
                     failed.add((src.name, src.variant, src.backend))
@@ -507,7 +564,7 @@ def evaluate(
                 for m in missing:
                     c = scale if metric_meta[m].crop == "scale" else 0
                     a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
-                    store.add(keys[m], _score(metric_fns[m], metric_meta[m].kind, a, b, references, m))
+                    store.add(keys[m], _score(metric_fns[m], metric_meta[m].kind, a, b, references, m), inputs[m])
                     report.rows_added += 1
                 store.flush()
                 timings.flush()

@@ -174,13 +174,29 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def write_png(path: str | os.PathLike[str], img: np.ndarray) -> None:
-    """Write an ``(H, W, 1|3)`` uint8 image as PNG, atomically."""
+def write_png(path: str | os.PathLike[str], img: np.ndarray, text: dict[str, str] | None = None) -> None:
+    """Write an ``(H, W, 1|3)`` uint8 image as PNG, atomically, with optional ``text`` chunks."""
     if img.dtype != np.uint8:
         raise TypeError(f"write_png expects uint8, got {img.dtype}")
     arr = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+    info = None
+    if text:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for k, v in text.items():
+            info.add_text(k, v)
     with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
+        Image.fromarray(arr).save(tmp, format="PNG", pnginfo=info)
+
+
+def png_text(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The text chunks of a PNG file (empty for none, or for a file Pillow cannot read)."""
+    try:
+        with Image.open(path) as im:
+            return dict(getattr(im, "text", {}) or {})
+    except (OSError, ValueError):
+        return {}
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

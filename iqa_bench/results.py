@@ -21,7 +21,10 @@ import pandas as pd
 from iqa_bench.errors import InputError
 from iqa_bench.io import atomic_path
 
-COLUMNS = ["dataset", "image", "model", "variant", "backend", "metric", "value", "scale"]
+# ``inputs``: sha256 (hex, 32 chars) of everything that produced the value (HR and LR file contents,
+# the model's weights/variant/backend/calibration or the external output file, the conventions and
+# the metric's definition); a rerun reuses a value only when it is unchanged. "" in runs made before.
+COLUMNS = ["dataset", "image", "model", "variant", "backend", "metric", "value", "scale", "inputs"]
 KEY = ("dataset", "scale", "image", "model", "variant", "backend", "metric")
 RESULTS_FILE = "results.parquet"
 MANIFEST_FILE = "manifest.json"
@@ -52,31 +55,34 @@ class ResultsStore(ParquetTable):
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / RESULTS_FILE
-        self._rows: dict[tuple[Any, ...], float] = {}
+        self._rows: dict[tuple[Any, ...], tuple[float, str]] = {}
         if self.path.exists():
             df = pd.read_parquet(self.path)
-            for rec in df.to_dict("records"):
-                self._rows[tuple(rec[k] for k in KEY)] = float(rec["value"])
+            inputs = df["inputs"] if "inputs" in df else pd.Series("", index=df.index)
+            for rec, h in zip(df.to_dict("records"), inputs):
+                self._rows[tuple(rec[k] for k in KEY)] = (float(rec["value"]), str(h))
         self._dirty = False
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def has(self, key: tuple[Any, ...]) -> bool:
-        """Whether the cell ``key`` (ordered as :data:`KEY`) is stored."""
-        return key in self._rows
+    def has(self, key: tuple[Any, ...], inputs: str | None = None) -> bool:
+        """Whether the cell ``key`` (ordered as :data:`KEY`) is stored, and with ``inputs`` (the hash
+        of what produced it) when given: a value from other inputs is not this cell's."""
+        return key in self._rows and (inputs is None or self._rows[key][1] == inputs)
 
-    def add(self, key: tuple[Any, ...], value: float) -> None:
-        """Store one value; a key already present is an error (a cell is computed once)."""
-        if key in self._rows:
+    def add(self, key: tuple[Any, ...], value: float, inputs: str = "") -> None:
+        """Store one value. The same key with the same ``inputs`` is an error (a cell is computed
+        once); with other inputs it replaces the stale value (its inputs changed)."""
+        if key in self._rows and self._rows[key][1] == inputs:
             raise KeyError(f"result {key} is already stored")
-        self._rows[key] = float(value)
+        self._rows[key] = (float(value), inputs)
         self._dirty = True
 
     def frame(self) -> pd.DataFrame:
         """The table with columns :data:`COLUMNS`, sorted by key."""
-        recs = [dict(zip(KEY, k), value=v) for k, v in self._rows.items()]
-        df = pd.DataFrame.from_records(recs, columns=[*KEY, "value"])
+        recs = [dict(zip(KEY, k), value=v, inputs=h) for k, (v, h) in self._rows.items()]
+        df = pd.DataFrame.from_records(recs, columns=[*KEY, "value", "inputs"])
         df = df.sort_values(list(KEY), kind="stable", ignore_index=True)
         df["scale"] = df["scale"].astype("int64")
         df["value"] = df["value"].astype("float64")

@@ -14,7 +14,7 @@ import numpy as np
 
 from iqa_bench.errors import InputError
 from iqa_bench.io import list_images, read_image, to_float
-from iqa_bench.metrics import METRICS
+from iqa_bench.metrics import METRICS, create_metric
 
 
 def pair_files(ref: Path | None, dist: Path) -> list[tuple[str, Path | None, Path]]:
@@ -72,8 +72,7 @@ def score(
     for e in entries:
         if e.meta.kind not in ("fr", "nr"):
             raise InputError(f"metric {e.name!r} is a {e.meta.kind} metric", "score clips with the video commands")
-        kwargs = {"device": device} if "cuda" in e.meta.devices else {}
-        fns[e.name] = e.factory(**kwargs)
+        fns[e.name] = create_metric(e.name, device=device if device in e.meta.devices else None)
     result: dict[str, dict] = {e.name: {"per_image": {}, "mean": math.nan} for e in entries}
     for name, ref_path, dist_path in pair_files(ref, dist):
         d = to_float(read_image(dist_path, drop_alpha=drop_alpha)[0])

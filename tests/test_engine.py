@@ -200,3 +200,99 @@ def test_second_writer_is_refused_and_a_killed_writers_lock_is_taken_over(tmp_pa
     f.write_text("x")
     res = CliRunner().invoke(app, ["evaluate", "--models", "bicubic", "--out", str(f)])
     assert res.exit_code == 2 and "is a file" in res.output
+
+
+# --- resume trusts contents, not names --------------------------------------------------------------------
+
+def _values(run):
+    return load_run(run).set_index(["image", "model", "metric"])["value"]
+
+
+def test_changed_hr_image_is_recomputed_not_reused(tmp_path):
+    data = tmp_path / "data"
+    for i in range(3):
+        save_png(data / f"img{i}.png", photo_like(48, 48, seed=i))
+    cfg = EvalConfig(datasets=(str(data),), models=("bicubic",), metrics=("psnr", "ssim"), scales=(2,), out=tmp_path / "r")
+    evaluate(cfg)
+    before = _values(tmp_path / "r")
+    save_png(data / "img1.png", photo_like(48, 48, seed=99))  # same name, other content
+    rep = evaluate(cfg)
+    assert rep.computed_cells == 1 and rep.recomputed_cells == 1 and rep.reused_cells == 2
+    after = _values(tmp_path / "r")
+    assert after.loc["img1"].ne(before.loc["img1"]).all() and after.drop("img1").equals(before.drop("img1"))
+    # the value equals a fresh run on the new data
+    fresh = evaluate(EvalConfig(**{**cfg.__dict__, "out": tmp_path / "fresh"}))
+    assert fresh.computed_cells == 3 and _values(tmp_path / "fresh").equals(after)
+
+
+def test_regenerated_outputs_folder_and_replaced_checkpoint_are_recomputed(shared, tmp_path, monkeypatch):
+    import dataclasses
+
+    import torch
+
+    from iqa_bench.weights import WeightSpec
+
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    set5 = shared / "data" / "Set5"
+    # --outputs: one SR file regenerated with other content
+    outs = tmp_path / "outs"
+    for p in sorted((set5 / "HR").glob("*.png")):
+        save_png(outs / p.name, read_hr(p))
+    cfg = EvalConfig(datasets=(str(set5),), models=(), outputs=(("mine", outs),), metrics=("psnr_y",), scales=(2,),
+                     out=tmp_path / "o")
+    evaluate(cfg)
+    img = read_hr(outs / "bird.png").copy()
+    img[:8] = 0
+    save_png(outs / "bird.png", img)
+    rep = evaluate(cfg)
+    assert (rep.computed_cells, rep.recomputed_cells, rep.reused_cells) == (1, 1, 4)
+    assert _values(tmp_path / "o").loc[("bird", "mine", "psnr_y")] < 40
+    # --model NAME=CKPT: the checkpoint file replaced in place (same path, other weights)
+    ckpt = tmp_path / "ckpt.pth"
+    sd = torch.load(shared / "weights" / "sr" / "fsrcnn_x2.pth", weights_only=True)
+    torch.save(sd, ckpt)
+    info = dataclasses.replace(MODELS.get("fsrcnn").meta, weights={"x2": WeightSpec(str(ckpt))})
+    mcfg = EvalConfig(datasets=(str(set5),), models=(), extra_models=(("myfsrcnn", info),), metrics=("psnr_y",),
+                      scales=(2,), out=tmp_path / "m")
+    evaluate(mcfg)
+    first = _values(tmp_path / "m")
+    torch.save({k: v * 1.01 for k, v in sd.items()}, ckpt)
+    rep = evaluate(mcfg)
+    assert rep.computed_cells == 5 and rep.recomputed_cells == 5 and rep.reused_cells == 0
+    assert (_values(tmp_path / "m") != first).all()  # the saved PNGs of the old weights were not reused
+
+
+def read_hr(path):
+    from iqa_bench.io import read_image
+
+    return read_image(path)[0]
+
+
+def test_deleted_manifest_and_other_conventions_do_not_relabel_old_rows(shared, tmp_path):
+    set5 = str(shared / "data" / "Set5")
+    cfg = EvalConfig(datasets=(set5,), models=("bicubic",), metrics=("psnr_y",), scales=(2,), out=tmp_path / "r",
+                     lr_source="generate")
+    evaluate(cfg)
+    matlab = _values(tmp_path / "r")
+    (tmp_path / "r" / "manifest.json").unlink()
+    rep = evaluate(EvalConfig(**{**cfg.__dict__, "degradation": "basicsr"}))
+    assert rep.computed_cells == 5 and rep.recomputed_cells == 5
+    assert (_values(tmp_path / "r") != matlab).all()
+
+
+def test_colliding_names_are_refused(shared, tmp_path):
+    import dataclasses
+
+    from iqa_bench.errors import InputError
+
+    a, b = tmp_path / "a" / "Set5", tmp_path / "b" / "Set5"
+    for d in (a, b):
+        save_png(d / "x.png", photo_like(32, 32))
+    with pytest.raises(InputError, match="two datasets are named 'Set5'"):
+        evaluate(EvalConfig(datasets=(str(a), str(b)), models=("bicubic",), out=tmp_path / "r"))
+    info = dataclasses.replace(MODELS.get("fsrcnn").meta)
+    with pytest.raises(InputError, match="same name"):
+        evaluate(EvalConfig(datasets=(str(a),), models=("fsrcnn",), extra_models=(("fsrcnn", info),), out=tmp_path / "r"))
+    with pytest.raises(InputError, match="same name"):
+        evaluate(EvalConfig(datasets=(str(a),), models=(), outputs=(("Mine", a), ("mine", b)), out=tmp_path / "r"))
+    assert not (tmp_path / "r").exists()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from iqa_bench.metrics import brisque, niqe, perceptual, piq_metrics, psnr, ssim, unavailable, video
-from iqa_bench.metrics.base import FRMetric, MetricInfo
+import inspect
+from typing import Any
+
+from iqa_bench.metrics.base import CheckedMetric, CheckedReferenceMetric, FRMetric, MetricInfo
 from iqa_bench.registry import Registry
 
 
@@ -21,4 +24,42 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
 
 METRICS: Registry[MetricInfo] = Registry("metric", register_builtins)
 
-__all__ = ["METRICS", "FRMetric", "MetricInfo"]
+
+def create_metric(name: str, device: str | None = None, **options: Any) -> Any:
+    """The metric ``name`` ready to call, behind the one input contract (:class:`CheckedMetric`).
+
+    Image metrics are called ``metric(prediction, reference)`` (FR) or ``metric(image)`` (NR) with
+    numpy ``(H, W[, C])`` arrays: uint8 and uint16 are converted by their range, floats must be on
+    [0, 1]. ``device`` goes to metrics that run on one (``info.devices``); a metric that runs on the
+    CPU only ignores ``"cpu"``/None and refuses others. Unknown ``options`` are refused. Video
+    metrics are returned as registered (they take clips).
+
+    >>> import numpy as np
+    >>> psnr_y = create_metric("psnr_y")
+    >>> hr = np.full((8, 8, 3), 128, np.uint8)
+    >>> round(psnr_y(hr + 1, hr), 2)  # uint8 in, converted by its range (not -8 dB)
+    49.45
+    """
+    from iqa_bench.errors import InputError
+
+    entry = METRICS.get(name)
+    params = inspect.signature(entry.factory).parameters
+    kwargs = dict(options)
+    if "device" in params:
+        kwargs["device"] = device or "cpu"
+    elif device not in (None, "cpu"):
+        raise InputError(f"metric {entry.name} runs on the CPU only, not on {device!r}", "use device='cpu' or None")
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            allowed = sorted(set(params) - {"device"}) or ["none"]
+            raise InputError(f"metric {entry.name} has no option(s) {', '.join(unknown)}",
+                             f"its options: {', '.join(allowed)}")
+    fn = entry.factory(**kwargs)
+    if entry.meta.kind == "video":
+        return fn
+    cls = CheckedReferenceMetric if hasattr(fn, "reference") and hasattr(fn, "compare") else CheckedMetric
+    return cls(entry.name, entry.meta, fn)
+
+
+__all__ = ["METRICS", "CheckedMetric", "FRMetric", "MetricInfo", "create_metric"]

@@ -81,3 +81,82 @@ def check_pair(sr: np.ndarray, hr: np.ndarray, metric: str) -> None:
     """Raise ``ValueError`` unless ``sr`` and ``hr`` have the same ``(H, W, C)`` shape."""
     if sr.shape != hr.shape or sr.ndim != 3:
         raise ValueError(f"{metric}: SR {sr.shape} and HR {hr.shape} must be equal (H, W, C) arrays")
+
+
+def as_unit_image(img: object, role: str, metric: str) -> np.ndarray:
+    """``img`` as float64 ``(H, W, C)`` on [0, 1], converted by its dtype's true range or refused.
+
+    uint8 is divided by 255 and uint16 by 65535; float images must already lie in [0, 1] (a float
+    image on 0..255 would give silently wrong numbers, e.g. PSNR -8 dB). ``(H, W)`` becomes
+    ``(H, W, 1)``; C must be 1 or 3. Raises :class:`~iqa_bench.errors.InputError` naming the metric,
+    the argument and the fix.
+    """
+    from iqa_bench.errors import InputError
+
+    where = f"{metric}: the {role} image"
+    if not isinstance(img, np.ndarray):
+        raise InputError(f"{where} is a {type(img).__name__}, not a numpy array",
+                         "pass an (H, W[, C]) numpy array (uint8, uint16, or float on [0, 1])")
+    a = img[..., None] if img.ndim == 2 else img
+    if a.ndim != 3 or a.shape[2] not in (1, 3) or a.shape[0] == 0 or a.shape[1] == 0:
+        raise InputError(f"{where} has shape {img.shape}", "pass (H, W) grey or (H, W, 3) RGB, channels last")
+    if a.dtype == np.uint8:
+        return a.astype(np.float64) / 255.0
+    if a.dtype == np.uint16:
+        return a.astype(np.float64) / 65535.0
+    if a.dtype.kind != "f":
+        raise InputError(f"{where} has dtype {a.dtype}", "pass uint8, uint16 or float images on [0, 1]")
+    a = np.asarray(a, dtype=np.float64)
+    if not np.isfinite(a).all():
+        raise InputError(f"{where} has NaN/inf values", "score finite images only")
+    lo, hi = float(a.min()), float(a.max())
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        raise InputError(f"{where} has float values in [{lo:.4g}, {hi:.4g}], outside [0, 1]",
+                         "divide 0..255 images by 255 (or pass them as uint8); clip float outputs to [0, 1]")
+    return a
+
+
+class CheckedMetric:
+    """An image metric behind the one contract of every Python call: ``metric(prediction, reference)``
+    for full-reference metrics, ``metric(image)`` for no-reference ones, inputs validated and
+    converted by :func:`as_unit_image`, and for FR metrics of equal shape.
+
+    Attributes ``name`` and ``info`` (the :class:`MetricInfo`), and ``higher_is_better``.
+    """
+
+    def __init__(self, name: str, info: MetricInfo, fn: object) -> None:
+        self.name, self.info, self._fn = name, info, fn
+        self.higher_is_better = info.higher_is_better
+
+    def _pair(self, prediction: object, reference: object) -> tuple[np.ndarray, np.ndarray]:
+        from iqa_bench.errors import InputError
+
+        p = as_unit_image(prediction, "prediction", self.name)
+        r = as_unit_image(reference, "reference", self.name)
+        if p.shape != r.shape:
+            raise InputError(f"{self.name}: prediction {p.shape} and reference {r.shape} differ in shape",
+                             "compare images of the same size and channel count (crop or convert one)")
+        return p, r
+
+    def __call__(self, prediction: object, reference: object = None) -> float:
+        if self.info.kind == "nr":
+            if reference is not None:
+                from iqa_bench.errors import InputError
+
+                raise InputError(f"{self.name} is a no-reference metric: it takes one image", "call metric(image)")
+            return float(self._fn(as_unit_image(prediction, "input", self.name)))  # type: ignore[operator]
+        p, r = self._pair(prediction, reference)
+        return float(self._fn(p, r))  # type: ignore[operator]
+
+    def __repr__(self) -> str:
+        return f"<metric {self.name}: {self.info.description}>"
+
+
+class CheckedReferenceMetric(CheckedMetric):
+    """A :class:`CheckedMetric` whose reference-side work can be done once (see :class:`ReferenceCached`)."""
+
+    def reference(self, hr: object) -> object:
+        return self._fn.reference(as_unit_image(hr, "reference", self.name))  # type: ignore[attr-defined]
+
+    def compare(self, sr: object, ref: object) -> float:
+        return float(self._fn.compare(as_unit_image(sr, "prediction", self.name), ref))  # type: ignore[attr-defined]

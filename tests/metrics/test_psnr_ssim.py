@@ -99,3 +99,55 @@ def test_ssim_bands_in_threads_equal_one_pass(monkeypatch, shape):
     for cpus in (1, 2, 5):
         monkeypatch.setattr(ssim_module, "cpu_count", lambda cpus=cpus: cpus)
         assert ssim_module.ssim(a, b) == pytest.approx(one_pass, abs=1e-13)
+
+
+# --- the one metric contract at the Python boundary ------------------------------------------------------
+
+def test_integer_images_are_converted_by_their_range_and_equal_float_inputs():
+    from iqa_bench.metrics import create_metric
+
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    sr = np.clip(hr.astype(int) + rng.integers(-6, 7, hr.shape), 0, 255).astype(np.uint8)
+    for name in ("psnr", "psnr_y", "ssim", "ssim_y"):
+        m = create_metric(name)
+        as_float = m(sr / 255.0, hr / 255.0)
+        assert m(sr, hr) == as_float  # uint8 = the same image as float on [0, 1] (was -3.31 dB for psnr_y)
+        assert m(sr.astype(np.uint16) * 257, hr.astype(np.uint16) * 257) == pytest.approx(as_float, abs=1e-9)
+        assert m.higher_is_better and m.info.kind == "fr"
+    assert create_metric("psnr_y")(sr, hr) > 30
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda a: a.astype(np.float64), r"float values in \[.*\], outside \[0, 1\]"),  # 0..255 floats
+    (lambda a: a.astype(np.int64), "dtype int64"),
+    (lambda a: a[:, :20], "differ in shape"),
+    (lambda a: np.dstack([a, a[..., :1]]), "has shape"),  # RGBA
+    (lambda a: a.tolist(), "not a numpy array"),
+    (lambda a: np.full(a.shape, np.nan), "NaN"),
+])
+def test_bad_inputs_are_refused_with_the_fix(bad, match):
+    from iqa_bench.errors import InputError
+    from iqa_bench.metrics import create_metric
+
+    hr = np.full((24, 24, 3), 100, np.uint8)
+    with pytest.raises(InputError, match=match) as exc:
+        create_metric("psnr")(bad(hr), hr)
+    assert "psnr" in str(exc.value) and "fix:" in str(exc.value)
+
+
+def test_factory_signature_device_and_options():
+    import doctest
+
+    import iqa_bench.metrics as metrics
+    from iqa_bench.errors import InputError
+    from iqa_bench.metrics import create_metric
+
+    assert create_metric("psnr", device="cpu")(np.zeros((4, 4)), np.zeros((4, 4))) == float("inf")
+    with pytest.raises(InputError, match="runs on the CPU only"):
+        create_metric("psnr", device="cuda")
+    with pytest.raises(InputError, match="has no option"):
+        create_metric("ssim", window=7)
+    with pytest.raises(InputError, match="no-reference metric"):
+        create_metric("tv")(np.zeros((8, 8)), np.zeros((8, 8)))
+    assert doctest.testmod(metrics, verbose=False).failed == 0
