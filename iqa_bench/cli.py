@@ -192,6 +192,8 @@ def evaluate(
 
         outs = _parse_outputs(outputs)
         extra = _custom_models(model, arch, arch_param, net_input, value_range, upsample, _parse_scales(scale))
+        if models is not None and not _split([models]):
+            raise IQABenchError(f"--models {models!r} names no model", "pass 'all' or a comma list of zoo models")
         model_list = tuple(_split([models])) if models else (("all",) if not (outs or extra) else ())
         cfg = EvalConfig(
             datasets=tuple(_split(dataset)),
@@ -363,6 +365,7 @@ def score(
         import json
 
         from iqa_bench.io import atomic_path
+        from iqa_bench.results import json_safe
         from iqa_bench.score import score as run_score
 
         if len(paths) not in (1, 2):
@@ -381,7 +384,7 @@ def score(
         out.print(t)
         if json_out is not None:
             with atomic_path(json_out) as tmp:
-                tmp.write_text(json.dumps(result, indent=2, allow_nan=True))
+                tmp.write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))  # inf/NaN as strings
             out.print(f"wrote {json_out}", highlight=False)
 
 

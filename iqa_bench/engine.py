@@ -476,6 +476,12 @@ def evaluate(
                         )
                     entry["lr"] = _file_record(lr_info)
                 rec.setdefault(f"x{scale}", {})[sample.name] = entry
+                if sample.lr_path is not None and cfg.degradation != "matlab":
+                    raise InputError(
+                        f"--degradation {cfg.degradation} was asked for, but {ds.name} provides LR files "
+                        f"({sample.lr_path.parent}) that --lr-source {cfg.lr_source} would use instead",
+                        "pass --lr-source generate to make LR images with that degradation",
+                    )
                 plan.append((ds.name, scale, sample))
 
     with RunLock(Path(cfg.out)):  # one writer per run directory, from reading the manifest to the last write

@@ -25,7 +25,6 @@ Two tolerances, kept apart:
 from __future__ import annotations
 
 import json
-import math
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -40,7 +39,7 @@ from iqa_bench import stats
 from iqa_bench.config import config_file
 from iqa_bench.errors import InputError
 from iqa_bench.io import atomic_path
-from iqa_bench.results import load_run, missing_cells, read_manifest, require_complete
+from iqa_bench.results import json_number, load_run, missing_cells, read_manifest, require_complete
 
 FORMAT = "iqa-bench-baseline/1"
 # Cross-CPU / thread-count float noise of a dataset mean, in each metric's units; see the module
@@ -145,11 +144,6 @@ def load_gate_config(path: str | Path | None = None) -> GateConfig:
     return cfg
 
 
-def _num(x: float) -> float | str:
-    """JSON has no inf/NaN: they are written as strings."""
-    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf" if x < 0 else "nan")
-
-
 def _file_name(dataset: str, scale: int) -> str:
     return f"{dataset}_x{scale}.json"
 
@@ -171,8 +165,8 @@ def write_baseline(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
             v = c.set_index("image")["value"].sort_index()
             fin = v[np.isfinite(v)]
             cells.append({"model": model, "variant": variant, "backend": backend, "metric": metric, "n": int(v.size),
-                          "mean": _num(float(fin.mean())) if fin.size else "nan",
-                          "values": {k: _num(float(x)) for k, x in v.items()}})
+                          "mean": json_number(float(fin.mean())) if fin.size else "nan",
+                          "values": {k: json_number(float(x)) for k, x in v.items()}})
         models = {}
         for name, m in sorted(manifest.get("models", {}).items()):
             if name in set(g["model"]):

@@ -137,6 +137,23 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def json_number(x: float) -> float | str:
+    """A float for strict JSON (which has no inf/NaN): finite as is, else ``"inf"``, ``"-inf"``, ``"nan"``."""
+    x = float(x)
+    return x if np.isfinite(x) else ("inf" if x > 0 else "-inf" if x < 0 else "nan")
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every float passed through :func:`json_number` (dicts and lists walked)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return json_number(obj)
+    return obj
+
+
 def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
     """The run's manifest, or None for a new run directory."""
     p = Path(run_dir) / MANIFEST_FILE

@@ -311,3 +311,19 @@ def test_quantize_and_bench_with_openvino(shared, tmp_path, monkeypatch):
         zip(t["backend"], t["variant"]))
     res = runner.invoke(app, ["quantize", "fsrcnn", "--calib-patches", "0"])
     assert res.exit_code == 2 and "at least one patch" in res.output
+
+
+def test_silent_wrong_numbers_at_the_cli_are_refused_or_fixed(shared, tmp_path):
+    """Item 5 of the trustworthy-core issue: `--models ""` ran nine models; `--degradation basicsr` with
+    provided LR files recorded basicsr but used the files; `score --json` wrote Infinity (not JSON)."""
+    res = runner.invoke(app, ["evaluate", "--models", "", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "names no model" in res.output and not (tmp_path / "r").exists()
+    res = runner.invoke(app, ["evaluate", "--models", "bicubic", "--dataset", str(shared / "data" / "Set5"),
+                              "--degradation", "basicsr", "--scale", "2", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "--lr-source generate" in res.output
+    hr = shared / "data" / "Set5" / "HR" / "baby.png"
+    res = runner.invoke(app, ["score", str(hr), str(hr), "--metrics", "psnr,ssim", "--json", str(tmp_path / "s.json")])
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "s.json").read_text()
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert doc["psnr"]["per_image"]["baby"] == "inf" and "Infinity" not in text
