@@ -24,7 +24,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console(soft_wrap=False)
+# Not a terminal (CI logs, `| tee`, nohup): rich would squeeze tables to 80 columns ("bicu…");
+# give them their natural width instead.
+out = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 1000)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -658,12 +660,14 @@ def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datase
                           f"UNAVAILABLE ({m.weights[0].file if m.weights else 'no implementation'})", escape(m.description))
         elif what is _Listable.models:
             from iqa_bench.models import MODELS
+            from iqa_bench.weights import WeightsStore
 
+            store = WeightsStore(allow_download=False)
             t = Table("name", "arch", "backend", "scales", "weights", "description")
             for e in MODELS:
                 m = e.meta
                 t.add_row(e.name, m.arch, m.backend, ",".join(map(str, m.scales)) or "any",
-                          "none needed", escape(m.description))
+                          escape(_weights_status(store, list(m.weights.values()))), escape(m.description))
         elif what is _Listable.datasets:
             from iqa_bench.data.datasets import DATASETS
 
@@ -702,12 +706,17 @@ app.add_typer(weights_app, name="weights")
 
 
 def _all_weight_specs():
+    """Every weights file the metrics and the zoo models name: ``{file: (spec, [users])}``."""
     from iqa_bench.metrics import METRICS
+    from iqa_bench.models import MODELS
 
     specs = {}
     for e in METRICS:
         for spec in e.meta.weights:
             specs.setdefault(spec.file, (spec, []))[1].append(e.name)
+    for e in MODELS:
+        for scale, spec in sorted(e.meta.weights.items()):
+            specs.setdefault(spec.file, (spec, []))[1].append(f"{e.name} {scale}")
     return specs
 
 

@@ -138,3 +138,26 @@ def test_shared_weights_hashes_match_their_sums_file(shared):
             assert sha256_of(shared / "weights" / rel) == sha
             checked += 1
     assert checked == 2
+
+
+def test_weights_verify_and_list_models_cover_model_weights(shared, tmp_path, monkeypatch):
+    """A flipped byte in a zoo model's weights file is found by `weights verify` (exit 1) and shown by
+    `list models` (it used to verify as OK and list every model as 'none needed')."""
+    from typer.testing import CliRunner
+
+    from iqa_bench.cli import app
+
+    (tmp_path / "sr").mkdir()
+    data = bytearray((shared / "weights" / "sr" / "fsrcnn_x2.pth").read_bytes())
+    data[1000] ^= 1
+    (tmp_path / "sr" / "fsrcnn_x2.pth").write_bytes(bytes(data))
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cli = CliRunner()
+    res = cli.invoke(app, ["weights", "verify"], terminal_width=300)
+    assert res.exit_code == 1 and "fsrcnn_x2.pth has sha256" in res.output and "it was not used" in res.output
+    res = cli.invoke(app, ["list", "models"], terminal_width=400)
+    line = next(ln for ln in res.output.splitlines() if ln.strip("│ ").startswith("fsrcnn "))
+    assert "sr/fsrcnn_x2.pth: WRONG HASH" in line and "sr/fsrcnn_x3.pth: missing" in line
+    res = cli.invoke(app, ["weights", "list"], terminal_width=400)
+    assert "fsrcnn x2" in res.output and "vdsr any" in res.output

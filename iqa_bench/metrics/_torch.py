@@ -15,7 +15,7 @@ def as_tensor(img: np.ndarray, *, rgb: bool = False, device: str | torch.device 
     """``(H, W, C)`` float [0, 1] -> ``(1, C, H, W)`` tensor.
 
     ``rgb=True`` expands a grey image to three equal channels (for networks trained on RGB, as
-    DESIGN.md pins); otherwise the channels are kept as they are.
+    the project's grey-image convention says); otherwise the channels are kept as they are.
     """
     import torch
 

@@ -1,6 +1,6 @@
 """Deep-feature metrics: LPIPS v0.1 (AlexNet, VGG16, SqueezeNet 1.1) and DISTS.
 
-Conventions (DESIGN.md): RGB in [0, 1] (a grey image expanded to three channels), no resizing of
+Conventions: RGB in [0, 1] (a grey image expanded to three channels), no resizing of
 any kind; LPIPS maps [0, 1] to [-1, 1] itself. Both are distances: lower is better.
 
 Reference-side caching: ``reference(hr)`` computes the HR image's features once and

@@ -11,7 +11,7 @@ Inputs: float ``(H, W, C)`` in [0, 1], passed with ``data_range=1``; piq rescale
 the original constants expect it. Computed in float32 (piq's own precision; torch's float64
 convolutions on the CPU are 2-18x slower) except DSS, whose DCT sub-band ratios drift by up to 7e-4
 in float32 on a grey test image (float64: 4e-8 from MATLAB). Measured float32-float64 differences
-of the others on a real pair: <= 1.2e-6; every ORACLES.md value is still met (tests).
+of the others on a real pair: <= 1.2e-6; every published or official value in the tests is still met.
 """
 
 from __future__ import annotations

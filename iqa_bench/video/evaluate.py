@@ -7,7 +7,7 @@ compressed with H.264 at a CRF; every source upscales it frame by frame into a l
 
 The run directory is the image engine's, so ``report``, ``compare``, ``baseline update`` and
 ``gate`` work on it unchanged, pairing by clip: ``results.parquet`` holds one row per clip (the
-frame values pooled by the mean, DESIGN.md's VMAF convention), ``frames.parquet`` one row per frame.
+frame values pooled by the mean, libvmaf's own pooling), ``frames.parquet`` one row per frame.
 Rows are flushed after each clip x source, so a killed run keeps everything before it.
 """
 
