@@ -269,8 +269,6 @@ def quantize(
         from iqa_bench.runners.onnx_backed import OnnxBackedUpscaler
 
         info = MODELS.get(model).meta
-        if calib_patches < 1:
-            raise IQABenchError(f"--calib-patches {calib_patches}: at least one patch is needed", "e.g. --calib-patches 64")
         cfg = _calib_config(calib, calib_method, calib_patches)
         runner = RUNNERS.get(backend)
         t = Table("variant", "scale", "file", "MiB", "build s", "key")

@@ -310,7 +310,7 @@ def test_quantize_and_bench_with_openvino(shared, tmp_path, monkeypatch):
     assert {("torch", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"), ("onnxruntime", "fp32")} <= set(
         zip(t["backend"], t["variant"]))
     res = runner.invoke(app, ["quantize", "fsrcnn", "--calib-patches", "0"])
-    assert res.exit_code == 2 and "at least one patch" in res.output
+    assert res.exit_code == 2 and "at least one is needed" in res.output
 
 
 def test_silent_wrong_numbers_at_the_cli_are_refused_or_fixed(shared, tmp_path):

@@ -42,6 +42,9 @@ class CalibConfig:
         Random seed of the patch positions.
     percentile
         For ``percentile`` only.
+    files
+        Only these file names of ``folder`` (None: every image in it); the built-in default set
+        picks a few photos out of a package's data folder this way.
     float_ends
         Keep the first and the last convolution in float (the usual practice for SR networks: they
         touch image-domain values, whose int8 steps show directly in the output). Measured on Set5
@@ -56,6 +59,12 @@ class CalibConfig:
     seed: int = 0
     percentile: float = 99.999
     float_ends: bool = True
+    files: tuple[str, ...] | None = None
+
+    def images(self) -> list[Path]:
+        """The calibration image files, sorted by name."""
+        found = list_images(self.folder)
+        return found if self.files is None else [p for p in found if p.name in self.files]
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -67,7 +76,7 @@ class CalibConfig:
     def content_hash(self) -> str:
         """sha256 over the images' names and bytes and every option: the artefact cache key part."""
         h = hashlib.sha256()
-        files = list_images(self.folder)
+        files = self.images()
         if not files:
             raise InputError(f"calibration folder {self.folder} has no images", "put PNG/JPEG training images in it")
         for p in files:
@@ -77,11 +86,30 @@ class CalibConfig:
         return h.hexdigest()
 
 
-def resolve_calibration(folder: str | Path | None = None, method: str = "minmax",
-                        patches: int = 64) -> "CalibConfig | None":
-    """Calibration from ``folder``, else from ``$IQA_BENCH_CALIB``; None when neither is set."""
+# The built-in calibration set: photos that ship inside the scikit-image wheel (no download) and are
+# NOT among the built-in `default` evaluation images (astronaut, camera, chelsea, coffee), so that an
+# int8 variant evaluated on the default data is never calibrated on it. Public domain / CC0.
+BUILTIN_CALIB_FILES = ("brick.png", "coins.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "moon.png",
+                       "motorcycle_left.png", "motorcycle_right.png", "retina.jpg", "rocket.jpg")
+
+
+def builtin_calibration(method: str = "minmax", patches: int = 64) -> CalibConfig:
+    """The built-in calibration set (:data:`BUILTIN_CALIB_FILES` from scikit-image's data folder)."""
+    import skimage
+
+    return CalibConfig(Path(skimage.__file__).parent / "data", method=method, patches=patches,
+                       files=BUILTIN_CALIB_FILES)
+
+
+def resolve_calibration(folder: str | Path | None = None, method: str = "minmax", patches: int = 64) -> CalibConfig:
+    """Calibration from ``folder``, else from ``$IQA_BENCH_CALIB``, else the built-in set
+    (:func:`builtin_calibration`; photos that are not the built-in evaluation images)."""
+    if patches < 1:
+        raise InputError(f"{patches} calibration patches: at least one is needed", "e.g. --calib-patches 64")
     folder = folder or os.environ.get(ENV_CALIB) or None
-    return CalibConfig(Path(folder), method=method, patches=patches) if folder else None
+    if folder:
+        return CalibConfig(Path(folder), method=method, patches=patches)
+    return builtin_calibration(method, patches)
 
 
 def calibration_inputs(cfg: CalibConfig, scale: int, prepare: Callable[[np.ndarray, int], np.ndarray],
@@ -91,7 +119,9 @@ def calibration_inputs(cfg: CalibConfig, scale: int, prepare: Callable[[np.ndarr
     ``prepare(lr_uint8, scale) -> (C, H, W)`` is the runner's own input preparation
     (``network_input``); ``shrink``: replicate padding of a valid-padding network.
     """
-    files = list_images(cfg.folder)
+    files = cfg.images()
+    if not files:
+        raise InputError(f"calibration folder {cfg.folder} has no images", "put PNG/JPEG training images in it")
     rng = np.random.default_rng(cfg.seed)
     degrade = DEGRADATIONS["matlab"]
     per_image = [cfg.patches // len(files) + (i < cfg.patches % len(files)) for i in range(len(files))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from iqa_bench.deploy.artefacts import Artefact, ArtefactCache
-from iqa_bench.deploy.calibration import ENV_CALIB, CalibConfig, resolve_calibration
+from iqa_bench.deploy.calibration import CalibConfig, resolve_calibration
 from iqa_bench.errors import InputError
 from iqa_bench.models import ModelInfo
 from iqa_bench.runners.network import NetworkUpscaler
@@ -14,7 +14,8 @@ from iqa_bench.runners.network import NetworkUpscaler
 class OnnxBackedUpscaler(NetworkUpscaler):
     """A network upscaler whose network is an ONNX artefact: one per scale, found in (or built into)
     the artefact cache on first use and kept, so per-image calls never re-hash weights or
-    calibration images. ``calib`` defaults to ``$IQA_BENCH_CALIB``."""
+    calibration images. ``calib`` defaults to ``$IQA_BENCH_CALIB``, else the built-in calibration
+    set (:func:`~iqa_bench.deploy.calibration.builtin_calibration`, never the evaluation images)."""
 
     def __init__(self, info: ModelInfo, variant: str, *, calib: CalibConfig | None = None,
                  cache: ArtefactCache | None = None, **kwargs: Any) -> None:
@@ -29,9 +30,6 @@ class OnnxBackedUpscaler(NetworkUpscaler):
             weights = self.weights_path(scale)
             if weights is None:
                 raise InputError(f"{self.info.arch} has no network to export", "use the interp runner")
-            if self.variant == "int8" and self.calib is None:
-                raise InputError(f"int8 needs calibration images for {self.info.arch}",
-                                 f"pass --calib FOLDER or set {ENV_CALIB} (training images such as T91, never the test set)")
             self._artefacts[scale] = self.cache.get(self.info, scale, self.variant, weights, self.calib,
                                                     self.network_input)
         return self._artefacts[scale]

@@ -24,7 +24,7 @@ import numpy as np
 from iqa_bench._cpu import cpu_flags
 from iqa_bench._parallel import cpu_count
 from iqa_bench.deploy.artefacts import Artefact, ArtefactCache, calibration_record
-from iqa_bench.deploy.calibration import ENV_CALIB, CalibConfig, calibration_inputs
+from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs
 from iqa_bench.errors import InputError
 from iqa_bench.models import ModelInfo
 from iqa_bench.runners.base import RunnerInfo, Upscaler
@@ -101,9 +101,6 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
                 self._artefacts[scale] = self._fp32(scale)
             return self._artefacts[scale]
         if scale not in self._ir:
-            if self.calib is None:
-                raise InputError(f"int8 needs calibration images for {self.info.arch}",
-                                 f"pass --calib FOLDER or set {ENV_CALIB} (training images such as T91, never the test set)")
             fp32 = self._fp32(scale)
             shrink = int(fp32.record["shrink"])
             calib = self.calib

@@ -170,11 +170,18 @@ def test_calibration_errors(tmp_path):
         CalibConfig(tmp_path).content_hash()
 
 
-def test_int8_without_calibration_is_a_clear_error(store, cache, monkeypatch):
+def test_int8_calibration_comes_from_calib_then_env_then_the_builtin_set(store, cache, monkeypatch, shared, tmp_path):
+    from iqa_bench.deploy.calibration import BUILTIN_CALIB_FILES
+
     monkeypatch.delenv(ENV_CALIB, raising=False)
-    with pytest.raises(InputError, match="int8 needs calibration images") as e:
-        ort("fsrcnn", "int8", store, cache).upscale(photo_like(16, 16), 2)
-    assert "--calib" in e.value.hint
+    up = ort("fsrcnn", "int8", store, cache)
+    assert up.calib.files == BUILTIN_CALIB_FILES and len(up.calib.images()) == len(BUILTIN_CALIB_FILES)
+    assert np.isfinite(up.upscale(photo_like(16, 16), 2)).all()
+    monkeypatch.setenv(ENV_CALIB, str(shared / "data" / "T91"))
+    assert ort("fsrcnn", "int8", store, cache).calib.folder == shared / "data" / "T91"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="has no images"):
+        ort("fsrcnn", "int8", store, cache, CalibConfig(tmp_path / "empty")).upscale(photo_like(16, 16), 2)
 
 
 def test_blank_calibration_breaks_int8_visibly(store, cache, tmp_path, butterfly):

@@ -69,13 +69,21 @@ def test_backend_option_runs_every_learned_model_there(env, tmp_path):
     assert abs(m[("fsrcnn", "fp16", "onnxruntime", "psnr_y")] - m[("fsrcnn", "fp32", "onnxruntime", "psnr_y")]) < 0.01
 
 
-def test_int8_without_calibration_fails_that_variant_only(env, tmp_path, monkeypatch):
+def test_int8_without_calibration_uses_the_builtin_set_never_the_default_test_images(env, tmp_path, monkeypatch):
+    from iqa_bench.data.datasets import DATASETS
+    from iqa_bench.deploy.calibration import BUILTIN_CALIB_FILES
+
     monkeypatch.delenv("IQA_BENCH_CALIB", raising=False)
     cfg = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("fsrcnn",), scales=(2,), metrics=("psnr_y",),
                      variants=("fp32", "int8"), out=tmp_path / "run")
     report = evaluate(cfg)
-    assert len(report.failures) == 1 and "calibration" in report.failures[0]
-    assert set(load_run(tmp_path / "run")["variant"]) == {"fp32"}
+    assert not report.failures
+    m = _means(tmp_path / "run")
+    assert m[("fsrcnn", "fp32", "torch", "psnr_y")] - m[("fsrcnn", "int8", INT8, "psnr_y")] < 3
+    calib = json.loads((tmp_path / "run" / "manifest.json").read_text())["artefacts"][f"fsrcnn/int8/{INT8}"]["x2"]["calibration"]
+    assert calib["files"] == list(BUILTIN_CALIB_FILES)
+    default_images = {s.hr_path.name for s in DATASETS.create("default").samples(2)}
+    assert default_images and not default_images & set(BUILTIN_CALIB_FILES)
 
 
 def test_blank_calibration_shows_as_a_quality_drop_not_a_crash(env, tmp_path):

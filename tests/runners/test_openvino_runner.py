@@ -106,9 +106,7 @@ def test_int8_ir_is_cached_verified_and_rebuilt_when_broken(store, cache, calib,
     assert np.array_equal(fixed.upscale(butterfly, 2), out) and calls == [1]
 
 
-def test_int8_without_calibration_and_wrong_device_are_clear_errors(store, cache):
-    with pytest.raises(InputError, match="calibration images"):
-        OpenVinoUpscaler(MODELS.get("fsrcnn").meta, "int8", store=store, cache=cache, calib=None).prepare(2)
+def test_wrong_device_and_variant_are_clear_errors(store, cache):
     with pytest.raises(InputError, match="runs on the CPU"):
         OpenVinoUpscaler(MODELS.get("fsrcnn").meta, "fp32", device="cuda")
     with pytest.raises(InputError, match="variants"):
