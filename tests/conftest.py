@@ -74,3 +74,43 @@ def clip_pair(tmp_path) -> tuple[Path, Path]:
     write_y4m(r, ref)
     write_y4m(d, dist)
     return r, d
+
+
+# --- zoo networks on real weights (tests/deploy, tests/runners) ---------------------------------------------
+
+def psnr01(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two float images clipped to [0, 1] (inf when identical)."""
+    mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+
+
+@pytest.fixture(scope="module")
+def store(shared):
+    """A weights store that reads ../shared/weights only (no cache, no download)."""
+    from iqa_bench.weights import WeightsStore
+
+    return WeightsStore(paths=[shared / "weights"], cache_dir=shared / "no-cache", allow_download=False)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A fresh artefact cache per test module."""
+    from iqa_bench.deploy.artefacts import ArtefactCache
+
+    return ArtefactCache(tmp_path_factory.mktemp("artefacts"))
+
+
+@pytest.fixture(scope="module")
+def calib(shared):
+    """24 calibration patches from T91 (training images, never a test set)."""
+    from iqa_bench.deploy.calibration import CalibConfig
+
+    return CalibConfig(shared / "data" / "T91", patches=24)
+
+
+@pytest.fixture(scope="module")
+def butterfly(shared):
+    """Set5 butterfly's MATLAB-made x2 LR image (uint8)."""
+    from iqa_bench.io import read_image
+
+    return read_image(shared / "data" / "Set5" / "LR_bicubic" / "X2" / "butterfly.png")[0]

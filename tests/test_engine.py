@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -124,16 +125,24 @@ class _NaNUpscaler(Upscaler):
         return out
 
 
+@contextlib.contextmanager
+def _test_model(name: str, make_upscaler):
+    """A model ``name`` on a runner ``name``-runner whose upscaler is ``make_upscaler()``, registered
+    for the duration of the block."""
+    RUNNERS.register(f"{name}runner", lambda model, variant, **options: make_upscaler(), RunnerInfo("test", ("fp32",)))
+    info = ModelInfo(arch="test", backend=f"{name}runner", description="test model")
+    MODELS.register(name, lambda: info, info)
+    try:
+        yield
+    finally:
+        MODELS.unregister(name)
+        RUNNERS.unregister(f"{name}runner")
+
+
 def test_nan_output_fails_that_model_only(tmp_path):
     """A model whose output has NaN: clear error, other models' results intact, run goes on."""
-    RUNNERS.register("nanrunner", lambda model, variant, **options: _NaNUpscaler(), RunnerInfo("test", ("fp32",)))
-    info = ModelInfo(arch="test", backend="nanrunner", description="emits NaN")
-    MODELS.register("nanmodel", lambda: info, info)
-    try:
+    with _test_model("nanmodel", _NaNUpscaler):
         rep = evaluate(EvalConfig(out=tmp_path / "r", models=("bicubic", "nanmodel"), metrics=("psnr",)))
-    finally:
-        MODELS.unregister("nanmodel")
-        RUNNERS.unregister("nanrunner")
     assert len(rep.failures) == 1 and "NaN" in rep.failures[0] and "nanmodel" in rep.failures[0]
     df = load_run(tmp_path / "r")
     assert set(df["model"]) == {"bicubic"} and len(df) == 4
@@ -149,18 +158,11 @@ class _BrokenBuild(InterpUpscaler):
 
 
 def test_a_failing_build_fails_that_variant_with_one_line_and_the_run_goes_on(tmp_path):
-    RUNNERS.register("brokenbuild", lambda model, variant, **options: _BrokenBuild("bicubic"),
-                     RunnerInfo("test", ("fp32",)))
-    info = ModelInfo(arch="test", backend="brokenbuild", description="cannot be built")
-    MODELS.register("unbuildable", lambda: info, info)
-    try:
+    with _test_model("unbuildable", lambda: _BrokenBuild("bicubic")):
         rep = evaluate(EvalConfig(out=tmp_path / "r", models=("unbuildable", "bicubic"), metrics=("psnr",)))
-    finally:
-        MODELS.unregister("unbuildable")
-        RUNNERS.unregister("brokenbuild")
     assert len(rep.failures) == 1
     line = rep.failures[0]
-    assert "\n" not in line and "building unbuildable fp32 on brokenbuild for x4 failed" in line
+    assert "\n" not in line and "building unbuildable fp32 on unbuildablerunner for x4 failed" in line
     assert "RuntimeError: [ONNXRuntimeError] : 1 : FAIL : Attempt to replace the existing tensor" in line
     df = load_run(tmp_path / "r")
     assert set(df["model"]) == {"bicubic"} and len(df) == 4  # every image of the other model was scored

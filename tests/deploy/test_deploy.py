@@ -7,40 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from iqa_bench.deploy.artefacts import ArtefactCache
 from iqa_bench.deploy.calibration import ENV_CALIB, CalibConfig, calibration_inputs
 from iqa_bench.errors import InputError
-from iqa_bench.io import read_image
 from iqa_bench.models import MODELS
 from iqa_bench.runners.onnx_runner import OnnxUpscaler, session_options
 from iqa_bench.runners.torch_runner import TorchUpscaler
-from iqa_bench.weights import WeightsStore
-from tests.conftest import photo_like, save_png
-
-
-def psnr01(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
-
-
-@pytest.fixture(scope="module")
-def store(shared):
-    return WeightsStore(paths=[shared / "weights"], cache_dir=shared / "no-cache", allow_download=False)
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return ArtefactCache(tmp_path_factory.mktemp("artefacts"))
-
-
-@pytest.fixture(scope="module")
-def calib(shared):
-    return CalibConfig(shared / "data" / "T91", patches=24)
-
-
-@pytest.fixture(scope="module")
-def butterfly(shared):
-    return read_image(shared / "data" / "Set5" / "LR_bicubic" / "X2" / "butterfly.png")[0]
+from tests.conftest import photo_like, psnr01, save_png
 
 
 def ort(model, variant, store, cache, calib=None, **kw):

@@ -9,42 +9,14 @@ import numpy as np
 import pytest
 
 from iqa_bench._cpu import cpu_flags
-from iqa_bench.deploy.artefacts import ArtefactCache
-from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.errors import InputError
-from iqa_bench.io import read_image
 from iqa_bench.models import MODELS
 from iqa_bench.runners import RUNNERS
 from iqa_bench.runners.torch_runner import TorchUpscaler
-from iqa_bench.weights import WeightsStore
+from tests.conftest import psnr01
 
 pytest.importorskip("openvino", reason="the openvino extra is not installed (pip install 'iqa-bench[openvino]')")
 from iqa_bench.runners.openvino_runner import OpenVinoUpscaler  # noqa: E402
-
-
-def psnr01(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
-
-
-@pytest.fixture(scope="module")
-def store(shared):
-    return WeightsStore(paths=[shared / "weights"], cache_dir=shared / "no-cache", allow_download=False)
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return ArtefactCache(tmp_path_factory.mktemp("ov-artefacts"))
-
-
-@pytest.fixture(scope="module")
-def calib(shared):
-    return CalibConfig(shared / "data" / "T91", patches=24)
-
-
-@pytest.fixture(scope="module")
-def butterfly(shared):
-    return read_image(shared / "data" / "Set5" / "LR_bicubic" / "X2" / "butterfly.png")[0]
 
 
 def ov(model, variant, store, cache, calib=None, **kw):
