@@ -500,20 +500,23 @@ def gate(
     tolerance: Optional[Path] = typer.Option(None, "--tolerance", help="Gate config (default: metrics/gate.toml)."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every cell, not only those that did not pass."),
 ) -> None:
     """Fail (exit 1) when a metric regressed beyond tolerance and significantly; exit 2 when the run and
-    the baseline are not comparable (conventions, metric definitions, versions, images)."""
+    the baseline are not comparable (conventions, metric definitions, versions, images). Prints the
+    cells that did not pass (all with --verbose) and a one-line summary."""
     with _user_errors():
         from iqa_bench.gate import load_gate_config
         from iqa_bench.gate import markdown as gate_markdown
         from iqa_bench.gate import run_gate, write_junit
 
         res = run_gate(baseline, run, load_gate_config(tolerance))
-        if not res.cells.empty:
+        shown = res.cells if verbose or res.cells.empty else res.cells[res.cells["status"] != "pass"]
+        if not shown.empty:
             t = Table("status", "dataset", "x", "model", "variant", "metric", "baseline", "run", "delta", "tol", "p adj")
             style = {"regression": "bold red", "changed": "bold red", "missing": "bold red", "improved": "green",
                      "moved (n.s.)": "yellow", "new": "cyan"}
-            for r in res.cells.itertuples():
+            for r in shown.itertuples():
                 f = lambda x, spec: "" if x != x else format(x, spec)  # noqa: E731 - NaN -> blank
                 t.add_row(f"[{style.get(r.status, '')}]{r.status}[/]" if r.status in style else r.status,
                           escape(r.dataset), str(r.scale), escape(r.model), escape(f"{r.variant}/{r.backend}"),
@@ -530,6 +533,9 @@ def gate(
             with atomic_path(markdown) as tmp:
                 tmp.write_text(gate_markdown(res), encoding="utf-8")
         n_fail = len(res.failed)
+        if not res.cells.empty:
+            counts = res.cells["status"].value_counts()
+            out.print("cells: " + ", ".join(f"{n} {k}" for k, n in counts.items()), highlight=False)
         if res.exit_code == 2:
             err.print("gate: baseline and run are not comparable (see above); rerun with the baseline's settings "
                       "or update the baseline deliberately (`iqa-bench baseline update`)", highlight=False)

@@ -104,6 +104,9 @@ def test_cli_exit_codes_and_reports(set14_runs):
     runner = CliRunner()
     ok = runner.invoke(app, ["gate", "--baseline", str(tmp / "baseline_good"), "--run", str(tmp / "good")])
     assert ok.exit_code == 0 and "gate: passed" in ok.output
+    assert "fsrcnn" not in ok.output and "cells: 4 pass" in ok.output  # a passing gate prints no rows...
+    loud = runner.invoke(app, ["gate", "--baseline", str(tmp / "baseline_good"), "--run", str(tmp / "good"), "-v"])
+    assert loud.exit_code == 0 and "fsrcnn" in loud.output  # ...unless asked
     bad = runner.invoke(app, ["gate", "-b", str(tmp / "baseline_good"), "-r", str(tmp / "bad"), "--junit",
                               str(tmp / "j.xml"), "--markdown", str(tmp / "s.md")])
     assert bad.exit_code == 1 and "cell(s) failed" in bad.output
