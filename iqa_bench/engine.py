@@ -292,7 +292,7 @@ def _refuse_name_collisions(model_names: list[str], cfg: EvalConfig) -> None:
     reports are keyed by it); two inputs under one name would silently drop one."""
     seen: dict[str, str] = {}
     named = ([(n, f"zoo model {n!r}") for n in model_names]
-             + [(n, f"--model {n}={getattr(info.weights.get('any'), 'file', '') or 'CKPT'}") for n, info in cfg.extra_models]
+             + [(n, f"--model {n}=... (#{i + 1})") for i, (n, _) in enumerate(cfg.extra_models)]
              + [(n, f"--outputs {n}={folder}") for n, folder in cfg.outputs])
     for name, what in named:
         other = seen.setdefault(name.lower(), what)
