@@ -228,7 +228,8 @@ def evaluate(
             )
         for line in report.skipped:
             err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
-        print_summary(load_run(report.run_dir))
+        if (report.run_dir / "results.parquet").exists():
+            print_summary(load_run(report.run_dir))
         out.print(
             f"computed {report.computed_cells} cells"
             + (f" ({report.recomputed_cells} because their inputs changed)" if report.recomputed_cells else "")
@@ -239,7 +240,7 @@ def evaluate(
         if report.failures:
             for f in report.failures:
                 err.print(f"[bold red]error:[/] {escape(f)}", highlight=False)
-            err.print(f"{len(report.failures)} model(s) failed; every other result is in {report.run_dir}")
+            err.print(f"{len(report.failures)} failure(s) (see above); every other result is in {report.run_dir}")
             raise typer.Exit(1)
 
 
@@ -313,6 +314,12 @@ def bench(
         from iqa_bench.results import TimingsStore
         from iqa_bench.runners import RUNNERS
 
+        for flag, value, least in (("--size", size, 8), ("--reps", reps, 1), ("--rounds", rounds, 1)):
+            if value < least:
+                raise IQABenchError(f"{flag} {value}: at least {least} is needed", f"e.g. {flag} {max(least, 10)}")
+        from iqa_bench.runners.base import check_device
+
+        check_device(device)
         configs, skipped = [], []
         names = _split([backends])
         if names == ["auto"]:
@@ -615,7 +622,7 @@ def video_evaluate(
         if report.failures:
             for f in report.failures:
                 err.print(f"[bold red]error:[/] {escape(f)}", highlight=False)
-            err.print(f"{len(report.failures)} model(s) failed; every other result is in {report.run_dir}")
+            err.print(f"{len(report.failures)} failure(s) (see above); every other result is in {report.run_dir}")
             raise typer.Exit(1)
 
 

@@ -33,7 +33,7 @@ from iqa_bench.metrics import METRICS, create_metric
 from iqa_bench.models import MODELS, ModelInfo
 from iqa_bench.results import ResultsStore, RunLock, TimingsStore, add_plan, read_manifest, write_manifest
 from iqa_bench.runners import RUNNERS, Upscaler
-from iqa_bench.runners.base import require_finite
+from iqa_bench.runners.base import check_device, require_finite
 from iqa_bench.weights import WeightsError, sha256_of
 
 
@@ -388,7 +388,7 @@ def open_manifest(run_dir: Path, conv: dict[str, str], sources: list[_Source], c
 def _cause(exc: BaseException) -> str:
     """One line for a failure: our errors' own message, else the exception type and its first line."""
     if isinstance(exc, IQABenchError):
-        return exc.message
+        return f"{exc.message} (fix: {exc.hint})" if exc.hint else exc.message
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
@@ -434,6 +434,7 @@ def evaluate(
         ``EvalReport.failures``; the other models go on.
     """
     conv = conventions(cfg)
+    check_device(cfg.device)
     report = EvalReport(run_dir=Path(cfg.out))
     metric_entries, metric_fns = _create_metrics(cfg, report.skipped)
     metric_meta = {e.name: e.meta for e in metric_entries}
@@ -570,7 +571,13 @@ def evaluate(
                 for m in missing:
                     c = scale if metric_meta[m].crop == "scale" else 0
                     a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
-                    store.add(keys[m], _score(metric_fns[m], metric_meta[m].kind, a, b, references, m), inputs[m])
+                    try:
+                        value = _score(metric_fns[m], metric_meta[m].kind, a, b, references, m)
+                    except Exception as exc:  # noqa: BLE001 - one metric on one image; its cell stays missing
+                        report.failures.append(f"{m} of {src.name} {src.variant}/{src.backend} on {sample.hr_path} "
+                                               f"(x{scale}): {_cause(exc)}")
+                        continue
+                    store.add(keys[m], value, inputs[m])
                     report.rows_added += 1
                 store.flush()
                 timings.flush()

@@ -57,7 +57,7 @@ class ResultsStore(ParquetTable):
         self.path = self.run_dir / RESULTS_FILE
         self._rows: dict[tuple[Any, ...], tuple[float, str]] = {}
         if self.path.exists():
-            df = pd.read_parquet(self.path)
+            df = read_table(self.path)
             inputs = df["inputs"] if "inputs" in df else pd.Series("", index=df.index)
             for rec, h in zip(df.to_dict("records"), inputs):
                 self._rows[tuple(rec[k] for k in KEY)] = (float(rec["value"]), str(h))
@@ -115,7 +115,7 @@ class TimingsStore:
         if not self._new:
             return
         new = pd.DataFrame(self._new)
-        df = pd.concat([pd.read_parquet(self.path), new], ignore_index=True) if self.path.exists() else new
+        df = pd.concat([read_table(self.path), new], ignore_index=True) if self.path.exists() else new
         with atomic_path(self.path) as tmp:
             df.to_parquet(tmp, index=False)
         self._new = []
@@ -154,10 +154,37 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
+def _corrupt(path: Path, why: object) -> Exception:
+    from iqa_bench.errors import RunStateError
+
+    return RunStateError(
+        f"{path} is corrupt or truncated ({str(why).splitlines()[0] if str(why) else type(why).__name__})",
+        f"move it aside (mv {path} {path}.broken) and rerun the same `iqa-bench evaluate ... --out {path.parent}`: "
+        "values are recomputed, saved SR outputs of unchanged inputs are reused",
+    )
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A parquet table of a run directory; a corrupt file is one clear error naming it and the repair."""
+    path = Path(path)
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+        raise _corrupt(path, exc) from None
+
+
 def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
-    """The run's manifest, or None for a new run directory."""
+    """The run's manifest, or None for a new run directory; a corrupt one is a clear error."""
     p = Path(run_dir) / MANIFEST_FILE
-    return json.loads(p.read_text()) if p.exists() else None
+    if not p.exists():
+        return None
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _corrupt(p, exc) from None
+    if not isinstance(doc, dict):
+        raise _corrupt(p, f"a JSON {type(doc).__name__}, not an object")
+    return doc
 
 
 def write_manifest(run_dir: str | Path, manifest: dict[str, Any]) -> None:
@@ -171,7 +198,7 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
     p = Path(run_dir) / RESULTS_FILE
     if not p.exists():
         raise InputError(f"no {RESULTS_FILE} in {run_dir}", "run `iqa-bench evaluate --out DIR` first")
-    return pd.read_parquet(p)
+    return read_table(p)
 
 
 def plan_key(dataset: str, scale: int, model: str, variant: str, backend: str) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 from iqa_bench.errors import InputError
 from iqa_bench.io import list_images, read_image, to_float
 from iqa_bench.metrics import METRICS, create_metric
+from iqa_bench.runners.base import check_device
 
 
 def pair_files(ref: Path | None, dist: Path) -> list[tuple[str, Path | None, Path]]:
@@ -62,6 +63,7 @@ def score(
         ``{metric: {"per_image": {name: value}, "mean": value}}``; the mean is over finite values
         (``+inf``, identical images under PSNR, is kept per image and left out of the mean).
     """
+    check_device(device)
     entries = [METRICS.get(m) for m in metrics]
     needs_ref = [e.name for e in entries if e.meta.kind == "fr"]
     if needs_ref and ref is None:
@@ -89,7 +91,10 @@ def score(
                 raise InputError(f"--crop {crop} leaves nothing of {ref_path}", "use a smaller --crop")
         for e in entries:
             fn = fns[e.name]
-            value = fn(_crop(d, crop)) if e.meta.kind == "nr" else fn(_crop(d, crop), _crop(r, crop))
+            try:
+                value = fn(_crop(d, crop)) if e.meta.kind == "nr" else fn(_crop(d, crop), _crop(r, crop))
+            except InputError as exc:
+                raise InputError(f"{dist_path}: {exc.message}", exc.hint) from None
             result[e.name]["per_image"][name] = float(value)
     for m, rec in result.items():
         finite = [v for v in rec["per_image"].values() if math.isfinite(v)]

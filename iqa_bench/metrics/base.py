@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -138,15 +138,27 @@ class CheckedMetric:
                              "compare images of the same size and channel count (crop or convert one)")
         return p, r
 
+    def _run(self, fn: Any, *args: object) -> float:
+        """Call the metric; its own refusals (ValueError, and piq's ``assert`` checks of its input) become
+        one :class:`~iqa_bench.errors.InputError` naming the metric."""
+        from iqa_bench.errors import InputError
+
+        try:
+            return float(fn(*args))
+        except (ValueError, AssertionError) as exc:
+            why = " ".join(str(exc).split()) or type(exc).__name__
+            raise InputError(f"{self.name} cannot score this image: {why}",
+                             "score images large and textured enough for this metric, or leave it out") from None
+
     def __call__(self, prediction: object, reference: object = None) -> float:
         if self.info.kind == "nr":
             if reference is not None:
                 from iqa_bench.errors import InputError
 
                 raise InputError(f"{self.name} is a no-reference metric: it takes one image", "call metric(image)")
-            return float(self._fn(as_unit_image(prediction, "input", self.name)))  # type: ignore[operator]
+            return self._run(self._fn, as_unit_image(prediction, "input", self.name))
         p, r = self._pair(prediction, reference)
-        return float(self._fn(p, r))  # type: ignore[operator]
+        return self._run(self._fn, p, r)
 
     def __repr__(self) -> str:
         return f"<metric {self.name}: {self.info.description}>"
@@ -159,4 +171,4 @@ class CheckedReferenceMetric(CheckedMetric):
         return self._fn.reference(as_unit_image(hr, "reference", self.name))  # type: ignore[attr-defined]
 
     def compare(self, sr: object, ref: object) -> float:
-        return float(self._fn.compare(as_unit_image(sr, "prediction", self.name), ref))  # type: ignore[attr-defined]
+        return self._run(self._fn.compare, as_unit_image(sr, "prediction", self.name), ref)  # type: ignore[attr-defined]

@@ -18,11 +18,14 @@ _WRAPPERS = ("params_ema", "params", "state_dict", "model", "net", "generator")
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensor dict inside a checkpoint file, unwrapped; a clear error when there is none."""
     p = Path(path)
+    if p.is_file() and p.stat().st_size == 0:
+        raise InputError(f"checkpoint {p} is empty (0 bytes)", "the download or copy was cut off: fetch the file again")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated, non-zip or pickled-code files
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise InputError(
-            f"checkpoint {p} cannot be read as PyTorch weights ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+            f"checkpoint {p} cannot be read as PyTorch weights ({type(exc).__name__}{': ' + first if first else ''})",
             "the file is corrupt, truncated, or a pickled model object; re-download it, or save "
             "model.state_dict() with torch.save",
         ) from None

@@ -21,7 +21,7 @@ from iqa_bench.errors import InputError
 from iqa_bench.io import atomic_path, read_image
 from iqa_bench.report import plots
 from iqa_bench.report.crops import choose_patch, output_path, read_hr
-from iqa_bench.results import TIMINGS_FILE, load_run, missing_cells, read_manifest, require_complete
+from iqa_bench.results import TIMINGS_FILE, load_run, missing_cells, read_manifest, read_table, require_complete
 
 MARKS = {"better": "▲", "worse": "▼", "equivalent": "≈"}
 NO_COMPARISONS = pd.DataFrame(columns=["label", "metric", "verdict", "baseline_label"])
@@ -231,7 +231,7 @@ def _timings(run_dir: Path) -> pd.DataFrame | None:
     p = run_dir / TIMINGS_FILE
     if not p.exists():
         return None
-    t = pd.read_parquet(p)
+    t = read_table(p)
     if "kind" in t:
         t = t[t["kind"] == "evaluate"]
     return t if not t.empty and "sr_ms" in t else None

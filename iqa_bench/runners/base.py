@@ -50,6 +50,19 @@ class RunnerInfo:
         return all(find_spec(m) is not None for m in self.requires)
 
 
+DEVICES = ("cpu", "cuda")
+
+
+def check_device(device: str) -> str:
+    """``device`` if it names one this project runs on (``cpu``, ``cuda``, ``cuda:N``), else one clear error."""
+    from iqa_bench.errors import InputError
+
+    base, _, index = str(device).partition(":")
+    if base not in DEVICES or (index and (base != "cuda" or not index.isdigit())):
+        raise InputError(f"unknown device {device!r}", "use --device cpu or --device cuda (cuda:N for one GPU)")
+    return device
+
+
 def require_finite(sr: np.ndarray) -> None:
     """Raise :class:`ComputeError` when an SR output has NaN/inf values (never rounded away)."""
     bad = int(np.size(sr) - np.count_nonzero(np.isfinite(sr)))

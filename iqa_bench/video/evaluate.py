@@ -29,7 +29,7 @@ from iqa_bench.engine import EvalConfig, EvalReport, model_sources, open_manifes
 from iqa_bench.errors import ComputeError, InputError, MetricUnavailableError, RunStateError
 from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS
-from iqa_bench.results import ParquetTable, ResultsStore, RunLock, TimingsStore, write_manifest
+from iqa_bench.results import ParquetTable, ResultsStore, RunLock, TimingsStore, read_table, write_manifest
 from iqa_bench.video.clips import DistortedClip, ReferenceClip
 from iqa_bench.video.datasets import resolve_video_dataset
 from iqa_bench.video.ffmpeg import FFmpeg, ffmpeg_downscale, find_ffmpeg, h264_roundtrip
@@ -123,7 +123,7 @@ class FramesStore(ParquetTable):
         self.path = Path(run_dir) / FRAMES_FILE
         self._parts: dict[tuple, np.ndarray] = {}
         if self.path.exists():
-            df = pd.read_parquet(self.path)
+            df = read_table(self.path)
             for key, g in df.groupby(self.COLUMNS[:7], sort=False):
                 vals = np.full(int(g["frame"].max()) + 1, np.nan)
                 vals[g["frame"].to_numpy()] = g["value"].to_numpy()
@@ -146,7 +146,7 @@ def load_frames(run_dir: str | Path) -> pd.DataFrame:
     p = Path(run_dir) / FRAMES_FILE
     if not p.exists():
         raise InputError(f"no {FRAMES_FILE} in {run_dir}", "run `iqa-bench video evaluate --out DIR` first")
-    return pd.read_parquet(p)
+    return read_table(p)
 
 
 def harmonic_mean(values: np.ndarray) -> float:

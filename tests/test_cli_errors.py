@@ -1,0 +1,87 @@
+"""A corpus of hostile but realistic inputs across the CLI verbs: each ends with one readable message
+naming the file or option and the fix, the documented exit code, and no traceback; results computed
+before a failure stay on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from iqa_bench.cli import app
+from iqa_bench.results import load_run
+from tests.conftest import photo_like, save_png
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path, shared, monkeypatch):
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    monkeypatch.setenv("IQA_BENCH_OFFLINE", "1")
+    monkeypatch.setenv("IQA_BENCH_ARTEFACTS", str(tmp_path / "artefacts"))
+    save_png(tmp_path / "data" / "small40.png", photo_like(40, 40))
+    save_png(tmp_path / "data" / "photo.png", photo_like(200, 200, seed=3))
+    save_png(tmp_path / "flat.png", np.full((64, 64, 3), 128, np.uint8))
+    (tmp_path / "zero.pth").write_bytes(b"")
+    (tmp_path / "a_file").write_text("not a folder")
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "results.parquet").write_text("garbage")
+    (corrupt / "manifest.json").write_text("{}")
+    broken_manifest = tmp_path / "broken_manifest"
+    broken_manifest.mkdir()
+    (broken_manifest / "manifest.json").write_text('{"conventions": ')
+    return tmp_path
+
+
+CASES = [
+    # (argv with {tmp}, exit code, words the message must hold)
+    (["score", "{tmp}/data/small40.png", "--metrics", "niqe"], 2, ["small40.png", "niqe", "96x96", "fix:"]),
+    (["score", "{tmp}/flat.png", "--metrics", "brisque"], 2, ["flat.png", "brisque cannot score", "fix:"]),
+    (["evaluate", "--models", "bicubic", "--device", "cdua", "--out", "{tmp}/r"], 2, ["unknown device 'cdua'"]),
+    (["score", "{tmp}/flat.png", "--metrics", "tv", "--device", "gpu"], 2, ["unknown device 'gpu'"]),
+    (["evaluate", "--model", "mine={tmp}/zero.pth", "--arch", "fsrcnn", "--scale", "2", "--out", "{tmp}/r"], 1,
+     ["zero.pth is empty (0 bytes)", "fetch the file again"]),
+    (["bench", "-m", "fsrcnn", "--scale", "2", "--size", "0"], 2, ["--size 0", "at least 8"]),
+    (["bench", "-m", "fsrcnn", "--scale", "2", "--reps", "0"], 2, ["--reps 0", "at least 1"]),
+    (["quantize", "fsrcnn", "--calib-patches", "0"], 2, ["at least one is needed"]),
+    (["report", "{tmp}/corrupt"], 2, ["corrupt/results.parquet is corrupt", "mv "]),
+    (["gate", "--run", "{tmp}/corrupt", "--baseline", "reports/baseline"], 2, ["results.parquet is corrupt"]),
+    (["compare", "{tmp}/corrupt"], 2, ["results.parquet is corrupt"]),
+    (["evaluate", "--models", "bicubic", "--out", "{tmp}/broken_manifest"], 2, ["manifest.json is corrupt", "mv "]),
+    (["evaluate", "--models", "bicubic", "--out", "{tmp}/a_file"], 2, ["is a file"]),
+    (["evaluate", "--models", "", "--out", "{tmp}/r"], 2, ["names no model"]),
+    (["evaluate", "--models", "bicubic", "--scale", "0"], 2, ["--scale", "positive integers"]),
+]
+
+
+@pytest.mark.parametrize("argv, code, words", CASES, ids=[" ".join(c[0][:2]) + f" #{i}" for i, c in enumerate(CASES)])
+def test_no_traceback_reaches_the_user(files, argv, code, words, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    res = runner.invoke(app, [a.replace("{tmp}", str(files)) for a in argv], terminal_width=300)
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    assert "Traceback" not in res.output
+    assert res.exit_code == code, res.output
+    text = " ".join(res.output.split())
+    for w in words:
+        assert w in text, (w, res.output)
+
+
+def test_a_metric_that_cannot_score_an_image_keeps_every_other_result(files):
+    """niqe needs 96x96 pixels: its cell on the small image fails with one line, exit 1, the PSNR rows of
+    every image and niqe of the large one are kept."""
+    res = runner.invoke(app, ["evaluate", "--dataset", str(files / "data"), "--models", "bicubic", "--metrics",
+                              "psnr,niqe", "--scale", "2", "--out", str(files / "r")], terminal_width=300)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "niqe of bicubic fp64/interp on" in res.output and "small40.png" in res.output
+    df = load_run(files / "r")
+    assert set(zip(df["image"], df["metric"])) == {("photo", "psnr"), ("small40", "psnr"), ("photo", "niqe")}
+    # the run is incomplete: the gate and the report say so instead of passing or ranking it
+    manifest = json.loads((files / "r" / "manifest.json").read_text())
+    assert "failures" in manifest
+    rep = runner.invoke(app, ["report", str(files / "r")])
+    assert rep.exit_code == 2 and "incomplete: 1 of 4 planned cells missing" in " ".join(rep.output.split())
