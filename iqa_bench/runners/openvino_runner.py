@@ -84,7 +84,6 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
                          overlap=overlap)
         self.threads = threads
         self._compiled: dict[int, Any] = {}
-        self._ir: dict[int, Artefact] = {}
         self._runtime: dict[int, dict[str, Any]] = {}
 
     def _fp32(self, scale: int) -> Artefact:
@@ -96,27 +95,25 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
 
     def artefact(self, scale: int) -> Artefact:
         """The file OpenVINO compiles at ``scale``: the FP32 ONNX, or for int8 the quantized IR."""
-        if self.variant != "int8":
-            if scale not in self._artefacts:
-                self._artefacts[scale] = self._fp32(scale)
-            return self._artefacts[scale]
-        if scale not in self._ir:
-            fp32 = self._fp32(scale)
-            shrink = int(fp32.record["shrink"])
-            calib = self.calib
-            desc = {"from": fp32.key, "kind": "openvino-int8", "recipe": 1, "tools": _versions(),
-                    "calibration": calibration_record(calib), "shrink": shrink}
+        if scale not in self._artefacts:
+            self._artefacts[scale] = self._int8(scale) if self.variant == "int8" else self._fp32(scale)
+        return self._artefacts[scale]
 
-            def build(path: Any) -> dict[str, Any]:
-                from iqa_bench.deploy.quantize import to_openvino_int8
+    def _int8(self, scale: int) -> Artefact:
+        """The NNCF-quantized IR (.xml + .bin), found in or built into the artefact cache."""
+        fp32 = self._fp32(scale)
+        shrink = int(fp32.record["shrink"])
+        calib = self.calib
+        desc = {"from": fp32.key, "kind": "openvino-int8", "recipe": 1, "tools": _versions(),
+                "calibration": calibration_record(calib), "shrink": shrink}
 
-                inputs = calibration_inputs(calib, scale, self.network_input, shrink)
-                return to_openvino_int8(fp32.path, path, inputs, calib)
+        def build(path: Any) -> dict[str, Any]:
+            from iqa_bench.deploy.quantize import to_openvino_int8
 
-            self._ir[scale] = self.cache.find_or_build(f"{self.info.arch}-x{scale}-int8-openvino", desc, build,
-                                                       (".xml", ".bin"), variant="int8")
-            self._artefacts[scale] = self._ir[scale]
-        return self._ir[scale]
+            return to_openvino_int8(fp32.path, path, calibration_inputs(calib, scale, self.network_input, shrink), calib)
+
+        return self.cache.find_or_build(f"{self.info.arch}-x{scale}-int8-openvino", desc, build, (".xml", ".bin"),
+                                        variant="int8")
 
     def compiled(self, scale: int) -> Any:
         """The compiled model for ``scale`` (built, quantized and compiled on first use)."""
