@@ -584,7 +584,7 @@ def evaluate(
                 report.computed_cells += 1
                 if on_cell:
                     on_cell(label)
-        store.flush()
+        store.compact()
         timings.flush()
         artefacts = {f"{s.name}/{s.variant}/{s.backend}": p for s in sources if s.upscaler is not None
                      for p in [s.upscaler.provenance()] if p}

@@ -49,19 +49,53 @@ class ParquetTable:
         self._dirty = False
 
 
-class ResultsStore(ParquetTable):
-    """The keyed results table of one run directory."""
+PARTS_DIR = "results.parts"
+
+
+def _result_files(run_dir: Path) -> list[Path]:
+    """``results.parquet`` (when present), then its appended parts in the order they were written."""
+    main = run_dir / RESULTS_FILE
+    parts = sorted((run_dir / PARTS_DIR).glob("part-*.parquet")) if (run_dir / PARTS_DIR).is_dir() else []
+    return ([main] if main.exists() else []) + parts
+
+
+def _records(path: Path) -> list[tuple[tuple[Any, ...], float, str]]:
+    df = read_table(path)
+    inputs = df["inputs"].astype(str) if "inputs" in df else pd.Series("", index=df.index)
+    keys = zip(*(df[k] for k in KEY))
+    return [(tuple(k), float(v), h) for k, v, h in zip(keys, df["value"], inputs)]
+
+
+def _frame(rows: dict[tuple[Any, ...], tuple[float, str]]) -> pd.DataFrame:
+    """The rows as the results table: columns :data:`COLUMNS`, sorted by key."""
+    recs = [dict(zip(KEY, k), value=v, inputs=h) for k, (v, h) in rows.items()]
+    df = pd.DataFrame.from_records(recs, columns=[*KEY, "value", "inputs"])
+    df = df.sort_values(list(KEY), kind="stable", ignore_index=True)
+    df["scale"] = df["scale"].astype("int64")
+    df["value"] = df["value"].astype("float64")
+    return df[COLUMNS]
+
+
+class ResultsStore:
+    """The keyed results table of one run directory, append-only while a run writes it.
+
+    :meth:`flush` writes only the rows added since the last flush, as a new part file
+    (``results.parts/part-NNNNNNNN.parquet``, atomically), so a long sweep never rewrites what it
+    already wrote; :meth:`compact` merges everything into ``results.parquet`` (sorted by key, so a
+    resumed run and an uninterrupted one give identical files) and removes the parts. A run killed
+    before compacting keeps its parts: :func:`load_run` and the next :class:`ResultsStore` read them
+    (a later part's row replaces an earlier row of the same key: its inputs changed).
+    """
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / RESULTS_FILE
         self._rows: dict[tuple[Any, ...], tuple[float, str]] = {}
-        if self.path.exists():
-            df = read_table(self.path)
-            inputs = df["inputs"] if "inputs" in df else pd.Series("", index=df.index)
-            for rec, h in zip(df.to_dict("records"), inputs):
-                self._rows[tuple(rec[k] for k in KEY)] = (float(rec["value"]), str(h))
-        self._dirty = False
+        self._files = _result_files(self.run_dir)
+        for f in self._files:
+            for key, value, h in _records(f):
+                self._rows[key] = (value, h)
+        self._new: list[tuple[Any, ...]] = []
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -77,16 +111,40 @@ class ResultsStore(ParquetTable):
         if key in self._rows and self._rows[key][1] == inputs:
             raise KeyError(f"result {key} is already stored")
         self._rows[key] = (float(value), inputs)
-        self._dirty = True
+        self._new.append(key)
 
     def frame(self) -> pd.DataFrame:
-        """The table with columns :data:`COLUMNS`, sorted by key."""
-        recs = [dict(zip(KEY, k), value=v, inputs=h) for k, (v, h) in self._rows.items()]
-        df = pd.DataFrame.from_records(recs, columns=[*KEY, "value", "inputs"])
-        df = df.sort_values(list(KEY), kind="stable", ignore_index=True)
-        df["scale"] = df["scale"].astype("int64")
-        df["value"] = df["value"].astype("float64")
-        return df[COLUMNS]
+        """The whole table with columns :data:`COLUMNS`, sorted by key."""
+        return _frame(self._rows)
+
+    def flush(self) -> None:
+        """Append the rows added since the last flush as one new part file (atomically)."""
+        if not self._new:
+            return
+        parts = self.run_dir / PARTS_DIR
+        parts.mkdir(parents=True, exist_ok=True)
+        last = max((int(p.stem.split("-")[1]) for p in parts.glob("part-*.parquet")), default=0)
+        path = parts / f"part-{last + 1:08d}.parquet"
+        with atomic_path(path) as tmp:
+            _frame({k: self._rows[k] for k in dict.fromkeys(self._new)}).to_parquet(tmp, index=False)
+        self._files.append(path)
+        self._new = []
+
+    def compact(self) -> None:
+        """Merge everything into ``results.parquet`` (atomically) and remove the merged parts."""
+        self.flush()
+        parts = [f for f in self._files if f != self.path]
+        if not parts and self.path.exists():
+            return
+        with atomic_path(self.path) as tmp:
+            self.frame().to_parquet(tmp, index=False)
+        for f in parts:
+            f.unlink(missing_ok=True)
+        try:
+            (self.run_dir / PARTS_DIR).rmdir()
+        except OSError:  # absent, or holds a part this store did not read (never with the run lock held)
+            pass
+        self._files = [self.path]
 
 
 TIMINGS_FILE = "timings.parquet"
@@ -194,11 +252,19 @@ def write_manifest(run_dir: str | Path, manifest: dict[str, Any]) -> None:
 
 
 def load_run(run_dir: str | Path) -> pd.DataFrame:
-    """The results table of a run directory as a DataFrame (columns :data:`COLUMNS`)."""
-    p = Path(run_dir) / RESULTS_FILE
-    if not p.exists():
+    """The results table of a run directory as a DataFrame (columns :data:`COLUMNS`), including the
+    parts a running or killed evaluation has appended but not yet compacted."""
+    run_dir = Path(run_dir)
+    files = _result_files(run_dir)
+    if not files:
         raise InputError(f"no {RESULTS_FILE} in {run_dir}", "run `iqa-bench evaluate --out DIR` first")
-    return read_table(p)
+    if files == [run_dir / RESULTS_FILE]:
+        return read_table(files[0])
+    rows: dict[tuple[Any, ...], tuple[float, str]] = {}
+    for f in files:
+        for key, value, h in _records(f):
+            rows[key] = (value, h)
+    return _frame(rows)
 
 
 def plan_key(dataset: str, scale: int, model: str, variant: str, backend: str) -> str:

@@ -298,3 +298,35 @@ def test_colliding_names_are_refused(shared, tmp_path):
     with pytest.raises(InputError, match="same name"):
         evaluate(EvalConfig(datasets=(str(a),), models=(), outputs=(("Mine", a), ("mine", b)), out=tmp_path / "r"))
     assert not (tmp_path / "r").exists()
+
+
+def test_results_are_appended_as_parts_and_compacted_at_the_end(tmp_path):
+    """Item 3 of the trustworthy-core issue: a flush appends only its new rows (never rewrites what was
+    written); load_run sees parts a killed run left; compaction gives the same sorted file as ever."""
+    from iqa_bench.results import PARTS_DIR, ResultsStore
+
+    run = tmp_path / "r"
+    store = ResultsStore(run)
+    store.add(("d", 2, "b", "m", "fp32", "torch", "psnr"), 30.0, "h1")
+    store.flush()
+    store.add(("d", 2, "a", "m", "fp32", "torch", "psnr"), 31.0, "h1")
+    store.flush()
+    store.flush()  # nothing new: no file
+    parts = sorted((run / PARTS_DIR).iterdir())
+    assert [p.name for p in parts] == ["part-00000001.parquet", "part-00000002.parquet"]
+    assert len(pd.read_parquet(parts[1])) == 1 and not (run / "results.parquet").exists()
+    assert list(load_run(run)["image"]) == ["a", "b"]  # a killed run's parts are read, sorted by key
+    # reopened (a resumed run): the stored cells are known; other inputs replace a value in a later part
+    again = ResultsStore(run)
+    assert again.has(("d", 2, "a", "m", "fp32", "torch", "psnr"), "h1")
+    again.add(("d", 2, "a", "m", "fp32", "torch", "psnr"), 29.0, "h2")
+    again.flush()
+    assert load_run(run).set_index("image").loc["a", "value"] == 29.0
+    again.compact()
+    assert not (run / PARTS_DIR).exists()
+    df = pd.read_parquet(run / "results.parquet")
+    assert list(df.columns) == COLUMNS and list(zip(df["image"], df["value"], df["inputs"])) == [
+        ("a", 29.0, "h2"), ("b", 30.0, "h1")]
+    mtime = (run / "results.parquet").stat().st_mtime_ns
+    ResultsStore(run).compact()  # nothing to merge: the file is left as it is
+    assert (run / "results.parquet").stat().st_mtime_ns == mtime

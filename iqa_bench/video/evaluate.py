@@ -324,6 +324,7 @@ def evaluate_video(
                         report.computed_cells += 1
                         if on_cell:
                             on_cell(label)
+        store.compact()
         if report.failures:
             manifest["failures"] = report.failures
         write_manifest(run_dir, manifest)
