@@ -362,7 +362,9 @@ def bench(
 def score(
     paths: List[Path] = typer.Argument(..., help="REF DIST (files or folders matched by name), or DIST alone for NR metrics."),
     metrics: str = typer.Option("psnr,ssim", "--metrics", help="Comma list of metric names."),
-    crop: int = typer.Option(0, "--crop", help="Pixels removed from every border before scoring (SR: the scale)."),
+    scale: Optional[int] = typer.Option(None, "--scale", "-s",
+                                        help="SR scale: metrics that crop in the SR setting drop this many border pixels, as evaluate does."),
+    crop: Optional[int] = typer.Option(None, "--crop", help="Pixels removed from every border for every metric (instead of --scale)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write {metric: {per_image, mean}} here."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto, for metrics that can use a GPU."),
     drop_alpha: bool = typer.Option(False, help="Drop alpha channels instead of refusing RGBA images."),
@@ -382,7 +384,15 @@ def score(
                 raise IQABenchError(f"{p} not found", "check the path")
         ref, dist = (paths[0], paths[1]) if len(paths) == 2 else (None, paths[0])
         names = [m.lower() for m in _split([metrics])]
-        result = run_score(ref, dist, names, crop=crop, drop_alpha=drop_alpha, device=device)
+        result = run_score(ref, dist, names, crop=crop, scale=scale, drop_alpha=drop_alpha, device=device)
+        if crop is None and scale is None:
+            from iqa_bench.metrics import METRICS
+
+            sr_crop = [m for m in names if METRICS.get(m).meta.crop == "scale"]
+            if sr_crop:
+                err.print(f"[yellow]note:[/] no border crop; in the SR setting {', '.join(sr_crop)} drop `scale` "
+                          "pixels from every border (evaluate does): pass --scale S to score them the same way",
+                          highlight=False)
         images = list(next(iter(result.values()))["per_image"]) if result else []
         t = Table("image", *names)
         for img in images:

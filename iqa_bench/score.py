@@ -51,31 +51,42 @@ def score(
     dist: Path,
     metrics: list[str],
     *,
-    crop: int = 0,
+    crop: int | None = None,
+    scale: int | None = None,
     drop_alpha: bool = False,
     device: str = "cpu",
 ) -> dict[str, dict]:
     """Score ``dist`` against ``ref`` with each metric.
 
+    Border crop follows one rule with ``evaluate``: with ``scale``, a metric whose metadata says
+    ``crop="scale"`` (the SR convention: PSNR, SSIM, LPIPS...) drops ``scale`` pixels from every
+    border and the others none; ``crop`` instead drops that many pixels for every metric; neither:
+    no crop. The crop used is returned with each metric's values.
+
     Returns
     -------
     dict
-        ``{metric: {"per_image": {name: value}, "mean": value}}``; the mean is over finite values
-        (``+inf``, identical images under PSNR, is kept per image and left out of the mean).
+        ``{metric: {"per_image": {name: value}, "mean": value, "crop": pixels}}``; the mean is over
+        finite values (``+inf``, identical images under PSNR, is kept per image and left out of it).
     """
     check_device(device)
+    if crop is not None and scale is not None:
+        raise InputError("--crop and --scale both given", "pass --scale S (the SR rule) or --crop N (every metric)")
+    if scale is not None and scale < 1:
+        raise InputError(f"--scale {scale} is not a positive integer", "e.g. --scale 4")
     entries = [METRICS.get(m) for m in metrics]
     needs_ref = [e.name for e in entries if e.meta.kind == "fr"]
     if needs_ref and ref is None:
         raise InputError(f"{', '.join(needs_ref)} need a reference image", "pass REF DIST")
-    if crop < 0:
+    if crop is not None and crop < 0:
         raise InputError(f"--crop {crop} is negative", "pass a number of pixels >= 0")
     fns = {}
     for e in entries:
         if e.meta.kind not in ("fr", "nr"):
             raise InputError(f"metric {e.name!r} is a {e.meta.kind} metric", "score clips with the video commands")
         fns[e.name] = create_metric(e.name, device=device if device in e.meta.devices else None)
-    result: dict[str, dict] = {e.name: {"per_image": {}, "mean": math.nan} for e in entries}
+    crops = {e.name: crop if crop is not None else (scale if scale and e.meta.crop == "scale" else 0) for e in entries}
+    result: dict[str, dict] = {e.name: {"per_image": {}, "mean": math.nan, "crop": crops[e.name]} for e in entries}
     for name, ref_path, dist_path in pair_files(ref, dist):
         d = to_float(read_image(dist_path, drop_alpha=drop_alpha)[0])
         r = None
@@ -87,12 +98,13 @@ def score(
                     f"{r.shape[1]}x{r.shape[0]}x{r.shape[2]}",
                     "full-reference metrics need images of the same size and channel count",
                 )
-            if min(r.shape[:2]) <= 2 * crop:
-                raise InputError(f"--crop {crop} leaves nothing of {ref_path}", "use a smaller --crop")
+        if min(d.shape[:2]) <= 2 * max(crops.values()):
+            raise InputError(f"a crop of {max(crops.values())} pixels leaves nothing of {dist_path}",
+                             "use a smaller --crop or --scale")
         for e in entries:
-            fn = fns[e.name]
+            fn, c = fns[e.name], crops[e.name]
             try:
-                value = fn(_crop(d, crop)) if e.meta.kind == "nr" else fn(_crop(d, crop), _crop(r, crop))
+                value = fn(_crop(d, c)) if e.meta.kind == "nr" else fn(_crop(d, c), _crop(r, c))
             except InputError as exc:
                 raise InputError(f"{dist_path}: {exc.message}", exc.hint) from None
             result[e.name]["per_image"][name] = float(value)

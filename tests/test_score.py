@@ -67,3 +67,40 @@ def test_errors_name_the_files(folders, tmp_path):
     assert res.exit_code == 2 and "small.png is 64x48x3" in res.output and "img0.png is 128x96x3" in res.output
     res = runner.invoke(app, ["score", str(ref / "img0.png"), str(dist / "img0.png"), "--metrics", "pieapp"])
     assert res.exit_code == 2 and "not available" in res.output and "PieAPP" in res.output
+
+
+def test_score_and_evaluate_crop_by_one_rule(shared, tmp_path, monkeypatch):
+    """`score --scale 4` drops the border exactly as `evaluate --scale 4` does for crop='scale' metrics
+    (VDSR-like gap: 31.338 vs 31.446 dB before), by each metric's metadata; the crop is recorded."""
+    import json
+
+    from iqa_bench.engine import EvalConfig, evaluate
+    from iqa_bench.results import load_run
+
+    set5 = shared / "data" / "Set5"
+    evaluate(EvalConfig(datasets=(str(set5),), models=("bicubic",), metrics=("psnr_y", "tv"), scales=(4,),
+                        out=tmp_path / "run"))
+    ev = load_run(tmp_path / "run").set_index(["image", "metric"])["value"]
+    sr = tmp_path / "run" / "outputs" / "Set5" / "x4" / "bicubic" / "fp64-interp"
+    hr = tmp_path / "hr"
+    from iqa_bench.data.degrade import modcrop
+    from iqa_bench.io import read_image
+    from tests.conftest import save_png
+
+    for p in sorted((set5 / "HR").glob("*.png")):
+        save_png(hr / p.name, modcrop(read_image(p)[0], 4))
+    res = runner.invoke(app, ["score", str(hr), str(sr), "--metrics", "psnr_y,tv", "--scale", "4", "--json",
+                              str(tmp_path / "s.json")])
+    assert res.exit_code == 0, res.output
+    got = json.loads((tmp_path / "s.json").read_text())
+    from iqa_bench.metrics import METRICS
+
+    for m in ("psnr_y", "tv"):
+        assert got[m]["crop"] == (4 if METRICS.get(m).meta.crop == "scale" else 0)
+    for img, v in got["psnr_y"]["per_image"].items():
+        assert v == pytest.approx(ev[(img, "psnr_y")], abs=1e-9)
+        assert got["tv"]["per_image"][img] == pytest.approx(ev[(img, "tv")], rel=1e-6)
+    plain = runner.invoke(app, ["score", str(hr), str(sr), "--metrics", "psnr_y"])
+    assert plain.exit_code == 0 and "pass --scale S" in plain.output
+    both = runner.invoke(app, ["score", str(hr), str(sr), "--metrics", "psnr_y", "--scale", "4", "--crop", "2"])
+    assert both.exit_code == 2 and "both given" in both.output
