@@ -31,7 +31,7 @@ from iqa_bench.errors import ComputeError, IQABenchError, InputError, MetricUnav
 from iqa_bench.io import ImageInfo, list_images, png_text, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS, create_metric
 from iqa_bench.models import MODELS, ModelInfo
-from iqa_bench.results import ResultsStore, RunLock, TimingsStore, add_plan, read_manifest, write_manifest
+from iqa_bench.results import MANIFEST_VERSION, ResultsStore, RunLock, TimingsStore, add_plan, read_manifest, write_manifest
 from iqa_bench.runners import RUNNERS, Upscaler
 from iqa_bench.runners.base import check_device, require_finite
 from iqa_bench.weights import WeightsError, sha256_of
@@ -378,9 +378,12 @@ def open_manifest(run_dir: Path, conv: dict[str, str], sources: list[_Source], c
         hardware={"machine": platform.machine(), "system": platform.system(), "cpus": len(os.sched_getaffinity(0))},
         conventions=conv,
     )
+    manifest["format_version"] = MANIFEST_VERSION
     for s in sources:  # one entry per model; each variant with the runner that computes it
         entry = manifest["models"].setdefault(s.name, {})
-        entry.update({k: v for k, v in s.describe.items() if k not in ("variant", "backend")})
+        entry.update({k: v for k, v in s.describe.items() if k not in ("variant", "backend", "weights")})
+        # merged per scale: a resumed run at x4 keeps what an x2 pass recorded
+        entry.setdefault("weights", {}).update(s.describe.get("weights", {}))
         entry.setdefault("variants", {})[f"{s.variant}/{s.backend}"] = {"variant": s.variant, "backend": s.backend}
     return manifest
 
@@ -588,10 +591,13 @@ def evaluate(
         timings.flush()
         artefacts = {f"{s.name}/{s.variant}/{s.backend}": p for s in sources if s.upscaler is not None
                      for p in [s.upscaler.provenance()] if p}
-        if artefacts:
-            manifest.setdefault("artefacts", {}).update(artefacts)
+        for key, per_scale in artefacts.items():  # merged per scale, like the weights
+            manifest.setdefault("artefacts", {}).setdefault(key, {}).update(per_scale)
+        had_failures = "failures" in manifest
         if report.failures:
-            manifest["failures"] = report.failures
-        if artefacts or report.failures:
+            manifest["failures"] = report.failures  # this call's; earlier ones were retried by it
+        else:
+            manifest.pop("failures", None)
+        if artefacts or report.failures or had_failures:
             write_manifest(run_dir, manifest)
         return report

@@ -28,6 +28,9 @@ COLUMNS = ["dataset", "image", "model", "variant", "backend", "metric", "value",
 KEY = ("dataset", "scale", "image", "model", "variant", "backend", "metric")
 RESULTS_FILE = "results.parquet"
 MANIFEST_FILE = "manifest.json"
+# 1: before this field existed; 2: content-keyed results (`inputs`), `planned` cells, per-scale merged
+# provenance. Older manifests are read as they are (every later field is optional); newer are refused.
+MANIFEST_VERSION = 2
 
 
 class ParquetTable:
@@ -242,6 +245,15 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
         raise _corrupt(p, exc) from None
     if not isinstance(doc, dict):
         raise _corrupt(p, f"a JSON {type(doc).__name__}, not an object")
+    version = doc.get("format_version", 1)
+    if not isinstance(version, int) or version > MANIFEST_VERSION:
+        from iqa_bench.errors import RunStateError
+
+        raise RunStateError(f"{p} has format_version {version!r}; this iqa-bench reads up to {MANIFEST_VERSION}",
+                            "upgrade iqa-bench, or use another --out directory")
+    for key in ("datasets", "models", "metrics", "planned", "artefacts", "conventions", "versions"):
+        if key in doc and not isinstance(doc[key], dict):
+            raise _corrupt(p, f"'{key}' is a {type(doc[key]).__name__}, not an object")
     return doc
 
 

@@ -330,3 +330,18 @@ def test_results_are_appended_as_parts_and_compacted_at_the_end(tmp_path):
     mtime = (run / "results.parquet").stat().st_mtime_ns
     ResultsStore(run).compact()  # nothing to merge: the file is left as it is
     assert (run / "results.parquet").stat().st_mtime_ns == mtime
+
+
+def test_resume_at_another_scale_merges_provenance_and_newer_manifests_are_refused(shared, tmp_path, monkeypatch):
+    """An x4 pass used to erase the x2 weights (and int8 artefacts) from the manifest."""
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    base = dict(datasets=(str(shared / "data" / "Set5"),), models=("fsrcnn",), metrics=("psnr_y",), out=tmp_path / "r")
+    evaluate(EvalConfig(**base, scales=(2,)))
+    evaluate(EvalConfig(**base, scales=(4,)))
+    m = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert set(m["models"]["fsrcnn"]["weights"]) == {"x2", "x4"} and m["format_version"] == 2
+    assert set(load_run(tmp_path / "r")["scale"]) == {2, 4}
+    m["format_version"] = 99
+    (tmp_path / "r" / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(RunStateError, match="format_version 99"):
+        evaluate(EvalConfig(**base, scales=(2,)))
