@@ -118,6 +118,40 @@ def _fmt(v: float) -> str:
     return "nan" if v != v else f"{v:.4f}"
 
 
+@contextmanager
+def _progress(every_s: float = 30.0) -> Iterator[tuple]:
+    """``(on_total, on_cell)`` callbacks: a live bar with ETA on a terminal; otherwise (CI logs, `| tee`,
+    nohup) one plain line at most every ``every_s`` seconds and at the end, so a log shows progress."""
+    import time
+
+    if err.is_terminal:
+        from rich.progress import TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=True) as progress:
+            task = progress.add_task("evaluating", total=None)
+            yield (lambda n: progress.update(task, total=n),
+                   lambda label: progress.update(task, advance=1, description=f"done: {label}"))
+        return
+    state = {"total": 0, "done": 0, "t0": time.monotonic(), "last": time.monotonic()}
+
+    def on_total(n: int) -> None:
+        state["total"] = n
+        err.print(f"evaluating {n} cells (model x variant x image)", highlight=False)
+
+    def on_cell(label: str) -> None:
+        state["done"] += 1
+        now = time.monotonic()
+        if now - state["last"] >= every_s or state["done"] == state["total"]:
+            state["last"] = now
+            elapsed = now - state["t0"]
+            eta = elapsed / state["done"] * (state["total"] - state["done"])
+            err.print(f"[{state['done']}/{state['total']}] {elapsed:.0f} s elapsed, ETA {eta:.0f} s; done: {label}",
+                      highlight=False, markup=False)
+
+    yield on_total, on_cell
+
+
 def print_summary(df, console: Console = out) -> None:
     """One table per dataset x scale: mean of each metric per model (x variant x backend)."""
     from iqa_bench.results import summarize
@@ -215,19 +249,15 @@ def evaluate(
             backend=backend.lower() if backend else None,
             calib=_calib_config(calib, calib_method, calib_patches),
         )
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, transient=True, disable=not err.is_terminal,
-        ) as progress:
-            task = progress.add_task("evaluating", total=None)
-            report = run_evaluate(
-                cfg,
-                command=["iqa-bench", *sys.argv[1:]],
-                on_total=lambda n: progress.update(task, total=n),
-                on_cell=lambda label: progress.update(task, advance=1, description=label),
-            )
-        for line in report.skipped:
-            err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+        def warn(lines: list[str]) -> None:
+            for line in lines:
+                err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+
+        with _progress() as (on_total, on_cell):
+            report = run_evaluate(cfg, command=["iqa-bench", *sys.argv[1:]], on_total=on_total, on_cell=on_cell,
+                                  on_skipped=warn)
+        if report.skipped:
+            err.print(f"{len(report.skipped)} thing(s) skipped (warnings above)", highlight=False)
         if (report.run_dir / "results.parquet").exists():
             print_summary(load_run(report.run_dir))
         out.print(

@@ -252,7 +252,7 @@ def test_models_all_lists_models_without_weights_as_skipped(tmp_path, monkeypatc
     assert res.exit_code == 0, res.output
     for name in ("vdsr", "fsrcnn", "realesrgan_x4plus", "edsr_baseline"):
         assert f"model {name} skipped" in res.output, name
-    assert "vdsr_twtygqyy.pth" in res.output and "model srcnn supports scales [2], not [4]" in res.output
+    assert "vdsr_twtygqyy.pth" in res.output and "model srcnn supports scales [2]: x4 skipped for it" in res.output
 
 
 def test_tensorrt_backend_without_gpu_is_one_clear_error(tmp_path, monkeypatch):
@@ -327,3 +327,17 @@ def test_silent_wrong_numbers_at_the_cli_are_refused_or_fixed(shared, tmp_path):
     text = (tmp_path / "s.json").read_text()
     doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert doc["psnr"]["per_image"]["baby"] == "inf" and "Infinity" not in text
+
+
+def test_named_models_and_all_follow_one_rule_for_scales_and_a_ci_log_shows_progress(shared, tmp_path, monkeypatch):
+    """`--models a,b` aborted when one lacked a scale while `all` skipped silently; now both skip it with a
+    warning printed before the run; without a terminal, plain progress lines with ETA reach the log."""
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    res = runner.invoke(app, ["evaluate", "--models", "bicubic,fsrcnn", "--scale", "3,5", "--metrics", "psnr",
+                              "--out", str(tmp_path / "r")], terminal_width=300)
+    assert res.exit_code == 0, res.output
+    warning = "warning: model fsrcnn supports scales [2, 3, 4]: x5 skipped for it"
+    assert warning in res.output and res.output.index(warning) < res.output.index("evaluating 12 cells")
+    assert "[12/12]" in res.output and "ETA" in res.output and "fp64/interp" in res.output  # labels name the variant
+    assert set(zip(load_run(tmp_path / "r")["model"], load_run(tmp_path / "r")["scale"])) == {
+        ("bicubic", 3), ("bicubic", 5), ("fsrcnn", 3)}
