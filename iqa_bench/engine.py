@@ -102,6 +102,19 @@ class EvalConfig:
     backend: str | None = None
     calib: CalibConfig | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse values that would fail deep inside the run (or silently mean something else: a
+        string where a tuple belongs is iterated letter by letter)."""
+        for name in ("datasets", "models", "metrics", "scales", "outputs", "variants", "extra_models"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+                raise InputError(f"EvalConfig.{name} is a {type(value).__name__}: {value!r}",
+                                 "pass a tuple, e.g. scales=(4,)" if name == "scales" else
+                                 f"pass a tuple, e.g. {name}=({value!r},)" if isinstance(value, str) else "pass a tuple")
+        if not self.scales or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.scales):
+            raise InputError(f"EvalConfig.scales {self.scales!r} is not a tuple of positive integers",
+                             "e.g. scales=(2, 4)")
+
 
 @dataclass
 class EvalReport:

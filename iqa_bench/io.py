@@ -39,6 +39,11 @@ class ImageInfo:
 def _read_png16(path: Path) -> tuple[np.ndarray, str, bool]:
     reader = png.Reader(filename=str(path))
     width, height, rows, info = reader.asDirect()
+    # pypng has no decompression-bomb guard (a 12000x12000 PNG of 0.3 MB would take GBs): apply
+    # Pillow's limit, read from the header before a single row is decoded.
+    if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
+        raise InputError(f"{path} is {width}x{height} pixels, more than the {Image.MAX_IMAGE_PIXELS} pixels allowed "
+                         "(a possible decompression bomb)", "crop or downscale the image, or check where it came from")
     arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(height, width, info["planes"])
     has_alpha = bool(info["alpha"])
     mode = f"png16-{'grey' if info['greyscale'] else 'rgb'}{'a' if has_alpha else ''}"

@@ -5,6 +5,7 @@ before a failure stay on disk."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +33,29 @@ def files(tmp_path, shared, monkeypatch):
     corrupt.mkdir()
     (corrupt / "results.parquet").write_text("garbage")
     (corrupt / "manifest.json").write_text("{}")
+    _bomb_png16(tmp_path / "bomb16.png", 12000, 12000)
     broken_manifest = tmp_path / "broken_manifest"
     broken_manifest.mkdir()
     (broken_manifest / "manifest.json").write_text('{"conventions": ')
     return tmp_path
 
 
+def _bomb_png16(path: Path, width: int, height: int) -> None:
+    """A 16-bit grey PNG whose header claims width x height pixels, with a tiny (truncated) IDAT: what a
+    decompression bomb looks like before it is decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+                     + chunk(b"IEND", b""))
+
+
 CASES = [
+    (["score", "{tmp}/bomb16.png", "--metrics", "tv"], 2, ["bomb16.png is 12000x12000 pixels", "decompression bomb"]),
     # (argv with {tmp}, exit code, words the message must hold)
     (["score", "{tmp}/data/small40.png", "--metrics", "niqe"], 2, ["small40.png", "niqe", "96x96", "fix:"]),
     (["score", "{tmp}/flat.png", "--metrics", "brisque"], 2, ["flat.png", "brisque cannot score", "fix:"]),
@@ -85,3 +102,17 @@ def test_a_metric_that_cannot_score_an_image_keeps_every_other_result(files):
     assert "failures" in manifest
     rep = runner.invoke(app, ["report", str(files / "r")])
     assert rep.exit_code == 2 and "incomplete: 1 of 4 planned cells missing" in " ".join(rep.output.split())
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"scales": (0,)}, "not a tuple of positive integers"),
+    ({"scales": "4"}, "scales=(4,)"),
+    ({"models": "bicubic"}, "models=('bicubic',)"),
+    ({"datasets": "default"}, "EvalConfig.datasets is a str"),
+])
+def test_python_api_refuses_values_that_would_fail_deep_inside(kw, words):
+    from iqa_bench.engine import EvalConfig
+    from iqa_bench.errors import InputError
+
+    with pytest.raises(InputError, match=re.escape(words)):
+        EvalConfig(**{"models": ("bicubic",), **kw})
