@@ -63,6 +63,8 @@ CASES = [
     (["score", "{tmp}/flat.png", "--metrics", "tv", "--device", "gpu"], 2, ["unknown device 'gpu'"]),
     (["evaluate", "--model", "mine={tmp}/zero.pth", "--arch", "fsrcnn", "--scale", "2", "--out", "{tmp}/r"], 1,
      ["zero.pth is empty (0 bytes)", "fetch the file again"]),
+    (["evaluate", "--model", "mine={shared}/weights/sr/fsrcnn_x2.pth", "--arch", "fsrcnn", "--scale", "2", "--out",
+      "{tmp}/r"], 1, ["does not take 3-channel input", "pass --input y"]),
     (["bench", "-m", "fsrcnn", "--scale", "2", "--size", "0"], 2, ["--size 0", "at least 8"]),
     (["bench", "-m", "fsrcnn", "--scale", "2", "--reps", "0"], 2, ["--reps 0", "at least 1"]),
     (["quantize", "fsrcnn", "--calib-patches", "0"], 2, ["at least one is needed"]),
@@ -77,9 +79,10 @@ CASES = [
 
 
 @pytest.mark.parametrize("argv, code, words", CASES, ids=[" ".join(c[0][:2]) + f" #{i}" for i, c in enumerate(CASES)])
-def test_no_traceback_reaches_the_user(files, argv, code, words, monkeypatch):
+def test_no_traceback_reaches_the_user(files, shared, argv, code, words, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
-    res = runner.invoke(app, [a.replace("{tmp}", str(files)) for a in argv], terminal_width=300)
+    res = runner.invoke(app, [a.replace("{tmp}", str(files)).replace("{shared}", str(shared)) for a in argv],
+                        terminal_width=300)
     assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
     assert "Traceback" not in res.output
     assert res.exit_code == code, res.output

@@ -53,7 +53,18 @@ class NetworkUpscaler(Upscaler):
         tiny input (every backend builds lazily on its first :meth:`_infer`)."""
         c = 1 if self.info.input == "y" else 3
         side = 8 * (scale if self.info.upsample == "bicubic" else 1) + 2 * self._shrink(scale)
-        self._infer(np.zeros((1, c, side, side), dtype=np.float32), scale)
+        try:
+            self._infer(np.zeros((1, c, side, side), dtype=np.float32), scale)
+        except RuntimeError as exc:
+            if "channels" not in str(exc):
+                raise
+            other = "rgb" if self.info.input == "y" else "y"
+            raise InputError(
+                f"{self.info.arch} x{scale}: the network does not take {c}-channel input "
+                f"(input = {self.info.input!r}): {' '.join(str(exc).split())[:160]}",
+                f"a {'luma (Y)' if other == 'y' else 'RGB'} network: pass --input {other} with --model, "
+                f"or set input = \"{other}\" in its zoo entry",
+            ) from None
 
     # -- shared
     def weights_path(self, scale: int) -> str | None:
