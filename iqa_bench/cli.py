@@ -509,6 +509,7 @@ def report(
     crops: int = typer.Option(2, "--crops", help="Images per dataset shown as visual crops."),
     allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
                                           help="Render a run with missing cells (marked as incomplete in every section)."),
+    latex: bool = typer.Option(False, "--latex", help="Also write report.tex: a booktabs table, best bold, second underlined."),
 ) -> None:
     """Render report.html (self-contained) and report.md with tables, plots, statistics and crops."""
     with _user_errors():
@@ -517,10 +518,11 @@ def report(
         opts = ReportOptions(baseline=baseline,
                              reference_variant=reference_variant, correction=correction, alpha=alpha,
                              margins=_parse_margins(margin), pool_datasets=pool_datasets, primary=primary,
-                             crops=crops, allow_incomplete=allow_incomplete)
+                             crops=crops, allow_incomplete=allow_incomplete, latex=latex)
         res = build_report(run, out_dir, opts)
         out.print(f"wrote {res.html} and {res.markdown} ({res.sections} dataset/scale sections, {res.figures} figures; "
-                  f"statistics in {res.stats_csv})", highlight=False)
+                  f"statistics in {res.stats_csv})" + (f"; LaTeX table in {res.latex}" if res.latex else ""),
+                  highlight=False)
 
 
 baseline_app = typer.Typer(help="Gate baselines (reports/baseline/).", no_args_is_help=True)

@@ -42,6 +42,8 @@ class ReportOptions:
         Images per dataset and scale shown as visual crops (0: none).
     worst
         Images listed per compared model in the worst-images table.
+    latex
+        Also write ``report.tex``: a booktabs table (best in bold, second underlined) for a paper.
     allow_incomplete
         Render a run whose planned cells are not all computed (each section then says so at the
         top); False: such a run is refused, since its means cover different image sets.
@@ -59,6 +61,7 @@ class ReportOptions:
     crops: int = 2
     worst: int = 3
     allow_incomplete: bool = False
+    latex: bool = False
 
 
 @dataclass
@@ -95,6 +98,7 @@ class ReportResult:
     stats_csv: Path
     sections: int
     figures: int
+    latex: Path | None = None
 
 
 def _labels(sides: pd.DataFrame) -> dict[tuple[str, str, str], str]:
@@ -224,7 +228,17 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
         comp.to_csv(tmp, index=False)
     with atomic_path(out / "summary.csv") as tmp:
         summ.to_csv(tmp, index=False)
-    return ReportResult(html, md, csv, len(sections), sum(len(s.figures) for s in sections))
+    tex = None
+    if opts.latex:
+        from iqa_bench.report.latex import latex_table
+
+        tex = out / "report.tex"
+        hib = {m: bool(meta[m]["higher_is_better"]) for m in metrics}
+        with atomic_path(tex) as tmp:
+            tmp.write_text(latex_table(scored, hib, metrics, caption=f"{' / '.join(metrics)}: mean over "
+                                       f"{'clips' if manifest.get('kind') == 'video' else 'images'}; best in bold, "
+                                       "second underlined."), encoding="utf-8")
+    return ReportResult(html, md, csv, len(sections), sum(len(s.figures) for s in sections), tex)
 
 
 def _timings(run_dir: Path) -> pd.DataFrame | None:

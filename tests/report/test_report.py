@@ -100,3 +100,26 @@ def test_compare_cli_writes_the_statistics(small_run, tmp_path):
     st = pd.read_csv(tmp_path / "s.csv")
     assert set(st["model"]) == {"nearest", "lanczos"} and set(st["baseline_model"]) == {"bicubic"}
     assert (st["n"] == 4).all() and set(st["verdict"]) == {"n.s."}  # 4 images: smallest p is 0.125
+
+
+def test_latex_table_marks_best_and_second_by_direction(variants_run, tmp_path):
+    """`report --latex`: booktabs, one column group per dataset x scale, best bold and second underlined per
+    column by the metric's direction (GMSD: lower is better), values as the run's means."""
+    res = CliRunner().invoke(app, ["report", str(variants_run), "--out", str(tmp_path / "rep"), "--latex", "--crops", "0"])
+    assert res.exit_code == 0, res.output
+    tex = (tmp_path / "rep" / "report.tex").read_text()
+    assert tex.count(r"\toprule") == 1 and r"\multicolumn{3}{c}{Set14 $\times2$}" in tex and r"gmsd $\downarrow$" in tex
+    body = tex.split("\\midrule\n")[1].split("\\bottomrule")[0]
+    rows = {ln.split(" & ")[0].replace("\\_", "_"): ln.rstrip(" \\").split(" & ")[1:] for ln in body.splitlines()}
+    columns = [(ds, m) for ds in ("Set14", "Set5") for m in ("gmsd", "psnr_y", "ssim_y")]
+    df = load_run(variants_run)
+    df = df.assign(row=df["model"] + df["variant"].map(lambda v: "" if v in ("fp32", "fp64") else f" ({v})"))
+    means = df.groupby(["dataset", "metric", "row"])["value"].mean()
+    for i, (ds, metric) in enumerate(columns):
+        m = means.loc[(ds, metric)]
+        ranked = m.sort_values(ascending=metric == "gmsd").index
+        digits = 2 if metric == "psnr_y" else 4
+        assert rows[ranked[0]][i] == rf"\textbf{{{m[ranked[0]]:.{digits}f}}}", (ds, metric)
+        if m[ranked[1]] != m[ranked[0]]:
+            assert rows[ranked[1]][i].startswith(r"\underline{") or rows[ranked[1]][i].startswith(r"\textbf{")
+    assert "fsrcnn (int8)" in rows
