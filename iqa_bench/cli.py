@@ -91,7 +91,7 @@ def _custom_models(
     from iqa_bench.weights import WeightSpec
 
     if not arch:
-        raise IQABenchError("--model needs --arch", f"architectures: {', '.join(ARCHS.names())}")
+        return _detected_models(items, scales)
     ARCHS.get(arch)
     kwargs = {}
     for item in params or []:
@@ -110,6 +110,33 @@ def _custom_models(
         info = ModelInfo(arch=arch, backend="torch", description=f"user checkpoint {ckpt}", params=kwargs,
                          scales=scales, weights={f"x{s}": WeightSpec(str(ckpt)) for s in scales},
                          input=net_input, value_range=value_range, upsample=upsample)
+        pairs.append((name, info))
+    return tuple(pairs)
+
+
+def _detected_models(items: List[str], scales: tuple[int, ...]) -> tuple:
+    """``--model NAME=CKPT`` without ``--arch``: the architecture, scale and channels detected by spandrel."""
+    from iqa_bench.models import ModelInfo
+    from iqa_bench.models.detect import detect
+    from iqa_bench.weights import WeightSpec
+
+    pairs = []
+    for name, path in _parse_outputs(items):
+        ckpt = path.expanduser().resolve()
+        if not ckpt.is_file():
+            raise IQABenchError(f"--model {name}: checkpoint {ckpt} not found", "check the path")
+        d = detect(ckpt)
+        if d.input_channels not in (1, 3) or d.output_channels != d.input_channels:
+            raise IQABenchError(f"--model {name}: {d.architecture} in {ckpt} maps {d.input_channels} to "
+                                f"{d.output_channels} channels", "only grey->grey and RGB->RGB SR networks are scored")
+        if d.scale not in scales:
+            raise IQABenchError(f"--model {name}: {ckpt} is a x{d.scale} {d.architecture} network, not "
+                                f"x{', x'.join(map(str, scales))}", f"pass --scale {d.scale}")
+        info = ModelInfo(arch="spandrel", backend="torch", params={"checkpoint": str(ckpt)}, scales=(d.scale,),
+                         description=f"user checkpoint {ckpt}: {d.architecture} x{d.scale} (detected by spandrel)",
+                         weights={f"x{d.scale}": WeightSpec(str(ckpt))}, input="y" if d.input_channels == 1 else "rgb",
+                         detected={"architecture": d.architecture, "scale": d.scale, "channels": d.input_channels,
+                                   "size_requirements": d.size_requirements})
         pairs.append((name, info))
     return tuple(pairs)
 

@@ -259,7 +259,8 @@ def model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[str
             return up.upscale_uint8(lr, scale) if quantize else up.upscale(lr, scale)
 
         describe = {"arch": info.arch, "backend": backend, "variant": variant, "params": info.params,
-                    "description": info.description, "weights": weights, "device": cfg.device}
+                    "description": info.description, "weights": weights, "device": cfg.device,
+                    **({"detected": info.detected} if info.detected else {})}
         ident = _digest(_model_identity(describe, upscaler))
         sources.append(_Source(name, variant, backend, make, describe, tuple(scales), upscaler,
                                lambda sample, i=ident: i))

@@ -37,6 +37,9 @@ class ModelInfo:
     upsample
         ``"bicubic"``: the network takes the LR image pre-upsampled (MATLAB bicubic, float);
         ``"none"``: it takes the LR image.
+    detected
+        For a checkpoint whose architecture was detected (``--model NAME=CKPT`` without ``--arch``):
+        the architecture, scale, channels and size requirements found; recorded in the manifest.
     """
 
     arch: str
@@ -50,6 +53,7 @@ class ModelInfo:
     input: str = "rgb"
     value_range: float = 1.0
     upsample: str = "none"
+    detected: dict[str, Any] = field(default_factory=dict)
 
     def weight_for(self, scale: int) -> WeightSpec | None:
         """The weights file for ``scale`` (None when the model needs none)."""

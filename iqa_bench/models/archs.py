@@ -32,12 +32,15 @@ class ArchInfo:
         Checkpoint layouts the loader accepts, for messages and docs.
     convert
         Optional ``state_dict -> state_dict`` renaming an alternative official layout to ours.
+    loads_weights
+        The factory takes ``checkpoint=PATH`` and returns the network with its weights loaded.
     """
 
     description: str
     takes_scale: bool = True
     layouts: tuple[str, ...] = ("plain state_dict",)
     convert: Callable[[dict], dict] | None = None
+    loads_weights: bool = False  # the factory builds the network from the checkpoint itself (spandrel)
 
 
 def _lazy(module: str, cls: str) -> Callable[..., Any]:
@@ -67,6 +70,10 @@ def register_builtins(reg: Registry[ArchInfo]) -> None:
                  ArchInfo("BN-free SRResNet (BasicSR MSRResNet)", layouts=("BasicSR params/params_ema",)))
     reg.register("srgan_leftthomas", _lazy("srresnet", "SRGANLeftthomas"),
                  ArchInfo("SRGAN generator of leftthomas/SRGAN (5 BN blocks)"))
+    reg.register("spandrel", _lazy("detect", "build_detected"),
+                 ArchInfo("any architecture spandrel recognises from the checkpoint's keys (ESRGAN, SwinIR, HAT, "
+                          "DAT, SPAN, Compact, ...)", takes_scale=False, layouts=("spandrel-detected",),
+                          loads_weights=True))
     reg.register("rrdbnet", _lazy("rrdbnet", "RRDBNet"),
                  ArchInfo("ESRGAN RRDBNet (Wang 2018)", layouts=("BasicSR params/params_ema", "original ESRGAN keys"),
                           convert=_esrgan_convert))
@@ -90,6 +97,6 @@ def build_network(info: ModelInfo, scale: int, weights: str | None) -> torch.nn.
         net = arch.factory(**kwargs)
     except (TypeError, ValueError) as exc:
         raise InputError(f"cannot build {info.arch} with {kwargs}: {exc}", "check the zoo entry's parameters") from None
-    if weights is not None:
+    if weights is not None and not arch.meta.loads_weights:
         load_into(net, weights, what=f"{info.arch} x{scale} {info.params}", convert=arch.meta.convert)
     return net.eval()
