@@ -12,6 +12,7 @@ import pytest
 from iqa_bench._cpu import cpu_flags
 from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.engine import EvalConfig, _runner_for, evaluate
+from iqa_bench.io import read_image
 from iqa_bench.models import MODELS
 from iqa_bench.results import load_run
 from tests.conftest import save_png
@@ -96,3 +97,21 @@ def test_blank_calibration_shows_as_a_quality_drop_not_a_crash(env, tmp_path):
     assert not report.failures
     m = _means(tmp_path / "run")
     assert m[("fsrcnn", "fp32", "torch", "psnr_y")] - m[("fsrcnn", "int8", INT8, "psnr_y")] > 5
+
+
+@pytest.mark.slow
+def test_realesrgan_x4_int8_builds_or_fails_as_one_line_and_the_run_goes_on(env, tmp_path):
+    """The issue's case: Real-ESRGAN x4 int8 on ONNX Runtime died with a raw traceback ("Attempt to replace
+    the existing tensor") and poisoned the cache. Now it builds (this CPU) or fails as that variant alone."""
+    data = tmp_path / "data"
+    save_png(data / "crop.png", read_image(env / "data" / "Set5" / "HR" / "baby.png")[0][:64, :64])
+    cfg = EvalConfig(datasets=(str(data),), models=("bicubic", "realesrgan_x4plus"), scales=(4,), metrics=("psnr_y",),
+                     variants=("fp32", "int8"), backend="onnxruntime", out=tmp_path / "run",
+                     calib=CalibConfig(env / "data" / "T91", patches=8))
+    report = evaluate(cfg)
+    rows = set(load_run(tmp_path / "run")[["model", "variant"]].itertuples(index=False, name=None))
+    assert {("bicubic", "fp64"), ("realesrgan_x4plus", "fp32")} <= rows
+    if ("realesrgan_x4plus", "int8") in rows:
+        assert not report.failures
+    else:
+        assert len(report.failures) == 1 and "\n" not in report.failures[0] and "int8" in report.failures[0]
