@@ -53,6 +53,7 @@ class ParquetTable:
 
 
 PARTS_DIR = "results.parts"
+MAX_PARTS = 64  # parts kept before they are merged into results.parquet
 
 
 def _result_files(run_dir: Path) -> list[Path]:
@@ -121,17 +122,21 @@ class ResultsStore:
         return _frame(self._rows)
 
     def flush(self) -> None:
-        """Append the rows added since the last flush as one new part file (atomically)."""
+        """Append the rows added since the last flush as one new part file (atomically). Every
+        :data:`MAX_PARTS` parts are merged into ``results.parquet``, so a long sweep keeps few files
+        and rewrites the table only every so often (amortised, not on every flush)."""
         if not self._new:
             return
         parts = self.run_dir / PARTS_DIR
         parts.mkdir(parents=True, exist_ok=True)
-        last = max((int(p.stem.split("-")[1]) for p in parts.glob("part-*.parquet")), default=0)
+        last = max((int(f.stem.split("-")[1]) for f in self._files if f.parent == parts), default=0)
         path = parts / f"part-{last + 1:08d}.parquet"
         with atomic_path(path) as tmp:
             _frame({k: self._rows[k] for k in dict.fromkeys(self._new)}).to_parquet(tmp, index=False)
         self._files.append(path)
         self._new = []
+        if len(self._files) > MAX_PARTS:
+            self.compact()
 
     def compact(self) -> None:
         """Merge everything into ``results.parquet`` (atomically) and remove the merged parts."""

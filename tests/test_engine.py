@@ -345,3 +345,16 @@ def test_resume_at_another_scale_merges_provenance_and_newer_manifests_are_refus
     (tmp_path / "r" / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(RunStateError, match="format_version 99"):
         evaluate(EvalConfig(**base, scales=(2,)))
+
+
+def test_many_flushes_keep_few_part_files(tmp_path, monkeypatch):
+    import iqa_bench.results as results
+
+    monkeypatch.setattr(results, "MAX_PARTS", 4)
+    store = results.ResultsStore(tmp_path / "r")
+    for i in range(11):
+        store.add(("d", 2, f"img{i:02d}", "m", "fp32", "torch", "psnr"), float(i), "h")
+        store.flush()
+        assert len(list((tmp_path / "r").rglob("part-*.parquet"))) <= 4
+    assert list(load_run(tmp_path / "r")["value"]) == [float(i) for i in range(11)]
+    assert len(results.ResultsStore(tmp_path / "r")) == 11
