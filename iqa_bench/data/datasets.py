@@ -128,14 +128,24 @@ def register_builtins(reg: Registry[DatasetInfo]) -> None:
     )
 
 
+    from iqa_bench.data.benchmarks import BENCHMARKS, locate
+
+    for key, bench in BENCHMARKS.items():
+        reg.register(key, lambda bench=bench: folder_dataset(locate(bench), name=bench.name),
+                     DatasetInfo(description=f"{bench.description}; {bench.images} images; found in "
+                                 "$IQA_BENCH_DATA/<name> or the cache", source=bench.source, license=bench.license))
+
+
 DATASETS: Registry[DatasetInfo] = Registry("dataset", register_builtins)
 
 
 def resolve_dataset(spec: str) -> Dataset:
-    """A registered dataset name, or else a folder path."""
+    """A folder path that exists, else a registered dataset name (``default``, ``Set5``, ...)."""
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        return folder_dataset(p)
     if spec.lower() in DATASETS:
         return DATASETS.create(spec)
-    p = Path(spec).expanduser()
     if p.exists() or "/" in spec or spec.startswith("."):
         return folder_dataset(p)
     return DATASETS.create(spec)  # an unknown name raises with the closest registered names
