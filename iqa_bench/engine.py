@@ -27,7 +27,7 @@ from iqa_bench import __version__
 from iqa_bench.data.datasets import Sample, resolve_dataset
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.deploy.calibration import CalibConfig
-from iqa_bench.errors import ComputeError, IQABenchError, InputError, MetricUnavailableError, RunStateError
+from iqa_bench.errors import ComputeError, IQABenchError, InputError, MetricUnavailableError, RunStateError, brief
 from iqa_bench.io import ImageInfo, list_images, png_text, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS, create_metric
 from iqa_bench.models import MODELS, ModelInfo
@@ -413,8 +413,7 @@ def _cause(exc: BaseException) -> str:
     """One line for a failure: our errors' own message, else the exception type and its first line."""
     if isinstance(exc, IQABenchError):
         return f"{exc.message} (fix: {exc.hint})" if exc.hint else exc.message
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return brief(exc, limit=10_000)
 
 
 def _prepare(src: _Source, scale: int, dataset: str, timings: TimingsStore) -> None:

@@ -45,3 +45,10 @@ class ComputeError(IQABenchError):
 
 class MetricUnavailableError(IQABenchError):
     """A registered metric that cannot be computed here (its weights or dependencies cannot be had)."""
+
+
+def brief(exc: BaseException, limit: int = 200) -> str:
+    """One line for an exception from a library: ``Type: first line of its message`` (``Type`` alone
+    when the message is empty), at most ``limit`` characters of message."""
+    first = (str(exc).strip().splitlines() or [""])[0][:limit]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -63,11 +63,15 @@ def _result_files(run_dir: Path) -> list[Path]:
     return ([main] if main.exists() else []) + parts
 
 
-def _records(path: Path) -> list[tuple[tuple[Any, ...], float, str]]:
-    df = read_table(path)
-    inputs = df["inputs"].astype(str) if "inputs" in df else pd.Series("", index=df.index)
-    keys = zip(*(df[k] for k in KEY))
-    return [(tuple(k), float(v), h) for k, v, h in zip(keys, df["value"], inputs)]
+def _read_rows(files: list[Path]) -> dict[tuple[Any, ...], tuple[float, str]]:
+    """``{key: (value, inputs)}`` from the result files in order (a later file's row replaces an earlier one)."""
+    rows: dict[tuple[Any, ...], tuple[float, str]] = {}
+    for path in files:
+        df = read_table(path)
+        inputs = df["inputs"].astype(str) if "inputs" in df else pd.Series("", index=df.index)
+        for k, v, h in zip(zip(*(df[c] for c in KEY)), df["value"], inputs):
+            rows[tuple(k)] = (float(v), h)
+    return rows
 
 
 def _frame(rows: dict[tuple[Any, ...], tuple[float, str]]) -> pd.DataFrame:
@@ -94,11 +98,8 @@ class ResultsStore:
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / RESULTS_FILE
-        self._rows: dict[tuple[Any, ...], tuple[float, str]] = {}
         self._files = _result_files(self.run_dir)
-        for f in self._files:
-            for key, value, h in _records(f):
-                self._rows[key] = (value, h)
+        self._rows = _read_rows(self._files)
         self._new: list[tuple[Any, ...]] = []
 
     def __len__(self) -> int:
@@ -277,11 +278,7 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
         raise InputError(f"no {RESULTS_FILE} in {run_dir}", "run `iqa-bench evaluate --out DIR` first")
     if files == [run_dir / RESULTS_FILE]:
         return read_table(files[0])
-    rows: dict[tuple[Any, ...], tuple[float, str]] = {}
-    for f in files:
-        for key, value, h in _records(f):
-            rows[key] = (value, h)
-    return _frame(rows)
+    return _frame(_read_rows(files))
 
 
 def plan_key(dataset: str, scale: int, model: str, variant: str, backend: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from iqa_bench.errors import InputError
+from iqa_bench.errors import InputError, brief
 
 _WRAPPERS = ("params_ema", "params", "state_dict", "model", "net", "generator")
 
@@ -23,9 +23,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated, non-zip or pickled-code files
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise InputError(
-            f"checkpoint {p} cannot be read as PyTorch weights ({type(exc).__name__}{': ' + first if first else ''})",
+            f"checkpoint {p} cannot be read as PyTorch weights ({brief(exc)})",
             "the file is corrupt, truncated, or a pickled model object; re-download it, or save "
             "model.state_dict() with torch.save",
         ) from None

@@ -11,6 +11,9 @@ from iqa_bench.models import ModelInfo
 from iqa_bench.runners.network import NetworkUpscaler
 
 
+ARTEFACT_FIELDS = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration", "float_layers", "sha256")
+
+
 class OnnxBackedUpscaler(NetworkUpscaler):
     """A network upscaler whose network is an ONNX artefact: one per scale, found in (or built into)
     the artefact cache on first use and kept, so per-image calls never re-hash weights or
@@ -33,6 +36,12 @@ class OnnxBackedUpscaler(NetworkUpscaler):
             self._artefacts[scale] = self.cache.get(self.info, scale, self.variant, weights, self.calib,
                                                     self.network_input)
         return self._artefacts[scale]
+
+    def artefact_record(self, scale: int) -> dict:
+        """What the manifest records of the artefact built for ``scale``: its file, key, size, build
+        time, tools, calibration, float layers, sha256 and path."""
+        a = self._artefacts[scale]
+        return {k: a.record[k] for k in ARTEFACT_FIELDS if k in a.record} | {"path": str(a.path)}
 
     def _shrink(self, scale: int) -> int:
         return int(self.artefact(scale).record.get("shrink", 0))

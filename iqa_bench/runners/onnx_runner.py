@@ -91,10 +91,8 @@ class OnnxUpscaler(OnnxBackedUpscaler):
         self._sessions: dict[int, Any] = {}
 
     def provenance(self) -> dict:
-        keep = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration", "float_layers", "sha256")
         session = {"cpu_flags": list(cpu_flags()), "x64quantprecision": needs_x64_quant_precision()}
-        return {f"x{s}": {k: a.record[k] for k in keep if k in a.record} | {"path": str(a.path)} | session
-                for s, a in self._artefacts.items()}
+        return {f"x{s}": self.artefact_record(s) | session for s in self._artefacts}
 
     def session(self, scale: int) -> Any:
         if scale not in self._sessions:

@@ -136,12 +136,8 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         self.compiled(scale)
 
     def provenance(self) -> dict:
-        keep = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration", "float_layers", "sha256")
-        out = {}
-        for s, a in self._artefacts.items():
-            out[f"x{s}"] = ({k: a.record[k] for k in keep if k in a.record} | {"path": str(a.path)}
-                            | {"openvino": _versions(), "cpu_flags": list(cpu_flags())} | self._runtime.get(s, {}))
-        return out
+        runtime = {"openvino": _versions(), "cpu_flags": list(cpu_flags())}
+        return {f"x{s}": self.artefact_record(s) | runtime | self._runtime.get(s, {}) for s in self._artefacts}
 
     def _infer(self, x: np.ndarray, scale: int) -> np.ndarray:
         return self.compiled(scale)(x)[0]
