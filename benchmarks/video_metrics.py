@@ -65,13 +65,13 @@ def main() -> None:
         per_clip = {}
         times = []
         for clip, ref, dist in pairs:
-            fn(ref, dist)  # warm-up
+            fn(dist, ref)  # warm-up
             ts = []
             for _ in range(args.repeats):
                 if device == "cuda":
                     torch.cuda.synchronize()
                 t0 = time.perf_counter()
-                v = fn(ref, dist)
+                v = fn(dist, ref)
                 if device == "cuda":
                     torch.cuda.synchronize()
                 ts.append(time.perf_counter() - t0)

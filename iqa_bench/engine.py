@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -131,16 +131,17 @@ class EvalReport:
 
 @dataclass(frozen=True)
 class _Source:
-    """Something that yields an SR image per sample: a zoo model on a runner, or an output folder."""
+    """Something that yields an SR image per item (an image, or a clip's frame): a zoo model on a
+    runner, or an output folder (whose files are matched to items by name)."""
 
     name: str
     variant: str
     backend: str
-    make: Callable[[Sample, np.ndarray, int, bool], np.ndarray]  # (sample, lr, scale, quantize) -> SR
+    make: Callable[[str, np.ndarray, int, bool], np.ndarray]  # (item name, lr, scale, quantize) -> SR
     describe: dict
     scales: tuple[int, ...] = ()  # scales it runs at; empty: all
     upscaler: Upscaler | None = None  # None for output folders
-    identity: Callable[[Sample], str] = lambda sample: ""  # content id of what makes this sample's SR image
+    identity: Callable[[str], str] = lambda item: ""  # content id of what makes this item's SR image
 
 
 def conventions(cfg: EvalConfig) -> dict[str, str]:
@@ -255,7 +256,7 @@ def model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[str
         except WeightsError as exc:
             return refuse(f"model {name} skipped: {exc.message}", exc.hint or "")
 
-        def make(sample: Sample, lr: np.ndarray, scale: int, quantize: bool = True, up: Upscaler = upscaler) -> np.ndarray:
+        def make(item: str, lr: np.ndarray, scale: int, quantize: bool = True, up: Upscaler = upscaler) -> np.ndarray:
             return up.upscale_uint8(lr, scale) if quantize else up.upscale(lr, scale)
 
         describe = {"arch": info.arch, "backend": backend, "variant": variant, "params": info.params,
@@ -263,7 +264,7 @@ def model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[str
                     **({"detected": info.detected} if info.detected else {})}
         ident = _digest(_model_identity(describe, upscaler))
         sources.append(_Source(name, variant, backend, make, describe, tuple(scales), upscaler,
-                               lambda sample, i=ident: i))
+                               lambda item, i=ident: i))
     return sources
 
 
@@ -327,15 +328,15 @@ def _folder_source(name: str, folder: Path, drop_alpha: bool) -> _Source:
         raise InputError(f"--outputs {name}={folder}: folder not found", "give an existing folder of SR images")
     by_stem = {p.stem: p for p in list_images(folder)}
 
-    def identity(sample: Sample) -> str:
-        p = by_stem.get(sample.name)
+    def identity(item: str) -> str:
+        p = by_stem.get(item)
         return sha256_of(p) if p is not None else "missing"
 
-    def make(sample: Sample, lr: np.ndarray, scale: int, quantize: bool = True) -> np.ndarray:
-        p = by_stem.get(sample.name)
+    def make(item: str, lr: np.ndarray, scale: int, quantize: bool = True) -> np.ndarray:
+        p = by_stem.get(item)
         if p is None:
             raise InputError(
-                f"--outputs {name}: no SR image named {sample.name}.* in {folder}",
+                f"--outputs {name}: no SR image named {item}.* in {folder}",
                 f"add it, or evaluate a dataset whose images all have outputs in {folder}",
             )
         img, _ = read_image(p, drop_alpha=drop_alpha)
@@ -440,6 +441,66 @@ def _score(fn: Callable, kind: str, sr: np.ndarray, hr: np.ndarray, references: 
     return fn(sr, hr)
 
 
+class CellLoop:
+    """The one cell loop of every front door (images: :func:`evaluate`; clips:
+    :func:`iqa_bench.video.evaluate.evaluate_video`).
+
+    An *output cell* is one source's output for one item (an image or a clip); its *metric cells*
+    are the rows ``(dataset, scale, item, model, variant, backend, metric)``. :meth:`run` reuses a
+    metric cell only when it is stored with the same content id (``made_from`` + the metric's
+    definition), makes the output once when any is missing, scores each missing metric, and flushes.
+    A failure making the output is that source's (its remaining items are skipped, other sources go
+    on); a failure scoring is that metric cell's; both are recorded with their cause in ``report``.
+    """
+
+    def __init__(self, store: ResultsStore, report: EvalReport, metric_ids: dict[str, str],
+                 flush: Callable[[], None], on_cell: Callable[[str], None] | None, items: str = "images") -> None:
+        self.store, self.report, self.metric_ids = store, report, metric_ids
+        self._flush, self._on_cell, self._items = flush, on_cell, items
+        self.failed: set[tuple[str, str, str]] = set()
+
+    def run(self, dataset: str, scale: int, item: str, src: _Source, made_from: str, *, where: str, origin: str,
+            produce: Callable[[], Any], score: Callable[[str, Any, tuple], float]) -> None:
+        """One output cell and its missing metric cells.
+
+        ``made_from`` is the content id of everything the output depends on; ``where`` names the
+        output in messages, ``origin`` the item's file; ``produce()`` returns the output and
+        ``score(metric, output, key)`` one metric's value.
+        """
+        label = f"{dataset} x{scale} {item} {src.name} {src.variant}/{src.backend}"
+        keys = {m: (dataset, scale, item, src.name, src.variant, src.backend, m) for m in self.metric_ids}
+        inputs = {m: _digest([made_from, mid]) for m, mid in self.metric_ids.items()}
+        missing = [m for m, k in keys.items() if not self.store.has(k, inputs[m])]
+        self.report.recomputed_cells += any(self.store.has(keys[m]) for m in missing)  # stored from other inputs
+        if (src.name, src.variant, src.backend) in self.failed or not missing:
+            self.report.reused_cells += not missing
+            if self._on_cell:
+                self._on_cell(label)
+            return
+        try:
+            output = produce()
+        except Exception as exc:  # noqa: BLE001 - one variant's failure (a build, a library error, NaN
+            # output) is that variant's, recorded with its cause; the other models and variants go on
+            self.failed.add((src.name, src.variant, src.backend))
+            self.report.failures.append(f"{where}: {_cause(exc)}; the model's remaining {self._items} are skipped, "
+                                        "other models go on (check its weights and variant)")
+            self._flush()
+            return
+        for m in missing:
+            try:
+                value = score(m, output, keys[m])
+            except Exception as exc:  # noqa: BLE001 - one metric on one item; its cell stays missing
+                self.report.failures.append(f"{m} of {src.name} {src.variant}/{src.backend} on {origin} "
+                                            f"(x{scale}): {_cause(exc)}")
+                continue
+            self.store.add(keys[m], value, inputs[m])
+            self.report.rows_added += 1
+        self._flush()
+        self.report.computed_cells += 1
+        if self._on_cell:
+            self._on_cell(label)
+
+
 def evaluate(
     cfg: EvalConfig,
     *,
@@ -531,44 +592,42 @@ def evaluate(
         timings = TimingsStore(run_dir)
         env_id = _digest([conv, versions()])  # conventions and library versions
         metric_ids = {m: _digest(manifest["metrics"][m]) for m in metric_fns}
-        failed: set[tuple[str, str, str]] = set()
         prepared: set[tuple[str, str, str, int]] = set()
+
+        def flush() -> None:
+            store.flush()
+            timings.flush()
+
+        loop = CellLoop(store, report, metric_ids, flush, on_cell)
         if on_skipped and report.skipped:  # before the run starts, not after it
             on_skipped(list(report.skipped))
         if on_total:
             on_total(sum(1 for _, sc, _ in plan for src in sources if not src.scales or sc in src.scales))
         for ds_name, scale, sample in plan:
-            hr_mod: np.ndarray | None = None
-            lr: np.ndarray | None = None
+            loaded: dict[str, np.ndarray] = {}  # HR (mod-cropped, float) and LR, read once per image when needed
             references: dict[str, object] = {}  # reference-side work of FR metrics, once per HR image
+
+            def inputs_of(ds_name: str = ds_name, scale: int = scale, sample: Sample = sample) -> dict[str, np.ndarray]:
+                if not loaded:
+                    hr, _ = read_image(sample.hr_path, drop_alpha=cfg.drop_alpha)
+                    loaded["hr"] = modcrop(hr, scale)
+                    loaded["hr_f"] = to_float(loaded["hr"])
+                    loaded["lr"] = (read_image(sample.lr_path, drop_alpha=cfg.drop_alpha)[0]
+                                    if sample.lr_path is not None else deg(loaded["hr"], scale))
+                return loaded
+
             for src in sources:
                 if src.scales and scale not in src.scales:
                     continue
-                label = f"{ds_name} x{scale} {sample.name} {src.name} {src.variant}/{src.backend}"
-                keys = {m: (ds_name, scale, sample.name, src.name, src.variant, src.backend, m) for m in metric_fns}
                 files = datasets_record[ds_name][f"x{scale}"][sample.name]
                 lr_id = files["lr"]["sha256"] if isinstance(files["lr"], dict) else f"generated by {cfg.degradation}"
-                made_from = _digest([env_id, files["hr"]["sha256"], lr_id, src.identity(sample)])
-                inputs = {m: _digest([made_from, metric_ids[m]]) for m in metric_fns}
-                missing = [m for m, k in keys.items() if not store.has(k, inputs[m])]
-                report.recomputed_cells += any(store.has(keys[m]) for m in missing)  # stored from other inputs
-                if (src.name, src.variant, src.backend) in failed or not missing:
-                    if not missing:
-                        report.reused_cells += 1
-                    if on_cell:
-                        on_cell(label)
-                    continue
-                if hr_mod is None:
-                    hr, _ = read_image(sample.hr_path, drop_alpha=cfg.drop_alpha)
-                    hr_mod = modcrop(hr, scale)
-                    hr_f = to_float(hr_mod)
-                    if sample.lr_path is not None:
-                        lr, _ = read_image(sample.lr_path, drop_alpha=cfg.drop_alpha)
-                    else:
-                        lr = deg(hr_mod, scale)
+                made_from = _digest([env_id, files["hr"]["sha256"], lr_id, src.identity(sample.name)])
                 png = run_dir / "outputs" / ds_name / f"x{scale}" / src.name / f"{src.variant}-{src.backend}" / f"{sample.name}.png"
                 where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
-                try:
+
+                def produce(src: _Source = src, png: Path = png, where: str = where, made_from: str = made_from,
+                            ds_name: str = ds_name, scale: int = scale, sample: Sample = sample) -> np.ndarray:
+                    hr_mod, lr = inputs_of()["hr"], inputs_of()["lr"]
                     if cfg.quantize and png.exists() and png_text(png).get(PNG_INPUTS) == made_from:
                         sr, _ = read_image(png)  # the saved output of these very inputs
                     else:
@@ -576,7 +635,7 @@ def evaluate(
                             _prepare(src, scale, ds_name, timings)
                             prepared.add((src.name, src.variant, src.backend, scale))
                         t0 = time.perf_counter()
-                        sr = src.make(sample, lr, scale, cfg.quantize)
+                        sr = src.make(sample.name, lr, scale, cfg.quantize)
                         if src.upscaler is not None:
                             timings.add(ds_name, scale, sample.name, src.name, src.variant, src.backend,
                                         (time.perf_counter() - t0) * 1e3, lr.shape)
@@ -586,31 +645,16 @@ def evaluate(
                             if sr.dtype != np.uint8:
                                 sr = quantize_uint8(to_float(sr))
                             write_png(png, sr, text={PNG_INPUTS: made_from})
-                except Exception as exc:  # noqa: BLE001 - one variant's failure (a build, a library error, NaN
-                    # output) is that variant's, recorded with its cause; the other models and variants go on
-                    failed.add((src.name, src.variant, src.backend))
-                    report.failures.append(
-                        f"{where}: {_cause(exc)}; the model's remaining images are skipped, other models go on "
-                        "(check its weights and variant)"
-                    )
-                    continue
-                sr_f = np.clip(to_float(sr), 0.0, 1.0)
-                for m in missing:
+                    return np.clip(to_float(sr), 0.0, 1.0)
+
+                def score(m: str, sr_f: np.ndarray, key: tuple, scale: int = scale, references: dict = references) -> float:
+                    hr_f = inputs_of()["hr_f"]
                     c = scale if metric_meta[m].crop == "scale" else 0
                     a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
-                    try:
-                        value = _score(metric_fns[m], metric_meta[m].kind, a, b, references, m)
-                    except Exception as exc:  # noqa: BLE001 - one metric on one image; its cell stays missing
-                        report.failures.append(f"{m} of {src.name} {src.variant}/{src.backend} on {sample.hr_path} "
-                                               f"(x{scale}): {_cause(exc)}")
-                        continue
-                    store.add(keys[m], value, inputs[m])
-                    report.rows_added += 1
-                store.flush()
-                timings.flush()
-                report.computed_cells += 1
-                if on_cell:
-                    on_cell(label)
+                    return _score(metric_fns[m], metric_meta[m].kind, a, b, references, m)
+
+                loop.run(ds_name, scale, sample.name, src, made_from, where=where, origin=str(sample.hr_path),
+                         produce=produce, score=score)
         store.compact()
         timings.flush()
         artefacts = {f"{s.name}/{s.variant}/{s.backend}": p for s in sources if s.upscaler is not None

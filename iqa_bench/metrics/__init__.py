@@ -32,7 +32,8 @@ def create_metric(name: str, device: str | None = None, **options: Any) -> Any:
     numpy ``(H, W[, C])`` arrays: uint8 and uint16 are converted by their range, floats must be on
     [0, 1]. ``device`` goes to metrics that run on one (``info.devices``); a metric that runs on the
     CPU only ignores ``"cpu"``/None and refuses others. Unknown ``options`` are refused. Video
-    metrics are returned as registered (they take clips).
+    metrics take clips in the same order, ``metric(DistortedClip, ReferenceClip)``, and check their
+    roles by type.
 
     >>> import numpy as np
     >>> psnr_y = create_metric("psnr_y")

@@ -1,4 +1,4 @@
-"""Video metrics: ``metric(ReferenceClip, DistortedClip) -> per-frame values`` (float64, NaN where a
+"""Video metrics: ``metric(DistortedClip, ReferenceClip) -> per-frame values`` (float64, NaN where a
 frame has no value, e.g. frame 0 of a temporal metric).
 
 Factories take ``ffmpeg`` (path, for the ffmpeg-backed metrics) and ``device`` keywords. Clips are
@@ -30,9 +30,10 @@ from iqa_bench.video.y4m import read_y
 
 
 class VideoMetric(Protocol):
-    """``metric(ref, dist)`` -> ``(frames,)`` float64 per-frame values."""
+    """``metric(dist, ref)`` -> ``(frames,)`` float64 per-frame values: prediction first, reference
+    second, like every metric of iqa-bench."""
 
-    def __call__(self, ref: ReferenceClip, dist: DistortedClip) -> np.ndarray: ...
+    def __call__(self, dist: DistortedClip, ref: ReferenceClip) -> np.ndarray: ...
 
 
 @contextmanager
@@ -77,10 +78,10 @@ class FfmpegQualityMetric:
         self.name, self.metric, self.column, self.vmaf_model = name, metric, column, vmaf_model
         self.ffmpeg = find_ffmpeg(ffmpeg).require(filters=("libvmaf" if metric == "vmaf" else metric,))
 
-    def __call__(self, ref: ReferenceClip, dist: DistortedClip) -> np.ndarray:
+    def __call__(self, dist: DistortedClip, ref: ReferenceClip) -> np.ndarray:
         from ffmpeg_quality_metrics import FfmpegQualityMetrics, FfmpegQualityMetricsError
 
-        check_clip_pair(ref, dist, self.name)
+        check_clip_pair(dist, ref, self.name)
         options = {"model_path": self.vmaf_model, "n_threads": 0} if self.vmaf_model else None
         with tempfile.TemporaryDirectory(prefix="iqa-bench-ffqm-") as tmp, _library_quiet():
             try:
@@ -111,10 +112,10 @@ class VmafTorch:
         self.model = VMAF(temporal_pooling=False, enable_motion=True, clip_score=True, NEG=neg).to(self.device)
         self.name = "vmaf_neg_torch" if neg else "vmaf_torch"
 
-    def __call__(self, ref: ReferenceClip, dist: DistortedClip) -> np.ndarray:
+    def __call__(self, dist: DistortedClip, ref: ReferenceClip) -> np.ndarray:
         import torch
 
-        check_clip_pair(ref, dist, self.name)
+        check_clip_pair(dist, ref, self.name)
 
         def tensor(clip: ReferenceClip | DistortedClip) -> torch.Tensor:
             return torch.from_numpy(read_y(clip.path)).to(self.device, torch.float32)[:, None]
@@ -143,7 +144,7 @@ def _ieee_fp32() -> Iterator[None]:
         cudnn.allow_tf32, matmul.allow_tf32 = old
 
 
-def _temporal_diffs(ref: ReferenceClip, dist: DistortedClip) -> tuple[np.ndarray, np.ndarray]:
+def _temporal_diffs(dist: DistortedClip, ref: ReferenceClip) -> tuple[np.ndarray, np.ndarray]:
     r = read_y(ref.path).astype(np.float64)
     d = read_y(dist.path).astype(np.float64)
     return np.diff(r, axis=0), np.diff(d, axis=0)
@@ -155,9 +156,9 @@ class TemporalGradientMAD:
 
     name = "tgrad_mad"
 
-    def __call__(self, ref: ReferenceClip, dist: DistortedClip) -> np.ndarray:
-        check_clip_pair(ref, dist, self.name)
-        gr, gd = _temporal_diffs(ref, dist)
+    def __call__(self, dist: DistortedClip, ref: ReferenceClip) -> np.ndarray:
+        check_clip_pair(dist, ref, self.name)
+        gr, gd = _temporal_diffs(dist, ref)
         return np.concatenate([[np.nan], np.abs(gd - gr).mean(axis=(1, 2))])
 
 
@@ -167,9 +168,9 @@ class Flicker:
 
     name = "flicker"
 
-    def __call__(self, ref: ReferenceClip, dist: DistortedClip) -> np.ndarray:
-        check_clip_pair(ref, dist, self.name)
-        gr, gd = _temporal_diffs(ref, dist)
+    def __call__(self, dist: DistortedClip, ref: ReferenceClip) -> np.ndarray:
+        check_clip_pair(dist, ref, self.name)
+        gr, gd = _temporal_diffs(dist, ref)
         return np.concatenate([[np.nan], np.abs(gd.mean(axis=(1, 2)) - gr.mean(axis=(1, 2)))])
 
 

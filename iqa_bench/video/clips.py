@@ -1,8 +1,9 @@
 """Clip files handed to video metrics, with their roles fixed by type.
 
-A video metric is called as ``metric(ReferenceClip, DistortedClip)``. The two roles are different
-classes, and :func:`check_clip_pair` refuses anything else, so a reference and a distorted clip
-cannot be swapped by argument order anywhere in iqa-bench (VMAF is not symmetric: its motion
+A video metric is called as ``metric(DistortedClip, ReferenceClip)``: prediction first, reference
+second, like every image metric. The two roles are different classes, and :func:`check_clip_pair`
+refuses anything else, so a reference and a distorted clip cannot be swapped by argument order
+anywhere in iqa-bench (VMAF is not symmetric: its motion
 feature is computed on the reference; and the tools disagree on order: ffmpeg-quality-metrics'
 command line takes ``dist ref``, its Python API ``(ref, dist)``, libvmaf's filter ``[dist][ref]``).
 """
@@ -46,13 +47,13 @@ class DistortedClip(_ClipFile):
     """The clip under test (SR output, decoded encode, ...)."""
 
 
-def check_clip_pair(ref: object, dist: object, metric: str) -> None:
+def check_clip_pair(dist: object, ref: object, metric: str) -> None:
     """Refuse swapped or mismatched clips before any metric runs.
 
     Raises
     ------
     TypeError
-        ``ref`` is not a :class:`ReferenceClip` or ``dist`` not a :class:`DistortedClip` (a
+        ``dist`` is not a :class:`DistortedClip` or ``ref`` not a :class:`ReferenceClip` (a
         programming error: the roles were swapped or a bare path was passed).
     InputError
         Frame counts or frame sizes differ (metrics would silently compare only the overlap, or
@@ -60,8 +61,8 @@ def check_clip_pair(ref: object, dist: object, metric: str) -> None:
     """
     if not isinstance(ref, ReferenceClip) or not isinstance(dist, DistortedClip):
         raise TypeError(
-            f"{metric}: call it as metric(ReferenceClip, DistortedClip), got "
-            f"({type(ref).__name__}, {type(dist).__name__}); reference and distorted clips are not interchangeable"
+            f"{metric}: call it as metric(DistortedClip, ReferenceClip), prediction first, got "
+            f"({type(dist).__name__}, {type(ref).__name__}); reference and distorted clips are not interchangeable"
         )
     r, d = ref.header, dist.header
     if (r.width, r.height) != (d.width, d.height):

@@ -3,7 +3,14 @@
 Per clip and scale: the reference (HR frames, each top-left mod-cropped) is written once as a
 ``.y4m``; the LR clip is made frame by frame (MATLAB bicubic, or ffmpeg's scaler) and optionally
 compressed with H.264 at a CRF; every source upscales it frame by frame into a lossless ``.y4m``
-(kept, reused on rerun); every metric scores that against the reference.
+(kept, with the content id of what made it in a ``.y4m.inputs`` file beside it, and reused on a
+rerun only when that id is unchanged); every metric scores that against the reference.
+
+The cells run through the image engine's one loop (:class:`iqa_bench.engine.CellLoop`): values
+are keyed by content (the reference clip's sha256, the model's weights/variant/backend, the
+conventions, library and ffmpeg versions, the metric's definition), so a changed clip, checkpoint
+or setting recomputes its cells; a source's failure skips its remaining clips, a metric's failure
+only its cell.
 
 The run directory is the image engine's, so ``report``, ``compare``, ``baseline update`` and
 ``gate`` work on it unchanged, pairing by clip: ``results.parquet`` holds one row per clip (the
@@ -22,18 +29,19 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from iqa_bench.data.datasets import Sample
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.deploy.calibration import CalibConfig
-from iqa_bench.engine import EvalConfig, EvalReport, model_sources, open_manifest, versions
-from iqa_bench.errors import ComputeError, InputError, MetricUnavailableError, RunStateError
+from iqa_bench.engine import (CellLoop, EvalConfig, EvalReport, _digest, _prepare, _Source, model_sources, open_manifest,
+                              versions)
+from iqa_bench.errors import InputError, MetricUnavailableError
 from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS
-from iqa_bench.results import ParquetTable, ResultsStore, RunLock, TimingsStore, read_table, write_manifest
+from iqa_bench.io import atomic_path
+from iqa_bench.results import ParquetTable, ResultsStore, RunLock, TimingsStore, add_plan, read_table, write_manifest
 from iqa_bench.video.clips import DistortedClip, ReferenceClip
 from iqa_bench.video.datasets import resolve_video_dataset
 from iqa_bench.video.ffmpeg import FFmpeg, ffmpeg_downscale, find_ffmpeg, h264_roundtrip
-from iqa_bench.video.y4m import read_header, write_y4m
+from iqa_bench.video.y4m import write_y4m
 from iqa_bench.weights import WeightsError, sha256_of
 
 DEFAULT_METRICS = ("vmaf", "vmaf_neg", "ffmpeg_psnr_y", "ffmpeg_ssim_y", "tgrad_mad", "flicker")
@@ -225,9 +233,9 @@ def evaluate_video(
     Raises
     ------
     InputError, UnknownNameError, RunStateError
-        Before any SR work: bad options, a missing or libvmaf-less ffmpeg, unknown names, a run
-        directory made with other conventions, or a reference clip that changed. A model's compute
-        error is collected in ``EvalReport.failures``; the others go on.
+        Before any SR work: bad options, a missing or libvmaf-less ffmpeg, unknown names or a run
+        directory made with other conventions. A model's or a metric's failure is collected in
+        ``EvalReport.failures``; the others go on.
     """
     ff = find_ffmpeg(cfg.ffmpeg)
     conv = video_conventions(cfg, ff)
@@ -244,19 +252,35 @@ def evaluate_video(
 
     with RunLock(Path(cfg.out)):  # one writer per run directory, from reading the manifest to the last write
         run_dir = Path(cfg.out)
-        manifest = open_manifest(run_dir, conv, sources, command,
-                                 versions(("imageio-ffmpeg", "ffmpeg-quality-metrics", "vmaf-torch")) | {"ffmpeg": ff.version})
+        libs = versions(("imageio-ffmpeg", "ffmpeg-quality-metrics", "vmaf-torch")) | {"ffmpeg": ff.version}
+        manifest = open_manifest(run_dir, conv, sources, command, libs)
         manifest.update(
             kind="video",
             primary_metric=next((m for m in ("vmaf", "vmaf_neg", "vmaf_torch") if m in metrics), next(iter(metrics))),
         )
         for name, (meta, _) in metrics.items():
             manifest["metrics"][name] = asdict(meta)
-        run_dir.mkdir(parents=True, exist_ok=True)
-
         datasets = [resolve_video_dataset(d, cfg.frames) for d in cfg.datasets]
+        for ds in datasets:
+            for scale in cfg.scales:
+                for src in sources:
+                    if not src.scales or scale in src.scales:
+                        add_plan(manifest, ds.name, scale, src.name, src.variant, src.backend,
+                                 [c.name for c in ds.clips], list(metrics))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_manifest(run_dir, manifest)
+
         store, frames_store, timings = ResultsStore(run_dir), FramesStore(run_dir), TimingsStore(run_dir)
-        failed: set[tuple[str, str, str]] = set()
+        env_id = _digest([conv, libs])  # conventions, library and ffmpeg versions
+        metric_ids = {m: _digest(manifest["metrics"][m]) for m in metrics}
+        prepared: set[tuple[str, str, str, int]] = set()
+
+        def flush() -> None:
+            frames_store.flush()
+            store.flush()
+            timings.flush()
+
+        loop = CellLoop(store, report, metric_ids, flush, on_cell, items="clips")
         for ds in datasets:
             ds_rec = manifest["datasets"].setdefault(ds.name, {"root": ds.root})
             for scale in cfg.scales:
@@ -266,66 +290,60 @@ def evaluate_video(
                     ref_path = run_dir / "clips" / ds.name / f"x{scale}" / f"{clip.name}.y4m"
                     write_y4m(ref_path, hr, fps)
                     digest = sha256_of(ref_path)
-                    known = ds_rec.get(f"x{scale}", {}).get(clip.name, {}).get("hr", {}).get("sha256")
-                    if known and known != digest:
-                        raise RunStateError(f"reference clip {clip.name} ({clip.origin}) differs from the one this run "
-                                            f"scored (sha256 {digest[:12]}… vs {known[:12]}…)",
-                                            "use a new --out directory")
                     ds_rec.setdefault(f"x{scale}", {})[clip.name] = {
                         "hr": {"path": str(ref_path), "sha256": digest, "frames": int(hr.shape[0]),
                                "size": f"{hr.shape[2]}x{hr.shape[1]}", "origin": clip.origin},
                         "lr": "generated"}
                     write_manifest(run_dir, manifest)
                     ref = ReferenceClip.open(ref_path)
-                    lr: np.ndarray | None = None
+                    lr_clip: list[np.ndarray] = []  # made once per clip and scale, when a source needs it
+
                     for src in sources:
                         if src.scales and scale not in src.scales:
                             continue
-                        label = f"{ds.name} x{scale} {clip.name} {src.name}"
-                        keys = {m: (ds.name, scale, clip.name, src.name, src.variant, src.backend, m) for m in metrics}
-                        missing = [m for m, k in keys.items() if not store.has(k)]
-                        if not missing or (src.name, src.variant, src.backend) in failed:
-                            report.reused_cells += not missing
-                            if on_cell:
-                                on_cell(label)
-                            continue
+                        made_from = _digest([env_id, digest, src.identity(clip.name)])
                         out = (run_dir / "outputs" / ds.name / f"x{scale}" / src.name / f"{src.variant}-{src.backend}"
                                / f"{clip.name}.y4m")
-                        try:
-                            if not (out.is_file() and read_header(out).frames == hr.shape[0]):
-                                if lr is None:
-                                    lr = _lr_clip(hr, scale, cfg, ff, fps)
-                                sr = []
-                                for i, f in enumerate(lr):
-                                    t0 = time.perf_counter()
-                                    s = src.make(Sample(f"{clip.name}#{i}", ref_path, None), f, scale, True)
-                                    timings.add(ds.name, scale, f"{clip.name}#{i:04d}", src.name, src.variant, src.backend,
-                                                (time.perf_counter() - t0) * 1e3, f.shape)
-                                    if s.shape != hr.shape[1:]:
-                                        raise InputError(f"SR frame {i} of {clip.name} is {s.shape} but the reference frame is "
-                                                         f"{hr.shape[1:]}", "the model must upscale by exactly the scale")
-                                    sr.append(s)
-                                write_y4m(out, sr, fps)
-                            dist = DistortedClip.open(out)
-                            for m in missing:
-                                values = metrics[m][1](ref, dist)
-                                frames_store.put(keys[m], values)
-                                store.add(keys[m], pool_values(values)["mean"])
-                                report.rows_added += 1
-                        except (ComputeError, InputError) as exc:
-                            failed.add((src.name, src.variant, src.backend))
-                            report.failures.append(f"{label}: {exc.message}; its remaining clips are skipped, other "
-                                                   "models go on")
-                            continue
-                        finally:
-                            frames_store.flush()
-                            store.flush()
-                            timings.flush()
-                        report.computed_cells += 1
-                        if on_cell:
-                            on_cell(label)
+
+                        def produce(src: _Source = src, out: Path = out, made_from: str = made_from, scale: int = scale,
+                                    clip_name: str = clip.name, hr: np.ndarray = hr, fps: Fraction = fps) -> DistortedClip:
+                            stamp = out.with_name(out.name + ".inputs")  # content id of what made the saved clip
+                            if out.is_file() and stamp.is_file() and stamp.read_text() == made_from:
+                                return DistortedClip.open(out)  # the saved output of these very inputs
+                            if not lr_clip:
+                                lr_clip.append(_lr_clip(hr, scale, cfg, ff, fps))
+                            if src.upscaler is not None and (src.name, src.variant, src.backend, scale) not in prepared:
+                                _prepare(src, scale, ds.name, timings)
+                                prepared.add((src.name, src.variant, src.backend, scale))
+                            sr = []
+                            for i, f in enumerate(lr_clip[0]):
+                                t0 = time.perf_counter()
+                                s = src.make(clip_name, f, scale, True)
+                                timings.add(ds.name, scale, f"{clip_name}#{i:04d}", src.name, src.variant, src.backend,
+                                            (time.perf_counter() - t0) * 1e3, f.shape)
+                                if s.shape != hr.shape[1:]:
+                                    raise InputError(f"SR frame {i} of {clip_name} is {s.shape} but the reference frame "
+                                                     f"is {hr.shape[1:]}", "the model must upscale by exactly the scale")
+                                sr.append(s)
+                            stamp.unlink(missing_ok=True)
+                            write_y4m(out, sr, fps)
+                            with atomic_path(stamp) as tmp:
+                                tmp.write_text(made_from)
+                            return DistortedClip.open(out)
+
+                        def score(m: str, dist: DistortedClip, key: tuple, ref: ReferenceClip = ref) -> float:
+                            values = metrics[m][1](dist, ref)
+                            frames_store.put(key, values)
+                            return pool_values(values)["mean"]
+
+                        loop.run(ds.name, scale, clip.name, src, made_from,
+                                 where=f"{ds.name} x{scale} {clip.name} {src.name} {src.variant}/{src.backend}",
+                                 origin=f"{clip.origin} ({clip.name})", produce=produce, score=score)
         store.compact()
+        flush()
         if report.failures:
             manifest["failures"] = report.failures
+        else:
+            manifest.pop("failures", None)
         write_manifest(run_dir, manifest)
         return report

@@ -49,6 +49,6 @@ def score_clips(reference: Path, distorted: Path, metrics: list[str], *, ffmpeg:
         ref = ReferenceClip.open(_as_y4m(Path(reference), tmp, "reference"))
         dist = DistortedClip.open(_as_y4m(Path(distorted), tmp, "distorted"))
         for name, fn in fns.items():
-            v = fn(ref, dist)
+            v = fn(dist, ref)
             result[name] = {"per_frame": [None if math.isnan(x) else float(x) for x in v], **pool_values(v)}
     return result

@@ -17,7 +17,7 @@ def _clips(tmp_path, ref, dist):
 
 def test_ffmpeg_psnr_y_equals_numpy_psnr_on_the_y_planes(clip_pair):
     r, d = clip_pair
-    got = METRICS.create("ffmpeg_psnr_y")(ReferenceClip.open(r), DistortedClip.open(d))
+    got = METRICS.create("ffmpeg_psnr_y")(DistortedClip.open(d), ReferenceClip.open(r))
     a, b = read_y(r).astype(float), read_y(d).astype(float)
     want = 10 * np.log10(255.0**2 / ((a - b) ** 2).mean(axis=(1, 2)))
     assert np.abs(got - want).max() <= 0.005 + 1e-9  # ffmpeg's stats file prints 2 decimals
@@ -40,7 +40,7 @@ def _x264_ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_ffmpeg_ssim_y_is_x264s_ssim(clip_pair):
     r, d = clip_pair
-    got = METRICS.create("ffmpeg_ssim_y")(ReferenceClip.open(r), DistortedClip.open(d))
+    got = METRICS.create("ffmpeg_ssim_y")(DistortedClip.open(d), ReferenceClip.open(r))
     a, b = read_y(r).astype(float), read_y(d).astype(float)
     want = np.array([_x264_ssim(x, y) for x, y in zip(a, b)])
     assert np.abs(got - want).max() <= 0.0005 + 1e-6  # the library rounds per-frame SSIM to 3 decimals
@@ -52,20 +52,20 @@ def test_temporal_metrics_on_constructed_clips(tmp_path):
     ref = np.clip(moving_clip(frames=6)[..., :1].astype(int), 30, 220)  # room for offsets without clipping
     # a constant brightness offset changes no temporal gradient
     r, d = _clips(tmp_path, ref.astype(np.uint8), (ref + 5).astype(np.uint8))
-    tg, fl = METRICS.create("tgrad_mad")(r, d), METRICS.create("flicker")(r, d)
+    tg, fl = METRICS.create("tgrad_mad")(d, r), METRICS.create("flicker")(d, r)
     assert np.isnan(tg[0]) and np.isnan(fl[0])
     assert np.array_equal(tg[1:], np.zeros(5)) and np.array_equal(fl[1:], np.zeros(5))
     # brightness alternating 0 / +8: every frame step adds or removes 8 levels everywhere
     alt = ref + np.array([0, 8, 0, 8, 0, 8])[:, None, None, None]
     r, d = _clips(tmp_path, ref.astype(np.uint8), alt.astype(np.uint8))
-    assert np.array_equal(METRICS.create("tgrad_mad")(r, d)[1:], np.full(5, 8.0))
-    assert np.array_equal(METRICS.create("flicker")(r, d)[1:], np.full(5, 8.0))
+    assert np.array_equal(METRICS.create("tgrad_mad")(d, r)[1:], np.full(5, 8.0))
+    assert np.array_equal(METRICS.create("flicker")(d, r)[1:], np.full(5, 8.0))
     # noise that changes every frame: tgrad_mad sees it, flicker (mean brightness) almost not
     noisy = ref + np.random.default_rng(1).integers(-3, 4, ref.shape)
     r, d = _clips(tmp_path, ref.astype(np.uint8), noisy.astype(np.uint8))
     step = np.diff((noisy - ref)[..., 0].astype(float), axis=0)
-    assert np.allclose(METRICS.create("tgrad_mad")(r, d)[1:], np.abs(step).mean(axis=(1, 2)), atol=1e-12)
-    assert np.allclose(METRICS.create("flicker")(r, d)[1:], np.abs(step.mean(axis=(1, 2))), atol=1e-12)
+    assert np.allclose(METRICS.create("tgrad_mad")(d, r)[1:], np.abs(step).mean(axis=(1, 2)), atol=1e-12)
+    assert np.allclose(METRICS.create("flicker")(d, r)[1:], np.abs(step.mean(axis=(1, 2))), atol=1e-12)
 
 
 def test_vmaf_torch_agrees_with_libvmaf(clip_pair):
@@ -73,10 +73,10 @@ def test_vmaf_torch_agrees_with_libvmaf(clip_pair):
     0.01 when measured for ORACLES.md)."""
     r, d = clip_pair
     ref, dist = ReferenceClip.open(r), DistortedClip.open(d)
-    lib, torch_ = METRICS.create("vmaf")(ref, dist), METRICS.create("vmaf_torch")(ref, dist)
+    lib, torch_ = METRICS.create("vmaf")(dist, ref), METRICS.create("vmaf_torch")(dist, ref)
     assert abs(lib.mean() - torch_.mean()) < 0.1
     assert np.abs(lib - torch_).max() < 0.5
-    neg_lib, neg_torch = METRICS.create("vmaf_neg")(ref, dist), METRICS.create("vmaf_neg_torch")(ref, dist)
+    neg_lib, neg_torch = METRICS.create("vmaf_neg")(dist, ref), METRICS.create("vmaf_neg_torch")(dist, ref)
     # NEG is looser (0.15 measured on this 96x64 clip, up to 0.12 on the generated clips in
     # tests/video/test_evaluate.py): its gain limits amplify float-vs-integer feature differences
     assert abs(neg_lib.mean() - neg_torch.mean()) < 0.25
@@ -95,9 +95,9 @@ def test_directions_hold_on_a_worse_copy(name, tmp_path):
     heavy = np.clip(heavy.astype(int) + rng.integers(-6, 7, heavy.shape), 0, 255).astype(np.uint8)
     fn, meta = METRICS.create(name), METRICS.get(name).meta
     r, d1 = _clips(tmp_path, ref, mild)
-    v_mild = np.nanmean(fn(r, d1))
+    v_mild = np.nanmean(fn(d1, r))
     write_y4m(tmp_path / "h.y4m", heavy)
-    v_heavy = np.nanmean(fn(r, DistortedClip.open(tmp_path / "h.y4m")))
+    v_heavy = np.nanmean(fn(DistortedClip.open(tmp_path / "h.y4m"), r))
     assert (v_mild > v_heavy) == meta.higher_is_better, (v_mild, v_heavy)
 
 
@@ -106,5 +106,5 @@ def test_vmaf_torch_leaves_torch_precision_flags_as_it_found_them(clip_pair):
 
     r, d = clip_pair
     before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    METRICS.create("vmaf_torch")(ReferenceClip.open(r), DistortedClip.open(d))
+    METRICS.create("vmaf_torch")(DistortedClip.open(d), ReferenceClip.open(r))
     assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before

@@ -17,13 +17,13 @@ def test_swapped_roles_are_refused_by_every_video_metric(name, clip_pair):
     r, d = clip_pair
     fn = METRICS.create(name)
     ref, dist = ReferenceClip.open(r), DistortedClip.open(d)
-    with pytest.raises(TypeError, match=r"metric\(ReferenceClip, DistortedClip\)"):
-        fn(dist, ref)
+    with pytest.raises(TypeError, match=r"metric\(DistortedClip, ReferenceClip\), prediction first"):
+        fn(ref, dist)
     with pytest.raises(TypeError):
         fn(ReferenceClip.open(d), ReferenceClip.open(r))  # a distorted file opened as a reference is still refused
     with pytest.raises(TypeError):
         fn(str(r), str(d))
-    assert fn(ref, dist).shape == (8,)
+    assert fn(dist, ref).shape == (8,)
 
 
 def test_vmaf_goes_to_libvmaf_in_the_reference_role(clip_pair):
@@ -34,7 +34,7 @@ def test_vmaf_goes_to_libvmaf_in_the_reference_role(clip_pair):
     from iqa_bench.video.ffmpeg import find_ffmpeg
 
     r, d = clip_pair
-    ours = METRICS.create("vmaf")(ReferenceClip.open(r), DistortedClip.open(d))
+    ours = METRICS.create("vmaf")(DistortedClip.open(d), ReferenceClip.open(r))
     ff = find_ffmpeg().path
 
     def library(a, b):
@@ -50,7 +50,7 @@ def test_frame_count_mismatch_is_a_clear_error(name, tmp_path, clip_pair):
     r, _ = clip_pair
     write_y4m(tmp_path / "short.y4m", moving_clip(frames=7))
     with pytest.raises(InputError, match=r"short\.y4m has 7 frames but its reference .*ref\.y4m has 8"):
-        METRICS.create(name)(ReferenceClip.open(r), DistortedClip.open(tmp_path / "short.y4m"))
+        METRICS.create(name)(DistortedClip.open(tmp_path / "short.y4m"), ReferenceClip.open(r))
 
 
 @pytest.mark.parametrize("name", ["vmaf", "ffmpeg_ssim_y", "flicker"])
@@ -58,7 +58,7 @@ def test_resolution_mismatch_is_a_clear_error(name, tmp_path, clip_pair):
     r, _ = clip_pair
     write_y4m(tmp_path / "big.y4m", moving_clip(frames=8, h=66, w=96))
     with pytest.raises(InputError, match=r"big\.y4m is 96x66 but its reference .*ref\.y4m is 96x64") as e:
-        METRICS.create(name)(ReferenceClip.open(r), DistortedClip.open(tmp_path / "big.y4m"))
+        METRICS.create(name)(DistortedClip.open(tmp_path / "big.y4m"), ReferenceClip.open(r))
     assert "does not rescale" in e.value.hint
 
 

@@ -168,3 +168,48 @@ def test_cli_video_evaluate(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "harmonic mean" in proc.stdout and "frames.parquet" in proc.stdout
     assert len(load_frames(tmp_path / "run")) == 3 * 2 * (4 + 3)
+
+
+def test_video_cells_are_keyed_by_content_and_planned(tmp_path):
+    """The video front door runs the image engine's cell loop: a changed clip recomputes its cells
+    (and only those), a saved output made from other inputs is not reused, and the planned cells
+    are in the manifest, so gate/report see an incomplete video run."""
+    from iqa_bench.results import missing_cells
+
+    root = tmp_path / "clips"
+    for name, seed in (("a", 1), ("b", 2)):
+        for i, f in enumerate(moving_clip(frames=4, h=32, w=48, seed=seed)):
+            save_png(root / name / f"{i:03d}.png", f)
+    run = tmp_path / "run"
+
+    def go():
+        return evaluate_video(VideoEvalConfig(datasets=(str(root),), models=("bicubic", "nearest"),
+                                              metrics=("tgrad_mad", "flicker"), out=run))
+
+    first = go()
+    assert (first.computed_cells, first.reused_cells, first.recomputed_cells) == (4, 0, 0)
+    m = read_manifest(run)
+    assert missing_cells(m, load_run(run))[:2] == (0, 2 * 2 * 2 * 1)  # nothing missing of 8 planned cells
+    assert sorted(m["planned"]) == ["clips|x2|bicubic|fp64|interp", "clips|x2|nearest|fp64|interp"]
+    before = load_run(run).set_index(["image", "model", "metric"])["value"]
+
+    again = go()
+    assert (again.computed_cells, again.reused_cells) == (0, 4)
+
+    frame = moving_clip(frames=4, h=32, w=48, seed=1)[2].copy()
+    frame[:8] = 255 - frame[:8]  # one frame of clip a changes
+    save_png(root / "a" / "002.png", frame)
+    changed = go()
+    assert (changed.computed_cells, changed.reused_cells, changed.recomputed_cells) == (2, 2, 2)
+    after = load_run(run).set_index(["image", "model", "metric"])["value"]
+    assert (after.loc["b"] == before.loc["b"]).all() and (after.loc["a"] != before.loc["a"]).any()
+
+    # a saved output whose content id does not match is remade, not rescored as it is
+    out = run / "outputs" / "clips" / "x2" / "nearest" / "fp64-interp" / "b.y4m"
+    stamp = out.with_name("b.y4m.inputs")
+    assert stamp.is_file()
+    stamp.write_text("something else")
+    (run / "results.parquet").unlink()
+    redo = go()
+    assert redo.computed_cells == 4 and stamp.read_text() != "something else"
+    assert np.allclose(load_run(run).set_index(["image", "model", "metric"])["value"].loc[after.index], after)
