@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from iqa_bench.errors import IQABenchError
+from iqa_bench.errors import IQABenchError, storage_error
 
 app = typer.Typer(
     name="iqa-bench",
@@ -32,9 +32,13 @@ err = Console(stderr=True, soft_wrap=True)
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Print an IQABenchError as one message (no traceback) and exit with its code."""
+    """Print an IQABenchError, or an OS error (full disk, read-only folder...), as one message with
+    the fix (no traceback) and exit with its code."""
     try:
-        yield
+        try:
+            yield
+        except OSError as exc:
+            raise storage_error(exc) from None
     except IQABenchError as exc:
         err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:

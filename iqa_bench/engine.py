@@ -27,9 +27,11 @@ from iqa_bench import __version__
 from iqa_bench.data.datasets import Sample, resolve_dataset
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.deploy.calibration import CalibConfig
-from iqa_bench.errors import ComputeError, IQABenchError, InputError, MetricUnavailableError, RunStateError, brief
+from iqa_bench.errors import (ComputeError, IQABenchError, InputError, MetricUnavailableError, RunStateError, brief,
+                              is_storage_error)
 from iqa_bench.io import ImageInfo, list_images, png_text, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS, create_metric
+from iqa_bench.metrics.base import ReferenceCached
 from iqa_bench.models import MODELS, ModelInfo
 from iqa_bench.results import MANIFEST_VERSION, ResultsStore, RunLock, TimingsStore, add_plan, read_manifest, write_manifest
 from iqa_bench.runners import RUNNERS, Upscaler
@@ -425,6 +427,8 @@ def _prepare(src: _Source, scale: int, dataset: str, timings: TimingsStore) -> N
     try:
         src.upscaler.prepare(scale)
     except Exception as exc:  # noqa: BLE001 - reported by the caller as this variant's failure
+        if is_storage_error(exc):
+            raise
         raise ComputeError(f"building {src.name} {src.variant} on {src.backend} for x{scale} failed: {_cause(exc)}") from exc
     timings.add_rows([{"kind": "build", "dataset": dataset, "scale": scale, "model": src.name, "variant": src.variant,
                        "backend": src.backend, "build_ms": (time.perf_counter() - t0) * 1e3}])
@@ -434,7 +438,7 @@ def _score(fn: Callable, kind: str, sr: np.ndarray, hr: np.ndarray, references: 
     """One metric value; a metric with ``reference``/``compare`` reuses its HR-side work across models."""
     if kind == "nr":
         return fn(sr)
-    if hasattr(fn, "reference"):
+    if isinstance(fn, ReferenceCached):
         if name not in references:
             references[name] = fn.reference(hr)
         return fn.compare(sr, references[name])
@@ -481,6 +485,8 @@ class CellLoop:
             output = produce()
         except Exception as exc:  # noqa: BLE001 - one variant's failure (a build, a library error, NaN
             # output) is that variant's, recorded with its cause; the other models and variants go on
+            if is_storage_error(exc):  # a full or read-only disk is the machine's: stop, keep what is written
+                raise
             self.failed.add((src.name, src.variant, src.backend))
             self.report.failures.append(f"{where}: {_cause(exc)}; the model's remaining {self._items} are skipped, "
                                         "other models go on (check its weights and variant)")
@@ -490,6 +496,8 @@ class CellLoop:
             try:
                 value = score(m, output, keys[m])
             except Exception as exc:  # noqa: BLE001 - one metric on one item; its cell stays missing
+                if is_storage_error(exc):
+                    raise
                 self.report.failures.append(f"{m} of {src.name} {src.variant}/{src.backend} on {origin} "
                                             f"(x{scale}): {_cause(exc)}")
                 continue

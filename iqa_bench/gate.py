@@ -50,7 +50,7 @@ NUMERICAL_NOISE: dict[str, float] = {
     "lpips": 1e-5, "lpips_vgg": 1e-5, "lpips_squeeze": 1e-5, "dists": 1e-5,
 }
 NUMERICAL_RELATIVE = 1e-5  # a metric not listed: this fraction of the baseline mean's magnitude
-METRIC_FIELDS = ("kind", "higher_is_better", "colour", "crop", "quantized_input", "description")
+METRIC_FIELDS = ("kind", "higher_is_better", "colour", "crop", "description")  # what defines a metric's value
 EXIT_PASS, EXIT_REGRESSION, EXIT_CONFIG = 0, 1, 2
 FAILING = ("regression", "changed", "missing")
 

@@ -19,10 +19,14 @@ import numpy as np
 import png  # pypng: Pillow truncates 16-bit RGB PNGs to 8 bits, pypng does not
 from PIL import Image, UnidentifiedImageError
 
-from iqa_bench.data.imresize import round_half_up_uint8
 from iqa_bench.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".webp")
+
+
+def round_half_up_uint8(img: np.ndarray) -> np.ndarray:
+    """Clip to [0, 255] and round half away from zero to uint8, as MATLAB's uint8 conversion does."""
+    return np.floor(np.clip(img, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:  # a failed write() names no file: name the one being written
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

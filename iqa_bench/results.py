@@ -13,6 +13,7 @@ import socket
 import time
 from pathlib import Path
 from types import TracebackType
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import pandas as pd
 
 from iqa_bench.errors import InputError
 from iqa_bench.io import atomic_path
+from iqa_bench.manifest import MANIFEST_VERSION, NewerManifestError, validate as validate_manifest
 
 # ``inputs``: sha256 (hex, 32 chars) of everything that produced the value (HR and LR file contents,
 # the model's weights/variant/backend/calibration or the external output file, the conventions and
@@ -28,9 +30,6 @@ COLUMNS = ["dataset", "image", "model", "variant", "backend", "metric", "value",
 KEY = ("dataset", "scale", "image", "model", "variant", "backend", "metric")
 RESULTS_FILE = "results.parquet"
 MANIFEST_FILE = "manifest.json"
-# 1: before this field existed; 2: content-keyed results (`inputs`), `planned` cells, per-scale merged
-# provenance. Older manifests are read as they are (every later field is optional); newer are refused.
-MANIFEST_VERSION = 2
 
 
 class ParquetTable:
@@ -241,7 +240,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
-    """The run's manifest, or None for a new run directory; a corrupt one is a clear error."""
+    """The run's manifest (validated against :class:`iqa_bench.manifest.RunManifest` and migrated to
+    the current format), or None for a new run directory; a corrupt, hand-broken or newer one is one
+    clear error naming the file, the field and the repair."""
     p = Path(run_dir) / MANIFEST_FILE
     if not p.exists():
         return None
@@ -249,18 +250,15 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
         doc = json.loads(p.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _corrupt(p, exc) from None
-    if not isinstance(doc, dict):
-        raise _corrupt(p, f"a JSON {type(doc).__name__}, not an object")
-    version = doc.get("format_version", 1)
-    if not isinstance(version, int) or version > MANIFEST_VERSION:
+    try:
+        return validate_manifest(doc)
+    except NewerManifestError as exc:
         from iqa_bench.errors import RunStateError
 
-        raise RunStateError(f"{p} has format_version {version!r}; this iqa-bench reads up to {MANIFEST_VERSION}",
-                            "upgrade iqa-bench, or use another --out directory")
-    for key in ("datasets", "models", "metrics", "planned", "artefacts", "conventions", "versions"):
-        if key in doc and not isinstance(doc[key], dict):
-            raise _corrupt(p, f"'{key}' is a {type(doc[key]).__name__}, not an object")
-    return doc
+        raise RunStateError(f"{p} has format_version {exc.args[0]!r}; this iqa-bench reads up to {MANIFEST_VERSION}",
+                            "upgrade iqa-bench, or use another --out directory") from None
+    except ValueError as exc:
+        raise _corrupt(p, exc) from None
 
 
 def write_manifest(run_dir: str | Path, manifest: dict[str, Any]) -> None:
@@ -397,3 +395,27 @@ class RunLock:
         except PermissionError:  # exists, owned by another user
             return False
         return False
+
+
+def metric_metadata(run_dir: str | Path | None, metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Metadata per metric: as recorded in the run's manifest (what the numbers were computed with),
+    completed from the registry for fields an older run lacks; empty for an unknown plugin metric.
+    Statistics and reports take directions and margins from here, so they never read the registry
+    themselves."""
+    from iqa_bench.errors import UnknownNameError
+    from iqa_bench.metrics import METRICS
+
+    recorded = (read_manifest(run_dir) or {}).get("metrics", {}) if run_dir is not None else {}
+    out: dict[str, dict[str, Any]] = {}
+    for m in metrics:
+        meta = dict(recorded.get(m, {}))
+        if "higher_is_better" not in meta or "equivalence_margin" not in meta:
+            try:
+                info = METRICS.get(m).meta
+            except UnknownNameError:
+                info = None
+            if info is not None:
+                meta.setdefault("higher_is_better", info.higher_is_better)
+                meta.setdefault("equivalence_margin", info.equivalence_margin)
+        out[m] = meta
+    return out

@@ -213,29 +213,6 @@ def adjust(p: Sequence[float], method: str = "holm") -> np.ndarray:
     return out
 
 
-def metric_metadata(run_dir: str | Path | None, metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Metadata per metric: as recorded in the run's manifest (what the numbers were computed with),
-    completed from the registry for fields an older run lacks; empty for an unknown plugin metric."""
-    from iqa_bench.errors import UnknownNameError
-    from iqa_bench.metrics import METRICS
-    from iqa_bench.results import read_manifest
-
-    recorded = (read_manifest(run_dir) or {}).get("metrics", {}) if run_dir is not None else {}
-    out: dict[str, dict[str, Any]] = {}
-    for m in metrics:
-        meta = dict(recorded.get(m, {}))
-        if "higher_is_better" not in meta or "equivalence_margin" not in meta:
-            try:
-                info = METRICS.get(m).meta
-            except UnknownNameError:
-                info = None
-            if info is not None:
-                meta.setdefault("higher_is_better", info.higher_is_better)
-                meta.setdefault("equivalence_margin", info.equivalence_margin)
-        out[m] = meta
-    return out
-
-
 def _baseline_of(side: tuple[str, str, str], present: list[tuple[str, str, str]], baseline: str | None,
                  reference_variant: str) -> tuple[tuple[str, str, str] | None, str]:
     """The side a row is compared with and the kind of comparison (``variant`` or ``model``)."""
@@ -339,6 +316,8 @@ def compare(
         raise InputError(f"metric(s) {', '.join(unknown)} not in the run",
                          f"choose among {', '.join(sorted(df['metric'].unique()))}")
     baseline = resolve_baseline(df["model"].unique(), baseline)
+    from iqa_bench.results import metric_metadata
+
     meta = metric_metadata(None if isinstance(run, pd.DataFrame) else run, metrics)
     hib = {m: meta[m]["higher_is_better"] for m in metrics if "higher_is_better" in meta[m]} | dict(higher_is_better or {})
     undirected = [m for m in metrics if m not in hib]

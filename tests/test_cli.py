@@ -19,7 +19,8 @@ from tests.conftest import photo_like, save_png
 
 runner = CliRunner()
 
-# ORACLES.md §3, Bicubic row: (PSNR-Y, SSIM-Y); tolerance 0.05 dB / 0.002.
+# The Bicubic row of the SR papers' tables (EDSR/RCAN, MATLAB imresize, Y of BT.601, border = scale):
+# (PSNR-Y, SSIM-Y); tolerance 0.05 dB / 0.002.
 PUBLISHED_BICUBIC = {
     ("Set5", 2): (33.66, 0.9299), ("Set5", 3): (30.39, 0.8682), ("Set5", 4): (28.42, 0.8104),
     ("Set14", 2): (30.24, 0.8688), ("Set14", 3): (27.55, 0.7742), ("Set14", 4): (26.00, 0.7027),
@@ -48,7 +49,7 @@ def test_console_script_reproduces_published_bicubic_set5_x4(shared, tmp_path):
 
 @pytest.mark.parametrize("dataset", ["Set5", "Set14"])
 def test_published_bicubic_rows(shared, tmp_path, dataset):
-    """Must-show 3: the Bicubic row of ORACLES.md §3 (Set14's grey `bridge` scored as grey)."""
+    """The published Bicubic row (Set14's grey `bridge` scored as grey)."""
     res = runner.invoke(app, ["evaluate", "--models", "bicubic", "--dataset", str(shared / "data" / dataset),
                               "--scale", "2,3,4", "--suite", "paper", "--out", str(tmp_path / dataset)])
     assert res.exit_code == 0, res.output
@@ -57,7 +58,7 @@ def test_published_bicubic_rows(shared, tmp_path, dataset):
         psnr, ssim = PUBLISHED_BICUBIC[(dataset, scale)]
         assert m[(dataset, scale, "psnr_y")] == pytest.approx(psnr, abs=0.05), (dataset, scale)
         assert m[(dataset, scale, "ssim_y")] == pytest.approx(ssim, abs=0.002), (dataset, scale)
-    if dataset == "Set14":  # the measured values of ORACLES.md §3 (grey-as-is), to 1e-3
+    if dataset == "Set14":  # our measured grey-as-is values, to 1e-3
         for scale, v in ((2, 30.235), (3, 27.541), (4, 25.998)):
             assert m[(dataset, scale, "psnr_y")] == pytest.approx(v, abs=1e-3)
 

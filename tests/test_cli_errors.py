@@ -37,6 +37,10 @@ def files(tmp_path, shared, monkeypatch):
     broken_manifest = tmp_path / "broken_manifest"
     broken_manifest.mkdir()
     (broken_manifest / "manifest.json").write_text('{"conventions": ')
+    bad_field = tmp_path / "bad_field"  # valid JSON, a field of the wrong shape (a hand edit)
+    bad_field.mkdir()
+    (bad_field / "manifest.json").write_text('{"format_version": 2, "models": {"mine": {"variants": {"fp32/torch": '
+                                             '{"variant": "fp32"}}}}}')
     return tmp_path
 
 
@@ -75,6 +79,17 @@ CASES = [
     (["evaluate", "--models", "bicubic", "--out", "{tmp}/a_file"], 2, ["is a file"]),
     (["evaluate", "--models", "", "--out", "{tmp}/r"], 2, ["names no model"]),
     (["evaluate", "--models", "bicubic", "--scale", "0"], 2, ["--scale", "positive integers"]),
+    (["evaluate", "--models", "bicubic", "--out", "{tmp}/bad_field"], 2,
+     ["bad_field/manifest.json is corrupt", "field models.mine.variants.fp32/torch.backend", "mv "]),
+    (["report", "{tmp}/bad_field"], 2, ["bad_field/manifest.json is corrupt"]),
+    (["baseline", "update", "{tmp}/corrupt", "--out", "{tmp}/b"], 2, ["results.parquet is corrupt"]),
+    (["video", "evaluate", "--models", "bicubic", "--metrics", "psnr_y", "--out", "{tmp}/v"], 2, ["is an image"]),
+    (["video", "evaluate", "--models", "bicubic", "--metrics", "flicker", "--out", "{tmp}/broken_manifest"], 2,
+     ["manifest.json is corrupt"]),
+    (["video", "score", "--reference", "{tmp}/nope.y4m", "--distorted", "{tmp}/flat.png", "--metrics", "flicker"], 2,
+     ["nope.y4m"]),
+    (["weights", "fetch", "nope.pth"], 2, ["unknown weights file 'nope.pth'"]),
+    (["list", "things"], 2, ["things"]),
 ]
 
 
@@ -119,3 +134,58 @@ def test_python_api_refuses_values_that_would_fail_deep_inside(kw, words):
 
     with pytest.raises(InputError, match=re.escape(words)):
         EvalConfig(**{"models": ("bicubic",), **kw})
+
+
+def _limited(limit_bytes: int, argv: list[str], cwd: Path):
+    """Run the console script with a real file-size limit (RLIMIT_FSIZE): every write past it fails with
+    EFBIG, as a full disk fails with ENOSPC."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write() instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.run([sys.executable, "-m", "iqa_bench.cli", *argv], cwd=cwd, capture_output=True, text=True,
+                          preexec_fn=limit if limit_bytes else None, timeout=600)
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_keeps_what_was_written(tmp_path):
+    """Small images fit, the large one's SR output does not: exit 1, one message naming the file and
+    the fix, no traceback, the lock released; rerunning reuses every value written before."""
+    data = tmp_path / "data"
+    for i in range(3):
+        save_png(data / f"a{i}.png", photo_like(48, 48, seed=i))
+    save_png(data / "z_large.png", np.random.default_rng(0).integers(0, 256, (400, 400, 3), dtype=np.uint8))
+    argv = ["evaluate", "--models", "bicubic", "--dataset", str(data), "--scale", "2", "--out", "run"]
+    proc = _limited(200_000, argv, tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert re.search(r"error: cannot write run/outputs/\S+/z_large\.png: File too large", proc.stderr), proc.stderr
+    assert "free disk space" in proc.stderr and "rerun the same command" in proc.stderr
+    assert not (tmp_path / "run" / ".lock").exists()
+    kept = load_run(tmp_path / "run")
+    assert sorted(kept["image"].unique()) == ["a0", "a1", "a2"]
+
+    again = _limited(0, argv, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "computed 1 cells, reused 3" in again.stdout
+    assert len(load_run(tmp_path / "run")) == 4 * len(kept) // 3
+
+
+@pytest.mark.parametrize("code, words", [("EROFS", "make the folder writable"), ("EACCES", "make the folder writable"),
+                                         ("ENOSPC", "free disk space"), ("EDQUOT", "free disk space")])
+def test_storage_errors_name_the_file_and_the_fix(code, words):
+    import errno
+    import os
+
+    from iqa_bench.errors import is_storage_error, storage_error
+
+    exc = OSError(getattr(errno, code), os.strerror(getattr(errno, code)), "run/results.parts/part-00000001.parquet")
+    assert is_storage_error(exc)
+    err = storage_error(exc)
+    assert err.exit_code == 1 and err.message.startswith("cannot write run/results.parts/part-00000001.parquet: ")
+    assert words in err.hint
+    assert not is_storage_error(OSError(errno.ENOENT, "No such file or directory", "x.png"))

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from iqa_bench.data.imresize import imresize, round_half_up_uint8
+from iqa_bench.data.imresize import imresize
+from iqa_bench.io import round_half_up_uint8
 
 
 @dataclass(frozen=True)

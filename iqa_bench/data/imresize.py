@@ -29,7 +29,9 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["KERNELS", "imresize", "round_half_up_uint8"]
+from iqa_bench.io import round_half_up_uint8
+
+__all__ = ["KERNELS", "imresize"]
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -109,11 +111,6 @@ def _weight_matrix(
     rows = np.broadcast_to(np.arange(out_len)[:, None], idx.shape)
     np.add.at(mat, (rows, idx), w)
     return mat
-
-
-def round_half_up_uint8(img: np.ndarray) -> np.ndarray:
-    """Clip to [0, 255] and round half away from zero to uint8, as MATLAB's uint8 conversion does."""
-    return np.floor(np.clip(img, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
 def imresize(

@@ -6,7 +6,7 @@ from iqa_bench.metrics import brisque, niqe, perceptual, piq_metrics, psnr, ssim
 import inspect
 from typing import Any
 
-from iqa_bench.metrics.base import CheckedMetric, CheckedReferenceMetric, FRMetric, MetricInfo
+from iqa_bench.metrics.base import CheckedMetric, CheckedReferenceMetric, FRMetric, MetricInfo, ReferenceCached
 from iqa_bench.registry import Registry
 
 
@@ -59,7 +59,7 @@ def create_metric(name: str, device: str | None = None, **options: Any) -> Any:
     fn = entry.factory(**kwargs)
     if entry.meta.kind == "video":
         return fn
-    cls = CheckedReferenceMetric if hasattr(fn, "reference") and hasattr(fn, "compare") else CheckedMetric
+    cls = CheckedReferenceMetric if isinstance(fn, ReferenceCached) else CheckedMetric
     return cls(entry.name, entry.meta, fn)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -27,8 +27,6 @@ class MetricInfo:
     crop
         ``"scale"``: the engine removes ``scale`` pixels from every border before scoring (SR
         convention); ``"none"``: the whole image.
-    quantized_input
-        Whether the SR output is rounded to uint8 before scoring by default.
     weights
         Files the metric needs, resolved through the weights store; empty when none.
     description
@@ -48,14 +46,13 @@ class MetricInfo:
     colour: str
     crop: Literal["scale", "none"]
     description: str
-    quantized_input: bool = True
     weights: tuple[WeightSpec, ...] = field(default_factory=tuple)
     devices: tuple[str, ...] = ("cpu",)
-    batchable: bool = False
     equivalence_margin: float | None = None
     unavailable: str | None = None
 
 
+@runtime_checkable
 class ReferenceCached(Protocol):
     """A full-reference metric whose reference-only work can be done once per HR image.
 

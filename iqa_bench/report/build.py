@@ -21,7 +21,8 @@ from iqa_bench.errors import InputError
 from iqa_bench.io import atomic_path, read_image
 from iqa_bench.report import plots
 from iqa_bench.report.crops import choose_patch, output_path, read_hr
-from iqa_bench.results import TIMINGS_FILE, load_run, missing_cells, read_manifest, read_table, require_complete
+from iqa_bench.results import (TIMINGS_FILE, load_run, metric_metadata, missing_cells, read_manifest, read_table,
+                               require_complete)
 
 MARKS = {"better": "▲", "worse": "▼", "equivalent": "≈"}
 NO_COMPARISONS = pd.DataFrame(columns=["label", "metric", "verdict", "baseline_label"])
@@ -150,7 +151,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
     out.mkdir(parents=True, exist_ok=True)
 
     metrics = sorted(df["metric"].unique())
-    meta = stats.metric_metadata(run_dir, metrics)
+    meta = metric_metadata(run_dir, metrics)
     # psnr_y: the SR literature's headline number; a run may name its own (video runs: vmaf)
     primary = opts.primary or manifest.get("primary_metric") or ("psnr_y" if "psnr_y" in metrics else metrics[0])
     if primary not in metrics:

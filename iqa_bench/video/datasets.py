@@ -15,10 +15,9 @@ from typing import Callable
 
 import numpy as np
 
-from iqa_bench.data.imresize import round_half_up_uint8
 from iqa_bench.data.datasets import DatasetInfo
 from iqa_bench.errors import InputError
-from iqa_bench.io import list_images, read_image
+from iqa_bench.io import list_images, read_image, round_half_up_uint8
 from iqa_bench.registry import Registry
 
 VIDEO_SUFFIXES = (".y4m", ".mp4", ".mkv", ".avi", ".mov", ".webm", ".nut")

@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,8 @@ from iqa_bench.engine import (CellLoop, EvalConfig, EvalReport, _digest, _prepar
                               versions)
 from iqa_bench.errors import InputError, MetricUnavailableError
 from iqa_bench.metrics import METRICS
+from iqa_bench.metrics.base import MetricInfo
+from iqa_bench.metrics.video import VideoMetric
 from iqa_bench.models import MODELS
 from iqa_bench.io import atomic_path
 from iqa_bench.results import ParquetTable, ResultsStore, RunLock, TimingsStore, add_plan, read_table, write_manifest
@@ -190,8 +192,8 @@ def pool_frames(frames: pd.DataFrame) -> pd.DataFrame:
     return frames.groupby(keys, sort=True)[["value"]].apply(agg).reset_index()
 
 
-def _create_metrics(cfg: VideoEvalConfig, skipped: list[str]) -> dict[str, tuple[Any, Callable]]:
-    out = {}
+def _create_metrics(cfg: VideoEvalConfig, skipped: list[str]) -> dict[str, tuple[MetricInfo, VideoMetric]]:
+    out: dict[str, tuple[MetricInfo, VideoMetric]] = {}
     for name in cfg.metrics:
         e = METRICS.get(name)
         if e.meta.kind != "video":

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from iqa_bench.data.imresize import round_half_up_uint8
+from iqa_bench.io import round_half_up_uint8
 from iqa_bench.errors import InputError
 from iqa_bench.io import atomic_path
 

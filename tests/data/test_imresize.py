@@ -13,7 +13,7 @@ from iqa_bench.io import list_images, read_image
 @pytest.mark.parametrize("dataset", ["Set5", "Set14"])
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_matlab_degradation_reproduces_benchmark_lr_files(shared, dataset, scale):
-    """ORACLES.md §2: LR made from HR equals MATLAB's files. Measured: max |diff| 0, 0 % of pixels."""
+    """LR made from HR equals the LR files MATLAB's imresize made (Set5/Set14 LR_bicubic). Measured: max |diff| 0, 0 % of pixels."""
     root = shared / "data" / dataset
     n_pix = n_diff = max_diff = 0
     for hr_path in list_images(root / "HR"):

@@ -1,4 +1,4 @@
-"""The metric catalogue: oracles (ORACLES.md §4, §5), agreement with the wrapped libraries on real
+"""The metric catalogue: oracles (official LPIPS/DISTS values, MATLAB values), agreement with the wrapped libraries on real
 images, direction metadata checked by step-by-step degradation, unavailable metrics."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def create(name, store):
     return METRICS.create(name, store=store) if METRICS.get(name).meta.weights else METRICS.create(name)
 
 
-# ORACLES.md §4: official LPIPS/DISTS values on the official example images, tolerance 1e-4.
+# Official LPIPS/DISTS values on the official example images, tolerance 1e-4.
 @pytest.mark.parametrize(
     "metric, dist, ref, expected",
     [
@@ -44,7 +44,7 @@ def test_perceptual_oracles(store, img, metric, dist, ref, expected):
     assert create(metric, store)(img(dist), img(ref)) == pytest.approx(expected, abs=1e-4)
 
 
-# ORACLES.md §5: MATLAB values from piq's test-suite.
+# MATLAB values of the reference implementations, as piq's test-suite records them.
 @pytest.mark.parametrize(
     "metric, dist, ref, expected, tol",
     [
@@ -142,7 +142,7 @@ def test_nr_direction_follows_metadata(store, noisy_steps, name):
 
 
 def test_grey_image_works_for_every_metric(store, img):
-    """A single-channel image is accepted by every available metric (DESIGN.md: grey as is / expanded)."""
+    """A single-channel image is accepted by every available metric (grey images are scored as they are, or expanded to 3 channels by the metric)."""
     g, gj = img("goldhill.gif"), img("goldhill_jpeg.gif")
     assert g.shape[2] == 1
     for name in _available("fr"):

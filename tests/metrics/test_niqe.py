@@ -1,4 +1,4 @@
-"""NIQE: ORACLES.md §1 (baboon HR, Y, no crop: MATLAB R2021a 5.72957338), direction, missing weights."""
+"""NIQE: MATLAB R2021a's niqe on Set14 baboon HR (Y, no crop: 5.72957338), direction, missing weights."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def baboon(shared):
 
 
 def test_matlab_value_on_baboon(niqe, baboon):
-    # measured 5.729711; tolerance 1e-3 (ORACLES.md §1)
+    # measured 5.729711; tolerance 1e-3 (MATLAB's value to 3 decimals)
     assert niqe(baboon) == pytest.approx(5.72957338, abs=1e-3)
 
 

@@ -1,4 +1,4 @@
-"""ORACLES.md §1: BasicSR's MATLAB parity table on Set14 baboon (LR x1/4, SR bicubic x4, crop 4)."""
+"""BasicSR's MATLAB parity table on Set14 baboon (LR x1/4, SR bicubic x4, crop 4): MATLAB's own values."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from iqa_bench.metrics import METRICS
 from iqa_bench.models import MODELS
 from iqa_bench.runners import RUNNERS
 
-# value, tolerance (ORACLES.md §1: 1e-5 on PSNR, 1e-6 on SSIM)
+# value, tolerance (1e-5 on PSNR, 1e-6 on SSIM: MATLAB's printed precision)
 BASELINE = {
     "psnr": (20.419710, 1e-5),
     "psnr_y": (22.441899, 1e-5),

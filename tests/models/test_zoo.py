@@ -1,4 +1,4 @@
-"""Model zoo: reproduction of ../shared/weights/sr/MODELS.md, checkpoint layouts, tiling, precision,
+"""Model zoo: reproduction of the published PSNR of each model's source repository, checkpoint layouts, tiling, precision,
 and clear errors for bad checkpoints."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from iqa_bench.data.colour import rgb_to_y_bt601
-from iqa_bench.data.imresize import round_half_up_uint8
+from iqa_bench.io import round_half_up_uint8
 from iqa_bench.errors import InputError
 from iqa_bench.video.ffmpeg import decode_rgb
 from iqa_bench.video.y4m import read_header, read_y, write_y4m
