@@ -664,7 +664,7 @@ def evaluate(
                 loop.run(ds_name, scale, sample.name, src, made_from, where=where, origin=str(sample.hr_path),
                          produce=produce, score=score)
         store.compact()
-        timings.flush()
+        timings.compact()
         artefacts = {f"{s.name}/{s.variant}/{s.backend}": p for s in sources if s.upscaler is not None
                      for p in [s.upscaler.provenance()] if p}
         for key, per_scale in artefacts.items():  # merged per scale, like the weights

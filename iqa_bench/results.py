@@ -55,11 +55,40 @@ PARTS_DIR = "results.parts"
 MAX_PARTS = 64  # parts kept before they are merged into results.parquet
 
 
-def _result_files(run_dir: Path) -> list[Path]:
-    """``results.parquet`` (when present), then its appended parts in the order they were written."""
-    main = run_dir / RESULTS_FILE
-    parts = sorted((run_dir / PARTS_DIR).glob("part-*.parquet")) if (run_dir / PARTS_DIR).is_dir() else []
+def _table_files(main: Path, parts_dir: Path) -> list[Path]:
+    """``main`` (when present), then its appended parts in the order they were written."""
+    parts = sorted(parts_dir.glob("part-*.parquet")) if parts_dir.is_dir() else []
     return ([main] if main.exists() else []) + parts
+
+
+def _result_files(run_dir: Path) -> list[Path]:
+    return _table_files(run_dir / RESULTS_FILE, run_dir / PARTS_DIR)
+
+
+def _append_part(parts_dir: Path, files: list[Path], df: pd.DataFrame) -> Path:
+    """Write ``df`` atomically as the next part file of ``parts_dir`` (numbered after those in
+    ``files``, the store's own list: no directory scan per flush) and return its path."""
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    last = max((int(f.stem.split("-")[1]) for f in files if f.parent == parts_dir), default=0)
+    path = parts_dir / f"part-{last + 1:08d}.parquet"
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+    return path
+
+
+def _merge_parts(main: Path, files: list[Path], df: pd.DataFrame) -> None:
+    """Write ``df`` (everything in ``files``) as ``main`` atomically, then remove the merged parts."""
+    with atomic_path(main) as tmp:
+        df.to_parquet(tmp, index=False)
+    for f in files:
+        if f != main:
+            f.unlink(missing_ok=True)
+    parts_dirs = {f.parent for f in files if f != main}
+    for d in parts_dirs:
+        try:
+            d.rmdir()
+        except OSError:  # holds a part this store did not read (never with the run lock held)
+            pass
 
 
 def _read_rows(files: list[Path]) -> dict[tuple[Any, ...], tuple[float, str]]:
@@ -127,13 +156,8 @@ class ResultsStore:
         and rewrites the table only every so often (amortised, not on every flush)."""
         if not self._new:
             return
-        parts = self.run_dir / PARTS_DIR
-        parts.mkdir(parents=True, exist_ok=True)
-        last = max((int(f.stem.split("-")[1]) for f in self._files if f.parent == parts), default=0)
-        path = parts / f"part-{last + 1:08d}.parquet"
-        with atomic_path(path) as tmp:
-            _frame({k: self._rows[k] for k in dict.fromkeys(self._new)}).to_parquet(tmp, index=False)
-        self._files.append(path)
+        new = _frame({k: self._rows[k] for k in dict.fromkeys(self._new)})
+        self._files.append(_append_part(self.run_dir / PARTS_DIR, self._files, new))
         self._new = []
         if len(self._files) > MAX_PARTS:
             self.compact()
@@ -141,30 +165,32 @@ class ResultsStore:
     def compact(self) -> None:
         """Merge everything into ``results.parquet`` (atomically) and remove the merged parts."""
         self.flush()
-        parts = [f for f in self._files if f != self.path]
-        if not parts and self.path.exists():
+        if self._files == [self.path]:
             return
-        with atomic_path(self.path) as tmp:
-            self.frame().to_parquet(tmp, index=False)
-        for f in parts:
-            f.unlink(missing_ok=True)
-        try:
-            (self.run_dir / PARTS_DIR).rmdir()
-        except OSError:  # absent, or holds a part this store did not read (never with the run lock held)
-            pass
+        _merge_parts(self.path, self._files, self.frame())
         self._files = [self.path]
 
 
 TIMINGS_FILE = "timings.parquet"
 
 
+TIMINGS_PARTS = "timings.parts"
+
+
 class TimingsStore:
     """``timings.parquet`` of a run: one row per SR image computed (wall time of the upscaler's call,
-    input preparation and tiling included), appended across resumed runs; ``iqa-bench bench`` adds
-    its own rows (``kind="bench"``) with latency percentiles and memory."""
+    input preparation and tiling included) and one per build, appended across resumed runs;
+    ``iqa-bench bench`` adds its own rows (``kind="bench"``) with latency percentiles and memory.
+
+    Append-only like :class:`ResultsStore`: :meth:`flush` writes the new rows as one part file
+    (``timings.parts/part-NNNNNNNN.parquet``), :meth:`compact` merges the parts into
+    ``timings.parquet``; :func:`read_timings` reads both, so a killed run's timings are kept.
+    """
 
     def __init__(self, run_dir: str | Path) -> None:
-        self.path = Path(run_dir) / TIMINGS_FILE
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / TIMINGS_FILE
+        self._files = _table_files(self.path, self.run_dir / TIMINGS_PARTS)
         self._new: list[dict[str, Any]] = []
 
     def add(self, dataset: str, scale: int, image: str, model: str, variant: str, backend: str, ms: float,
@@ -177,14 +203,32 @@ class TimingsStore:
         self._new.extend(rows)
 
     def flush(self) -> None:
-        """Append the new rows to ``timings.parquet`` atomically."""
+        """Append the new rows as one part file, atomically (nothing written before is rewritten)."""
         if not self._new:
             return
-        new = pd.DataFrame(self._new)
-        df = pd.concat([read_table(self.path), new], ignore_index=True) if self.path.exists() else new
-        with atomic_path(self.path) as tmp:
-            df.to_parquet(tmp, index=False)
+        self._files.append(_append_part(self.run_dir / TIMINGS_PARTS, self._files, pd.DataFrame(self._new)))
         self._new = []
+        if len(self._files) > MAX_PARTS:
+            self.compact()
+
+    def compact(self) -> None:
+        """Merge the parts into ``timings.parquet`` (rows in the order they were written)."""
+        self.flush()
+        if not self._files or self._files == [self.path]:
+            return
+        _merge_parts(self.path, self._files, _concat(self._files))
+        self._files = [self.path]
+
+
+def _concat(files: list[Path]) -> pd.DataFrame:
+    return pd.concat([read_table(f) for f in files], ignore_index=True)
+
+
+def read_timings(run_dir: str | Path) -> pd.DataFrame | None:
+    """All timing rows of a run (``timings.parquet`` and parts not yet merged), or None when it has none."""
+    run_dir = Path(run_dir)
+    files = _table_files(run_dir / TIMINGS_FILE, run_dir / TIMINGS_PARTS)
+    return _concat(files) if files else None
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:

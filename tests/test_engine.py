@@ -332,6 +332,32 @@ def test_results_are_appended_as_parts_and_compacted_at_the_end(tmp_path):
     assert (run / "results.parquet").stat().st_mtime_ns == mtime
 
 
+def test_timings_are_appended_as_parts_and_compacted_at_the_end(tmp_path):
+    """Timings are written like results: a flush appends a part (a run killed mid-way keeps its
+    timings and never rewrites timings.parquet), compaction keeps every row in written order."""
+    from iqa_bench.results import TIMINGS_FILE, TIMINGS_PARTS, TimingsStore, read_timings
+
+    run = tmp_path / "r"
+    assert read_timings(run) is None
+    first = TimingsStore(run)
+    first.add("d", 2, "a", "m", "fp32", "torch", 5.0, (8, 8))
+    first.compact()  # an earlier, finished run
+    before = (run / TIMINGS_FILE).stat().st_mtime_ns
+    store = TimingsStore(run)
+    store.add("d", 2, "b", "m", "fp32", "torch", 6.0, (8, 8))
+    store.flush()
+    store.add_rows([{"kind": "build", "dataset": "d", "scale": 2, "model": "m", "build_ms": 70.0}])
+    store.flush()
+    assert sorted(p.name for p in (run / TIMINGS_PARTS).iterdir()) == ["part-00000001.parquet", "part-00000002.parquet"]
+    assert (run / TIMINGS_FILE).stat().st_mtime_ns == before  # not rewritten by a flush
+    t = read_timings(run)  # what a report of a killed run sees
+    assert list(t["kind"]) == ["evaluate", "evaluate", "build"] and list(t["sr_ms"][:2]) == [5.0, 6.0]
+    store.compact()
+    assert not (run / TIMINGS_PARTS).exists()
+    merged = pd.read_parquet(run / TIMINGS_FILE)
+    assert list(merged["kind"]) == ["evaluate", "evaluate", "build"] and merged["build_ms"].iloc[2] == 70.0
+
+
 def test_resume_at_another_scale_merges_provenance_and_newer_manifests_are_refused(shared, tmp_path, monkeypatch):
     """An x4 pass used to erase the x2 weights (and int8 artefacts) from the manifest."""
     monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))

@@ -21,7 +21,7 @@ from iqa_bench.errors import InputError
 from iqa_bench.io import atomic_path, read_image
 from iqa_bench.report import plots
 from iqa_bench.report.crops import choose_patch, output_path, read_hr
-from iqa_bench.results import (TIMINGS_FILE, load_run, metric_metadata, missing_cells, read_manifest, read_table,
+from iqa_bench.results import (load_run, metric_metadata, missing_cells, read_manifest, read_timings,
                                require_complete)
 
 MARKS = {"better": "▲", "worse": "▼", "equivalent": "≈"}
@@ -243,10 +243,9 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
 
 
 def _timings(run_dir: Path) -> pd.DataFrame | None:
-    p = run_dir / TIMINGS_FILE
-    if not p.exists():
+    t = read_timings(run_dir)
+    if t is None:
         return None
-    t = read_table(p)
     if "kind" in t:
         t = t[t["kind"] == "evaluate"]
     return t if not t.empty and "sr_ms" in t else None

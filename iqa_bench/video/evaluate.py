@@ -342,7 +342,8 @@ def evaluate_video(
                                  where=f"{ds.name} x{scale} {clip.name} {src.name} {src.variant}/{src.backend}",
                                  origin=f"{clip.origin} ({clip.name})", produce=produce, score=score)
         store.compact()
-        flush()
+        frames_store.flush()
+        timings.compact()
         if report.failures:
             manifest["failures"] = report.failures
         else:
