@@ -251,6 +251,8 @@ def evaluate(
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="int8 calibration: minmax, entropy or percentile."),
     calib_patches: int = typer.Option(64, "--calib-patches", help="Number of LR patches used for calibration."),
+    int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
+                                          "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
 ) -> None:
     """Evaluate models (and/or folders of SR outputs) on datasets; resumable."""
     with _user_errors():
@@ -278,7 +280,7 @@ def evaluate(
             device=device,
             extra_models=extra,
             backend=backend.lower() if backend else None,
-            calib=_calib_config(calib, calib_method, calib_patches),
+            calib=_calib_config(calib, calib_method, calib_patches, int8_float_layers),
         )
         def warn(lines: list[str]) -> None:
             for line in lines:
@@ -305,11 +307,11 @@ def evaluate(
             raise typer.Exit(1)
 
 
-def _calib_config(folder: Optional[Path], method: str, patches: int):
+def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_float: int = 0):
     """A CalibConfig from --calib (or $IQA_BENCH_CALIB); None when neither is given."""
     from iqa_bench.deploy.calibration import resolve_calibration
 
-    return resolve_calibration(folder, method, patches)
+    return resolve_calibration(folder, method, patches, sensitive_float)
 
 
 @app.command()
@@ -322,6 +324,8 @@ def quantize(
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, entropy or percentile."),
     calib_patches: int = typer.Option(64, "--calib-patches", help="Number of LR patches used for calibration."),
+    int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
+                                          "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write what was built as JSON."),
 ) -> None:
     """Export a zoo model to ONNX and build its fp16/int8 variants (cached by content hash)."""
@@ -331,7 +335,7 @@ def quantize(
         from iqa_bench.runners.onnx_backed import OnnxBackedUpscaler
 
         info = MODELS.get(model).meta
-        cfg = _calib_config(calib, calib_method, calib_patches)
+        cfg = _calib_config(calib, calib_method, calib_patches, int8_float_layers)
         runner = RUNNERS.get(backend)
         t = Table("variant", "scale", "file", "MiB", "build s", "key")
         records = []
@@ -366,13 +370,15 @@ def bench(
     run: Optional[Path] = typer.Option(None, "--run", help="Run directory: rows appended to its timings.parquet."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, entropy or percentile."),
+    int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
+                                          "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows as JSON."),
 ) -> None:
     """Latency (median, p90), throughput, peak memory and file size of model x variant x backend."""
     with _user_errors():
         from iqa_bench.bench import BenchConfig, bench as run_bench
         from iqa_bench.models import MODELS
-        from iqa_bench.results import TimingsStore
+        from iqa_bench.results import RunLock, TimingsStore
         from iqa_bench.runners import RUNNERS
 
         for flag, value, least in (("--size", size, 8), ("--reps", reps, 1), ("--rounds", rounds, 1)):
@@ -399,7 +405,7 @@ def bench(
             err.print(f"[yellow]note:[/] {escape(line)}; not measured", highlight=False)
         if not configs:
             raise typer.BadParameter("no configuration to measure")
-        rows = run_bench(configs, _calib_config(calib, calib_method, 64), reps=reps, rounds=rounds, memory=memory)
+        rows = run_bench(configs, _calib_config(calib, calib_method, 64, int8_float_layers), reps=reps, rounds=rounds, memory=memory)
         t = Table("model", "backend", "variant", "median ms", "p90 ms", "MPix/s", "peak MiB", "file MiB", "speed-up")
         base = {}
         for r in rows:
@@ -411,9 +417,10 @@ def bench(
         out.print(f"LR {size}x{size}, x{scale}, {device}; speed-up vs each model's first row; "
                   f"memory: {rows[0]['memory'] or 'not measured'}", highlight=False)
         if run:
-            store = TimingsStore(run)
-            store.add_rows(rows)
-            store.flush()
+            with RunLock(run):  # the run directory's one writer, also for these rows
+                store = TimingsStore(run)
+                store.add_rows(rows)
+                store.compact()
             out.print(f"rows appended to {store.path}", highlight=False)
         if json_out:
             json_out.write_text(json.dumps(rows, indent=2))

@@ -59,6 +59,12 @@ def to_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: CalibConfig) 
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
 
+    if calib.sensitive_float:
+        from iqa_bench.errors import InputError
+
+        raise InputError("the sensitivity sweep (--int8-float-layers) is made for OpenVINO int8, not the QDQ file",
+                         "use --backend openvino, or leave --int8-float-layers at 0")
+
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self._it = iter(inputs)
@@ -95,32 +101,103 @@ def to_openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: Cali
     calibration MIN/MAX (NNCF's default, the mean of per-sample extremes, clips bright regions: one
     image fell to 30 dB against FP32), NNCF's fast bias correction, and the image-facing
     convolutions in float (``calib.float_ends``). ``calib.method`` other than ``minmax`` maps to
-    NNCF's ``MEAN_MINMAX`` (``entropy``) and ``MEAN_QUANTILE`` (``percentile``). Returns
-    ``{"float_layers": [...]}``.
+    NNCF's ``MEAN_MINMAX`` (``entropy``) and ``MEAN_QUANTILE`` (``percentile``).
+
+    With ``calib.sensitive_float = k > 0``, a per-layer sensitivity sweep (:func:`sensitivity_sweep`,
+    on the calibration patches, never the test set) keeps the ``k`` convolutions whose int8 costs the
+    most in float as well (automatic mixed precision).
+
+    Returns ``{"float_layers": [...]}`` (every convolution kept in float) and, after a sweep,
+    ``sensitivity`` (dB of output SNR against FP32 won by keeping each layer in float) and
+    ``calib_snr_db`` (all-int8 and final).
     """
+    import openvino as ov
+
+    ops = ov.Core().read_model(str(src)).get_ordered_ops()
+    keep = [i for i, op in enumerate(ops) if _ov_image_facing(op)] if calib.float_ends else []
+    record: dict[str, Any] = {}
+    if calib.sensitive_float > 0:
+        sweep = sensitivity_sweep(src, inputs, calib, keep)
+        record = {k: v for k, v in sweep.items() if k != "chosen"}
+        keep = keep + sweep["chosen"]
+    quantized, names = _nncf_int8(src, inputs, calib, keep)
+    ov.save_model(quantized, str(dst), compress_to_fp16=False)
+    return {"float_layers": names, **record}
+
+
+def _nncf_int8(src: Path, inputs: list[np.ndarray], calib: CalibConfig, keep: list[int]) -> tuple[Any, list[str]]:
+    """The NNCF-quantized OpenVINO model of ``src`` with the ops at positions ``keep`` (in
+    ``get_ordered_ops()`` order) left in float, and those ops' names. Ops are named by position
+    because OpenVINO generates some names afresh on every read (``ConvolutionBackpropData_123``)."""
     import nncf
     import openvino as ov
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     model = ov.Core().read_model(str(src))
-    keep = [op.get_friendly_name() for op in model.get_ordered_ops() if _ov_image_facing(op)] if calib.float_ends else []
+    ops = model.get_ordered_ops()
+    names = [ops[i].get_friendly_name() for i in keep]
     ranges = {"minmax": RangeEstimatorParametersSet.MINMAX, "entropy": RangeEstimatorParametersSet.MEAN_MINMAX,
               "percentile": RangeEstimatorParametersSet.MEAN_QUANTILE}[calib.method]
     nncf.set_log_level(logging.ERROR)
     quantized = nncf.quantize(
         model, nncf.Dataset(inputs), preset=nncf.QuantizationPreset.PERFORMANCE, subset_size=len(inputs),
-        ignored_scope=nncf.IgnoredScope(names=keep) if keep else None,
+        ignored_scope=nncf.IgnoredScope(names=names) if names else None,
         advanced_parameters=AdvancedQuantizationParameters(activations_range_estimator_params=ranges),
     )
-    ov.save_model(quantized, str(dst), compress_to_fp16=False)
-    return {"float_layers": keep}
+    return quantized, names
+
+
+SWEEP_MAX_LAYERS = 48  # a sweep quantizes the network once per candidate layer: bounded build time
+
+
+def sensitivity_sweep(src: Path, inputs: list[np.ndarray], calib: CalibConfig, keep: list[int]) -> dict[str, Any]:
+    """Rank the convolutions of ``src`` by what their int8 costs, on calibration patches.
+
+    For each convolution not in ``keep`` (positions in ``get_ordered_ops()``), the network is
+    quantized with that layer (and ``keep``) in float and its output compared with FP32's on the
+    patches; the gain in output SNR (dB) over the all-int8 network is the layer's sensitivity.
+    Returns ``chosen`` (positions of the ``calib.sensitive_float`` most sensitive layers with a
+    positive gain), ``sensitivity`` (layer name -> dB, every candidate) and ``calib_snr_db``
+    (``int8``: every candidate quantized; ``final``: the chosen ones in float). A network with more
+    than :data:`SWEEP_MAX_LAYERS` candidates is not swept (``chosen`` is empty, ``sweep`` says why).
+    """
+    import openvino as ov
+
+    core = ov.Core()
+    ops = core.read_model(str(src)).get_ordered_ops()
+    candidates = [i for i, op in enumerate(ops) if _ov_conv(op) and i not in keep]
+    if len(candidates) > SWEEP_MAX_LAYERS:
+        return {"chosen": [], "sweep": f"skipped: {len(candidates)} convolutions > {SWEEP_MAX_LAYERS}"}
+
+    def outputs(model: Any) -> list[np.ndarray]:
+        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        return [np.asarray(compiled(x)[0], np.float64) for x in inputs]
+
+    reference = outputs(core.read_model(str(src)))
+    power = sum(float((r ** 2).sum()) for r in reference)
+
+    def snr_db(kept: list[int]) -> float:
+        out = outputs(_nncf_int8(src, inputs, calib, kept)[0])
+        err = sum(float(((o - r) ** 2).sum()) for o, r in zip(out, reference))
+        return float("inf") if err == 0 else 10.0 * float(np.log10(power / err))
+
+    base = snr_db(keep)
+    gain = {i: round(snr_db(keep + [i]) - base, 4) for i in candidates}
+    chosen = sorted((i for i in candidates if gain[i] > 0), key=lambda i: -gain[i])[: calib.sensitive_float]
+    return {"chosen": chosen, "sensitivity": {ops[i].get_friendly_name(): g for i, g in gain.items()},
+            "calib_snr_db": {"int8": round(base, 3), "final": round(snr_db(keep + chosen), 3) if chosen else round(base, 3)}}
+
+
+def _ov_conv(op: Any) -> bool:
+    return op.get_type_name() in ("Convolution", "ConvolutionBackpropData", "GroupConvolution",
+                                  "GroupConvolutionBackpropData")
 
 
 def _ov_image_facing(op: Any) -> bool:
     """An OpenVINO convolution op with <= 3 channels in or out (weights: input 1, static shape)."""
     kind = op.get_type_name()
-    if kind not in ("Convolution", "ConvolutionBackpropData", "GroupConvolution", "GroupConvolutionBackpropData"):
+    if not _ov_conv(op):
         return False
     shape = op.input_value(1).get_partial_shape()
     if not shape.is_static:

@@ -11,7 +11,8 @@ from iqa_bench.models import ModelInfo
 from iqa_bench.runners.network import NetworkUpscaler
 
 
-ARTEFACT_FIELDS = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration", "float_layers", "sha256")
+ARTEFACT_FIELDS = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration", "float_layers", "sensitivity",
+                   "calib_snr_db", "sweep", "sha256")
 
 
 class OnnxBackedUpscaler(NetworkUpscaler):

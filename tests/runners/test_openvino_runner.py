@@ -99,3 +99,27 @@ def test_missing_openvino_is_one_clear_error_and_never_chosen_automatically(monk
     assert _runner_for(info, "int8", EvalConfig()) == "onnxruntime"
     with pytest.raises(InputError, match=r"pip install 'iqa-bench\[openvino\]'"):
         OpenVinoUpscaler(info, "fp32")
+
+
+def test_sensitivity_sweep_keeps_the_costliest_layers_in_float(store, cache, calib, butterfly):
+    """Automatic mixed precision: every inner convolution of FSRCNN is ranked by the output SNR (against
+    fp32, on calibration patches) won by keeping it in float; the top one stays float, the record says
+    which and by how much, and the network really runs it in f32."""
+    import dataclasses
+
+    swept = dataclasses.replace(calib, patches=8, sensitive_float=1)
+    assert swept.content_hash() != calib.content_hash()  # another artefact, never the plain int8 one
+    plain = ov("fsrcnn", "int8", store, cache, dataclasses.replace(calib, patches=8))
+    up = ov("fsrcnn", "int8", store, cache, swept)
+    up.upscale(butterfly, 2)
+    prov = up.provenance()["x2"]
+    sens = prov["sensitivity"]
+    plain.upscale(butterfly, 2)
+    image_facing = plain.provenance()["x2"]["float_layers"]
+    convs = sum(plain.provenance()["x2"]["conv_runtime_precision"].values())
+    assert len(sens) == convs - len(image_facing) >= 5  # every inner convolution was ranked
+    best = max(sens, key=sens.get)
+    assert best in prov["float_layers"] and len(prov["float_layers"]) == len(image_facing) + 1 and sens[best] > 0
+    assert prov["calib_snr_db"]["final"] == pytest.approx(prov["calib_snr_db"]["int8"] + sens[best], abs=1e-3)
+    assert prov["conv_runtime_precision"]["f32"] == len(image_facing) + 1
+    assert prov["calibration"]["sensitive_float"] == 1
