@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 # ITU-R BT.601 "studio swing" luma on [0, 1] RGB (MATLAB rgb2ycbcr, BasicSR): Y in [16/255, 235/255].
@@ -40,6 +42,15 @@ def luma(img: np.ndarray) -> np.ndarray:
     if img.ndim == 3 and img.shape[2] == 1:
         return img.astype(np.float64, copy=False)
     return rgb_to_y_bt601(img)
+
+
+def luma_torch(x: Any) -> Any:
+    """:func:`luma` of an ``(N, C, H, W)`` torch tensor on [0, 1] (C = 3: BT.601 Y; C = 1: as it is),
+    differentiable; ``(N, 1, H, W)``."""
+    if x.shape[1] == 1:
+        return x
+    r, g, b = (float(w) for w in _BT601_WEIGHTS)
+    return _BT601_OFFSET + r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
 
 
 _YCBCR = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255.0

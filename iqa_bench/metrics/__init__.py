@@ -25,7 +25,7 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
 METRICS: Registry[MetricInfo] = Registry("metric", register_builtins)
 
 
-def create_metric(name: str, device: str | None = None, **options: Any) -> Any:
+def create_metric(name: str, device: str | None = None, *, as_loss: bool = False, **options: Any) -> Any:
     """The metric ``name`` ready to call, behind the one input contract (:class:`CheckedMetric`).
 
     Image metrics are called ``metric(prediction, reference)`` (FR) or ``metric(image)`` (NR) with
@@ -33,7 +33,8 @@ def create_metric(name: str, device: str | None = None, **options: Any) -> Any:
     [0, 1]. ``device`` goes to metrics that run on one (``info.devices``); a metric that runs on the
     CPU only ignores ``"cpu"``/None and refuses others. Unknown ``options`` are refused. Video
     metrics take clips in the same order, ``metric(DistortedClip, ReferenceClip)``, and check their
-    roles by type.
+    roles by type. ``as_loss=True`` returns a training loss on torch tensors instead
+    (:class:`~iqa_bench.metrics.loss.MetricLoss`), for metrics whose ``info.differentiable`` is set.
 
     >>> import numpy as np
     >>> psnr_y = create_metric("psnr_y")
@@ -56,7 +57,15 @@ def create_metric(name: str, device: str | None = None, **options: Any) -> Any:
             allowed = sorted(set(params) - {"device"}) or ["none"]
             raise InputError(f"metric {entry.name} has no option(s) {', '.join(unknown)}",
                              f"its options: {', '.join(allowed)}")
+    if as_loss and not entry.meta.differentiable:
+        able = ", ".join(n for n in METRICS.names() if METRICS.get(n).meta.differentiable)
+        raise InputError(f"metric {entry.name} has no differentiable path, so it cannot be a loss",
+                         f"differentiable metrics: {able}")
     fn = entry.factory(**kwargs)
+    if as_loss:
+        from iqa_bench.metrics.loss import MetricLoss
+
+        return MetricLoss(entry.name, entry.meta, fn)
     if entry.meta.kind == "video":
         return fn
     cls = CheckedReferenceMetric if isinstance(fn, ReferenceCached) else CheckedMetric

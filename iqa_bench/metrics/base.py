@@ -31,6 +31,9 @@ class MetricInfo:
         Files the metric needs, resolved through the weights store; empty when none.
     description
         One line with the formula or the library and the exact options.
+    differentiable
+        The metric has a torch path through which gradients flow (:class:`Differentiable`), so
+        ``create_metric(name, as_loss=True)`` can train a model with it.
     equivalence_margin
         Default margin of the TOST equivalence test of a quantized variant against its FP32 model,
         in the metric's units (``|mean difference| <= margin``); None: no default, pass one.
@@ -48,6 +51,7 @@ class MetricInfo:
     description: str
     weights: tuple[WeightSpec, ...] = field(default_factory=tuple)
     devices: tuple[str, ...] = ("cpu",)
+    differentiable: bool = False
     equivalence_margin: float | None = None
     unavailable: str | None = None
 
@@ -63,6 +67,18 @@ class ReferenceCached(Protocol):
     def reference(self, hr: np.ndarray) -> object: ...
 
     def compare(self, sr: np.ndarray, ref: object) -> float: ...
+
+
+@runtime_checkable
+class Differentiable(Protocol):
+    """A full-reference metric that can also be computed in torch, with gradients.
+
+    ``torch_value(pred, target)`` takes ``(N, C, H, W)`` float tensors on [0, 1] (C = 1 or 3,
+    already cropped) and returns the ``(N,)`` per-image values, equal to the numpy path's up to
+    float precision.
+    """
+
+    def torch_value(self, pred: Any, target: Any) -> Any: ...
 
 
 class FRMetric(Protocol):

@@ -92,24 +92,40 @@ class LPIPS:
         self.model = model.eval().to(self.device)
         self._normalize = lpips.normalize_tensor
 
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Unit-normalised features of ``(N, 3, H, W)`` on [0, 1]."""
+        return [self._normalize(o) for o in self.model.net(self.model.scaling_layer(x * 2 - 1))]
+
+    def _layer_distances(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Per layer, the ``(N,)`` weighted squared distance averaged over positions (LPIPS' terms)."""
+        return [lin((a - b) ** 2).mean(dim=(1, 2, 3)) for lin, a, b in zip(self.model.lins, fx, fy)]
+
     def reference(self, hr: np.ndarray) -> _Features:
         import torch
 
         with torch.inference_mode():
-            x = as_tensor(hr, rgb=True, device=self.device) * 2 - 1
-            outs = self.model.net(self.model.scaling_layer(x))
-            return _Features([self._normalize(o) for o in outs])
+            return _Features(self._features(as_tensor(hr, rgb=True, device=self.device)))
 
     def compare(self, sr: np.ndarray, ref: _Features) -> float:
         import torch
 
         out = self.reference(sr)
         with torch.inference_mode():
-            return sum(float(lin((a - b) ** 2).mean()) for lin, a, b in zip(self.model.lins, out.layers, ref.layers))
+            return sum(float(d[0]) for d in self._layer_distances(out.layers, ref.layers))
 
     def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
         check_pair(sr, hr, "lpips")
         return self.compare(sr, self.reference(hr))
+
+    def torch_value(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-image LPIPS of ``(N, C, H, W)`` tensors on [0, 1] (grey expanded), differentiable."""
+        pred, target = _rgb(pred), _rgb(target)
+        return sum(self._layer_distances(self._features(pred), self._features(target)))
+
+
+def _rgb(x: torch.Tensor) -> torch.Tensor:
+    """Grey ``(N, 1, H, W)`` expanded to three equal channels (the networks were trained on RGB)."""
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
 def _l2pool(channels: int) -> torch.nn.Module:
@@ -162,35 +178,47 @@ class DISTS:
         self.mean = torch.tensor([0.485, 0.456, 0.406], device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor([0.229, 0.224, 0.225], device=self.device).view(1, 3, 1, 1)
 
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The image and the five stages' features of ``(N, 3, H, W)`` on [0, 1]."""
+        feats, h = [x], (x - self.mean) / self.std
+        for stage in self.stages:
+            h = stage(h)
+            feats.append(h)
+        return feats
+
+    def _layer_similarities(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Per layer, the ``(N,)`` alpha-weighted structure plus beta-weighted texture similarity (float64)."""
+        c = 1e-6
+        out = []
+        for x, y, a, b in zip(fx, fy, self.alpha, self.beta):
+            mx, my = x.mean([2, 3], keepdim=True), y.mean([2, 3], keepdim=True)
+            vx, vy = ((x - mx) ** 2).mean([2, 3], keepdim=True), ((y - my) ** 2).mean([2, 3], keepdim=True)
+            cov = (x * y).mean([2, 3], keepdim=True) - mx * my
+            structure = (2 * mx * my + c) / (mx**2 + my**2 + c)
+            texture = (2 * cov + c) / (vx + vy + c)
+            out.append((a * structure.double()).sum(dim=(1, 2, 3)) + (b * texture.double()).sum(dim=(1, 2, 3)))
+        return out
+
     def reference(self, hr: np.ndarray) -> _Features:
         import torch
 
         with torch.inference_mode():
-            x = as_tensor(hr, rgb=True, device=self.device)
-            feats, h = [x], (x - self.mean) / self.std
-            for stage in self.stages:
-                h = stage(h)
-                feats.append(h)
-            return _Features(feats)
+            return _Features(self._features(as_tensor(hr, rgb=True, device=self.device)))
 
     def compare(self, sr: np.ndarray, ref: _Features) -> float:
         import torch
 
-        c = 1e-6
-        dist = 0.0
         with torch.inference_mode():
-            for x, y, a, b in zip(self.reference(sr).layers, ref.layers, self.alpha, self.beta):
-                mx, my = x.mean([2, 3], keepdim=True), y.mean([2, 3], keepdim=True)
-                vx, vy = ((x - mx) ** 2).mean([2, 3], keepdim=True), ((y - my) ** 2).mean([2, 3], keepdim=True)
-                cov = (x * y).mean([2, 3], keepdim=True) - mx * my
-                structure = (2 * mx * my + c) / (mx**2 + my**2 + c)
-                texture = (2 * cov + c) / (vx + vy + c)
-                dist += float((a * structure.double()).sum() + (b * texture.double()).sum())
-        return 1.0 - dist
+            return 1.0 - sum(float(t[0]) for t in self._layer_similarities(self.reference(sr).layers, ref.layers))
 
     def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
         check_pair(sr, hr, "dists")
         return self.compare(sr, self.reference(hr))
+
+    def torch_value(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-image DISTS of ``(N, C, H, W)`` tensors on [0, 1] (grey expanded), differentiable (float64)."""
+        pred, target = _rgb(pred), _rgb(target)
+        return 1.0 - sum(self._layer_similarities(self._features(pred), self._features(target)))
 
 
 def _create_dists(store: WeightsStore | None = None, device: str | None = "cpu") -> DISTS:
@@ -201,7 +229,7 @@ def _create_dists(store: WeightsStore | None = None, device: str | None = "cpu")
 def register(reg: Registry[MetricInfo]) -> None:
     """Register ``lpips`` (AlexNet), ``lpips_vgg``, ``lpips_squeeze`` and ``dists``."""
     common = dict(kind="fr", higher_is_better=False, value_range=(0.0, 1.0), colour="rgb (grey expanded)",
-                  crop="scale", devices=("cpu", "cuda"))
+                  crop="scale", devices=("cpu", "cuda"), differentiable=True)
     for name, net in (("lpips", "alex"), ("lpips_vgg", "vgg"), ("lpips_squeeze", "squeeze")):
         reg.register(
             name,

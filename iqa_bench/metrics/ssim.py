@@ -10,13 +10,18 @@ reproduce the published numbers; piq's ``ssim`` downsamples large images by defa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.ndimage import correlate1d
 
 from iqa_bench._parallel import cpu_count, parallel_map
-from iqa_bench.data.colour import luma
+from iqa_bench.data.colour import luma, luma_torch
 from iqa_bench.metrics.base import MetricInfo, check_pair
 from iqa_bench.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 _RADIUS = 5
 _SIGMA = 1.5
@@ -83,17 +88,57 @@ def ssim_y(sr: np.ndarray, hr: np.ndarray) -> float:
     return ssim(luma(sr), luma(hr))
 
 
+def ssim_torch(pred: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor":
+    """Per-image SSIM of ``(N, C, H, W)`` tensors on [0, 1], with the conventions of :func:`ssim`
+    (Gaussian 11/1.5, K = (0.01, 0.03), 'valid', channels averaged), differentiable; ``(N,)``."""
+    import torch.nn.functional as F
+
+    c = pred.shape[1]
+    if min(pred.shape[2:]) < 2 * _RADIUS + 1:
+        raise ValueError(f"ssim needs images of at least 11x11 pixels, got {tuple(pred.shape[2:])}")
+    g = pred.new_tensor(_WINDOW)
+    rows, cols = g.view(1, 1, -1, 1).expand(c, 1, -1, 1), g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+
+    def filt(x: "torch.Tensor") -> "torch.Tensor":  # separable, no padding: the 'valid' region
+        return F.conv2d(F.conv2d(x, rows, groups=c), cols, groups=c)
+
+    mu_a, mu_b = filt(pred), filt(target)
+    var_a = filt(pred * pred) - mu_a * mu_a
+    var_b = filt(target * target) - mu_b * mu_b
+    cov = filt(pred * target) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + _C1) * (2 * cov + _C2)
+    den = (mu_a * mu_a + mu_b * mu_b + _C1) * (var_a + var_b + _C2)
+    return (num / den).mean(dim=(1, 2, 3))  # channels have equal sizes: the mean of their means
+
+
+class SSIM:
+    """``ssim`` / ``ssim_y`` as a metric object: the numpy path for scoring, :meth:`torch_value` for
+    gradients (both with the same conventions)."""
+
+    def __init__(self, y: bool) -> None:
+        self.y = y
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        return ssim_y(sr, hr) if self.y else ssim(sr, hr)
+
+    def torch_value(self, pred: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor":
+        if self.y:
+            pred, target = luma_torch(pred), luma_torch(target)
+        return ssim_torch(pred, target)
+
+
 def register(reg: Registry[MetricInfo]) -> None:
     """Register ``ssim`` and ``ssim_y``."""
-    common = dict(kind="fr", higher_is_better=True, value_range=(-1.0, 1.0), crop="scale", equivalence_margin=0.001)
+    common = dict(kind="fr", higher_is_better=True, value_range=(-1.0, 1.0), crop="scale", equivalence_margin=0.001,
+                  differentiable=True)
     reg.register(
         "ssim",
-        lambda: ssim,
+        lambda: SSIM(y=False),
         MetricInfo(colour="rgb", description="Gaussian 11/1.5, K=(0.01,0.03), valid, no downsampling; "
                    "mean of per-channel SSIM", **common),
     )
     reg.register(
         "ssim_y",
-        lambda: ssim_y,
+        lambda: SSIM(y=True),
         MetricInfo(colour="y_bt601", description="SSIM (as ssim) on unrounded BT.601 Y; grey as is", **common),
     )
