@@ -176,7 +176,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
     for (ds, scale), s_sum in summ.groupby(["dataset", "scale"], sort=True):
         s_cmp = comp[(comp["dataset"] == ds) & (comp["scale"] == scale)] if not comp.empty else comp
         sec = Section(ds, int(scale), int(s_sum["n"].max()), metrics,
-                      _ranking(s_sum, s_cmp, metrics, meta, primary), _comparison_table(s_cmp),
+                      _ranking(s_sum, s_cmp, metrics, meta, primary, _published(s_sum, ds, int(scale))),
+                      _comparison_table(s_cmp),
                       _worst(scored, s_cmp, ds, int(scale), primary, opts.worst),
                       unit="clips" if manifest.get("kind") == "video" else "images")
         tag = f"{ds}_x{scale}".replace("+", "_")
@@ -251,9 +252,30 @@ def _timings(run_dir: Path) -> pd.DataFrame | None:
     return t if not t.empty and "sr_ms" in t else None
 
 
-def _ranking(s_sum: pd.DataFrame, s_cmp: pd.DataFrame, metrics: list[str], meta: dict, primary: str) -> list[dict]:
-    """Rows ordered by the primary metric (best first); per cell mean, CI, median, best-in-column
-    flag and the mark of the verdict against the row's baseline."""
+def _published(s_sum: pd.DataFrame, dataset: str, scale: int) -> dict[str, tuple[float, str]]:
+    """Per row label, the zoo's published value for this dataset and scale (the paper's PSNR-Y of
+    the model, whatever the variant) and its source; rows of other models have none."""
+    from iqa_bench.errors import UnknownNameError
+    from iqa_bench.models import MODELS
+
+    out = {}
+    for label, model in s_sum[["label", "model"]].drop_duplicates().itertuples(index=False):
+        try:
+            info = MODELS.get(model).meta
+        except UnknownNameError:  # a user's checkpoint or output folder
+            continue
+        value = info.published.get(f"{dataset}/x{scale}")
+        if value is not None:
+            out[label] = (float(value), info.published_source)
+    return out
+
+
+def _ranking(s_sum: pd.DataFrame, s_cmp: pd.DataFrame, metrics: list[str], meta: dict, primary: str,
+             published: dict[str, tuple[float, str]] | None = None) -> list[dict]:
+    """Rows ordered by the primary metric (best first) with their rank and, where the zoo has one,
+    the published value; per cell mean, CI, median, best-in-column flag and the mark of the
+    verdict against the row's baseline."""
+    published = published or {}
     verdict = {} if s_cmp.empty else {(r.label, r.metric): r for r in s_cmp.itertuples()}
     prim = s_sum[s_sum["metric"] == primary].set_index("label")["mean"]
     hib_p = bool(meta[primary]["higher_is_better"])
@@ -265,7 +287,7 @@ def _ranking(s_sum: pd.DataFrame, s_cmp: pd.DataFrame, metrics: list[str], meta:
         if not col.empty:
             best[m] = col.max() if meta[m]["higher_is_better"] else col.min()
     rows = []
-    for lbl in order:
+    for rank, lbl in enumerate(order, start=1):
         cells = {}
         for m in metrics:
             r = s_sum[(s_sum["label"] == lbl) & (s_sum["metric"] == m)]
@@ -284,7 +306,9 @@ def _ranking(s_sum: pd.DataFrame, s_cmp: pd.DataFrame, metrics: list[str], meta:
                           if c is not None else "baseline"),
                 "n_inf": int(r["n_inf"]),
             }
-        rows.append({"label": lbl, "cells": cells})
+        pub = published.get(lbl)
+        rows.append({"label": lbl, "cells": cells, "rank": rank,
+                     "published": f"{pub[0]:.2f}" if pub else "", "published_source": pub[1] if pub else ""})
     return rows
 
 

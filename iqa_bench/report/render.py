@@ -39,8 +39,9 @@ def render_markdown(context: dict[str, Any]) -> str:
         out += [f"## {sec.dataset} x{sec.scale} ({sec.n_images} {sec.unit})", ""]
         out += [f"> {n}" for n in sec.notes] + ([""] if sec.notes else [])
         rows = []
+        has_pub = any(r["published"] for r in sec.ranking)
         for r in sec.ranking:
-            row = {"model": r["label"]}
+            row = {"#": r["rank"], "model": r["label"]}
             for m in sec.metrics:
                 c = r["cells"][m]
                 if c is None:
@@ -48,8 +49,14 @@ def render_markdown(context: dict[str, Any]) -> str:
                     continue
                 mean = f"**{c['mean']}**" if c["best"] else c["mean"]
                 row[m] = f"{mean} {c['mark']} {c['ci']} med {c['median']}".replace("  ", " ")
+            if has_pub:
+                row["published"] = r["published"] or "–"
             rows.append(row)
         out += ["### Ranking (mean, 95 % CI, median)", "", _md_table(pd.DataFrame(rows)), ""]
+        sources = sorted({r["published_source"] for r in sec.ranking if r["published"]})
+        if sources:
+            out += ["Published: the model's paper value (PSNR-Y) for this dataset and scale; sources: "
+                    + "; ".join(sources) + ".", ""]
         out += ["### Paired comparisons", "", _md_table(sec.comparisons), ""]
         out += [f"### Worst {sec.unit}", "", _md_table(sec.worst), ""]
         for f in sec.figures:

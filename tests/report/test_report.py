@@ -28,7 +28,10 @@ def test_report_of_a_quantization_run(variants_run, tmp_path):
     assert html.count('<img src="data:image/png;base64,') == 14
     assert html.count('<table class="ranking">') == 2
     ranking = html.split("<tbody>")[1].split("</tbody>")[0]
-    assert ranking.count("<tr><th>") == 7  # bicubic + 2 models x fp32/fp16/int8
+    assert ranking.count('<tr><td class="rank">') == 7  # bicubic + 2 models x fp32/fp16/int8
+    # ranked, with the zoo's paper value where it has one (Set14 x2: bicubic 30.24, EDSR paper)
+    assert '<td class="rank">1</td>' in ranking and '<td class="rank">7</td>' in ranking
+    assert re.search(r'class="num published" title="EDSR paper Table 5[^"]*">30.24</td>', ranking)
 
     # the numbers shown are the run's
     means = load_run(variants_run).groupby(["dataset", "model", "variant", "metric"])["value"].mean()
@@ -56,6 +59,7 @@ def test_report_of_a_quantization_run(variants_run, tmp_path):
     links = re.findall(r"\]\((report_files/[^)]+\.png)\)", md)
     assert len(links) == 14 and all((res.markdown.parent / link).is_file() for link in links)
     assert "| model " in md and "0.0625" in md
+    assert re.search(r"\|\s*#\s*\|\s*model\s.*\|\s*published\s*\|", md) and "sources: EDSR paper Table 5" in md
 
 
 def test_choose_patch_finds_where_outputs_differ():
