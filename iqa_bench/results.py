@@ -453,7 +453,7 @@ def metric_metadata(run_dir: str | Path | None, metrics: Sequence[str]) -> dict[
     out: dict[str, dict[str, Any]] = {}
     for m in metrics:
         meta = dict(recorded.get(m, {}))
-        if "higher_is_better" not in meta or "equivalence_margin" not in meta:
+        if not {"higher_is_better", "equivalence_margin", "perceptual"} <= set(meta):
             try:
                 info = METRICS.get(m).meta
             except UnknownNameError:
@@ -461,5 +461,6 @@ def metric_metadata(run_dir: str | Path | None, metrics: Sequence[str]) -> dict[
             if info is not None:
                 meta.setdefault("higher_is_better", info.higher_is_better)
                 meta.setdefault("equivalence_margin", info.equivalence_margin)
+                meta.setdefault("perceptual", info.perceptual)
         out[m] = meta
     return out

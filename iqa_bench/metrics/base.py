@@ -31,6 +31,9 @@ class MetricInfo:
         Files the metric needs, resolved through the weights store; empty when none.
     description
         One line with the formula or the library and the exact options.
+    perceptual
+        A perceptual-quality measure (learned, or natural-scene statistics) rather than a fidelity
+        one: the y axis of the report's perception-distortion plot (Blau & Michaeli 2018).
     differentiable
         The metric has a torch path through which gradients flow (:class:`Differentiable`), so
         ``create_metric(name, as_loss=True)`` can train a model with it.
@@ -51,6 +54,7 @@ class MetricInfo:
     description: str
     weights: tuple[WeightSpec, ...] = field(default_factory=tuple)
     devices: tuple[str, ...] = ("cpu",)
+    perceptual: bool = False
     differentiable: bool = False
     equivalence_margin: float | None = None
     unavailable: str | None = None

@@ -136,5 +136,6 @@ def register(reg: Registry[MetricInfo]) -> None:
             crop="scale",
             description="NIQE, LIVE pristine model, 96x96 blocks, two scales (MATLAB bicubic 1/2)",
             weights=(PRISTINE,),
+            perceptual=True,
         ),
     )

@@ -229,7 +229,8 @@ def _create_dists(store: WeightsStore | None = None, device: str | None = "cpu")
 def register(reg: Registry[MetricInfo]) -> None:
     """Register ``lpips`` (AlexNet), ``lpips_vgg``, ``lpips_squeeze`` and ``dists``."""
     common = dict(kind="fr", higher_is_better=False, value_range=(0.0, 1.0), colour="rgb (grey expanded)",
-                  crop="scale", devices=("cpu", "cuda"), differentiable=True)
+                  crop="scale", devices=("cpu", "cuda"), differentiable=True,
+                  perceptual=True)
     for name, net in (("lpips", "alex"), ("lpips_vgg", "vgg"), ("lpips_squeeze", "squeeze")):
         reg.register(
             name,

@@ -18,7 +18,7 @@ _UNKNOWN_HASH = "no official sha256 is published; the hash of the file you suppl
 UNAVAILABLE: dict[str, tuple[MetricInfo, str]] = {
     "nrqm": (
         MetricInfo(
-            kind="nr", higher_is_better=True, value_range=(0.0, 10.0), colour="rgb", crop="scale",
+            kind="nr", higher_is_better=True, value_range=(0.0, 10.0), colour="rgb", crop="scale", perceptual=True,
             description="Ma et al. 2017 NRQM ('Ma score'): 3 regression forests on DCT/wavelet/PCA features",
             weights=(WeightSpec("nr/nrqm_forests.mat", None, source="the authors' MATLAB release (chaoma99/sr-metric, model/*.mat)"),),
             unavailable="the regression forests ship only as MATLAB .mat trees in the authors' release; no "
@@ -28,7 +28,7 @@ UNAVAILABLE: dict[str, tuple[MetricInfo, str]] = {
     ),
     "pi": (
         MetricInfo(
-            kind="nr", higher_is_better=False, value_range=(0.0, 10.0), colour="y_bt601 (NIQE) + rgb (NRQM)",
+            kind="nr", higher_is_better=False, value_range=(0.0, 10.0), colour="y_bt601 (NIQE) + rgb (NRQM)", perceptual=True,
             crop="scale", description="Perceptual Index (PIRM 2018) = ((10 - NRQM) + NIQE) / 2",
             weights=(WeightSpec("nr/nrqm_forests.mat", None, source="as for nrqm"),),
             unavailable="needs NRQM (see nrqm); NIQE alone is available as 'niqe'",
@@ -37,7 +37,7 @@ UNAVAILABLE: dict[str, tuple[MetricInfo, str]] = {
     ),
     "pieapp": (
         MetricInfo(
-            kind="fr", higher_is_better=False, value_range=(float("-inf"), float("inf")), colour="rgb",
+            kind="fr", higher_is_better=False, value_range=(float("-inf"), float("inf")), colour="rgb", perceptual=True,
             crop="scale", description="PieAPP (Prashnani et al. 2018), pairwise-preference network, 64x64 patches",
             weights=(WeightSpec("fr/PieAPPv0.1.pth", None, source="the PieAPP authors' PyTorch weights (prashnani/PerceptualImageError)"),),
             unavailable="its trained network weights are not available offline",
@@ -46,7 +46,7 @@ UNAVAILABLE: dict[str, tuple[MetricInfo, str]] = {
     ),
     "clipiqa": (
         MetricInfo(
-            kind="nr", higher_is_better=True, value_range=(0.0, 1.0), colour="rgb", crop="none",
+            kind="nr", higher_is_better=True, value_range=(0.0, 1.0), colour="rgb", crop="none", perceptual=True,
             description="CLIP-IQA (Wang et al. 2023), CLIP RN50 with antonym prompts",
             weights=(
                 WeightSpec(

@@ -125,6 +125,15 @@ def _fmt(x: float, metric_range: tuple[float, float] | None = None) -> str:
     return f"{x:.{digits}f}"
 
 
+def _fmt_diff(x: float, metric_range: tuple[float, float] | None = None) -> str:
+    """A signed difference with a fixed number of decimals per metric (PSNR 3, metrics on [0, 1] 5),
+    so that the rows of one metric line up and a 0.005 dB shift reads like one."""
+    if x is None or not np.isfinite(x):
+        return "–"
+    digits = 5 if metric_range is not None and metric_range[1] <= 1.0 + 1e-9 else 3
+    return f"{x:+.{digits}f}"
+
+
 def _p(x: float) -> str:
     if not np.isfinite(x):
         return "–"
@@ -177,7 +186,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
         s_cmp = comp[(comp["dataset"] == ds) & (comp["scale"] == scale)] if not comp.empty else comp
         sec = Section(ds, int(scale), int(s_sum["n"].max()), metrics,
                       _ranking(s_sum, s_cmp, metrics, meta, primary, _published(s_sum, ds, int(scale))),
-                      _comparison_table(s_cmp),
+                      _comparison_table(s_cmp, meta),
                       _worst(scored, s_cmp, ds, int(scale), primary, opts.worst),
                       unit="clips" if manifest.get("kind") == "video" else "images")
         tag = f"{ds}_x{scale}".replace("+", "_")
@@ -201,6 +210,18 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
                                             f"{opts.correction}-adjusted Wilcoxon")
             sec.figures.append(Figure(f"{tag}_significance", "Significance matrix: mean difference to each "
                                       "model's baseline; colour = verdict", plots.png(fig)))
+        perceptual = [m for m in metrics if meta[m].get("perceptual")]
+        if perceptual and not meta[primary].get("perceptual"):
+            pd_pts = s_sum.pivot_table(index="label", columns="metric", values="mean")[[primary, perceptual[0]]]
+            pd_pts = pd_pts.dropna().replace([np.inf, -np.inf], np.nan).dropna()
+            if len(pd_pts) >= 2:
+                fig = plots.perception_distortion(
+                    pd_pts.reset_index().rename(columns={primary: "distortion", perceptual[0]: "perception"}),
+                    primary, perceptual[0], bool(meta[primary]["higher_is_better"]),
+                    bool(meta[perceptual[0]]["higher_is_better"]), f"{ds} x{scale}: perception vs distortion")
+                sec.figures.append(Figure(f"{tag}_perception_distortion", f"Perception-distortion plane: {primary} "
+                                          f"(fidelity) against {perceptual[0]} (perceptual), dataset means; better "
+                                          "toward the bottom left (Blau & Michaeli 2018)", plots.png(fig)))
         pts = _pareto_points(timings, s_sum, ds, int(scale), primary)
         if pts is not None:
             fig = plots.pareto(pts, primary, bool(meta[primary]["higher_is_better"]),
@@ -312,15 +333,16 @@ def _ranking(s_sum: pd.DataFrame, s_cmp: pd.DataFrame, metrics: list[str], meta:
     return rows
 
 
-def _comparison_table(s_cmp: pd.DataFrame) -> pd.DataFrame:
+def _comparison_table(s_cmp: pd.DataFrame, meta: dict | None = None) -> pd.DataFrame:
     if s_cmp.empty:
         return pd.DataFrame()
     rows = []
     for r in s_cmp.sort_values(["metric", "comparison", "label"]).itertuples():
+        rng = tuple((meta or {}).get(r.metric, {}).get("value_range", (0, math.inf)))
         rows.append({
             "metric": r.metric, "model": r.label, "vs": r.baseline_label,
-            "mean diff [95% CI]": f"{r.mean_diff:+.4g} [{r.ci_low:+.4g}, {r.ci_high:+.4g}]",
-            "median diff": f"{r.median_diff:+.4g}",
+            "mean diff [95% CI]": f"{_fmt_diff(r.mean_diff, rng)} [{_fmt_diff(r.ci_low, rng)}, {_fmt_diff(r.ci_high, rng)}]",
+            "median diff": _fmt_diff(r.median_diff, rng),
             "W/T/L": f"{r.wins}/{r.ties}/{r.losses}",
             "n": r.n,
             "Wilcoxon p (adj.)": f"{_p(r.p_wilcoxon)} ({_p(r.p_wilcoxon_adj)})",

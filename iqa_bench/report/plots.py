@@ -161,6 +161,28 @@ def pareto(points: pd.DataFrame, metric: str, higher_is_better: bool, title: str
     return fig
 
 
+def perception_distortion(points: pd.DataFrame, distortion: str, perception: str, distortion_hib: bool,
+                          perception_hib: bool, title: str) -> Figure:
+    """The perception-distortion plane (Blau & Michaeli, CVPR 2018): per model/variant, the dataset
+    mean of a fidelity metric (x) against that of a perceptual one (y), both axes oriented so that
+    better lies toward the bottom left. ``points``: label, distortion, perception."""
+    fig = Figure(figsize=(7, 4.8), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(points["distortion"], points["perception"], s=40, color="#1565c0", edgecolors="black", linewidths=0.6)
+    ax.margins(0.12)  # room for the labels of the extreme points
+    for r in points.itertuples(index=False):
+        ax.annotate(r.label, (r.distortion, r.perception), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    if distortion_hib:
+        ax.invert_xaxis()
+    if perception_hib:
+        ax.invert_yaxis()
+    ax.set_xlabel(f"{distortion} mean ({_direction(distortion_hib)}; better to the left)")
+    ax.set_ylabel(f"{perception} mean ({_direction(perception_hib)}; better downwards)")
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=11)
+    return fig
+
+
 def crop_strip(full: np.ndarray, box: tuple[int, int, int, int], panels: list[tuple[str, np.ndarray]],
                title: str) -> Figure:
     """The HR image with the patch outlined, then the same patch of HR and of every output, enlarged

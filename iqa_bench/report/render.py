@@ -20,7 +20,9 @@ def render_html(context: dict[str, Any]) -> str:
 
 
 def _md_table(df: pd.DataFrame) -> str:
-    return df.to_markdown(index=False) if not df.empty else "_none_"
+    # disable_numparse: cells are already formatted (e.g. "-0.00000", "+3.824"); tabulate would
+    # re-parse them as numbers and print "-0"
+    return df.to_markdown(index=False, disable_numparse=True) if not df.empty else "_none_"
 
 
 def _kv(d: dict[str, Any]) -> str:

@@ -127,3 +127,19 @@ def test_latex_table_marks_best_and_second_by_direction(variants_run, tmp_path):
         if m[ranked[1]] != m[ranked[0]]:
             assert rows[ranked[1]][i].startswith(r"\underline{") or rows[ranked[1]][i].startswith(r"\textbf{")
     assert "fsrcnn (int8)" in rows
+
+
+def test_perception_distortion_plot_when_the_run_has_a_perceptual_metric(shared, tmp_path, monkeypatch):
+    """PSNR-Y (fidelity) against NIQE (perceptual, by its metadata): one point per model, axes oriented
+    so that better is toward the bottom left; a run without a perceptual metric has no such plot."""
+    from iqa_bench.engine import EvalConfig, evaluate
+    from iqa_bench.metrics import METRICS
+
+    assert METRICS.get("niqe").meta.perceptual and not METRICS.get("psnr_y").meta.perceptual
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    run = tmp_path / "run"
+    evaluate(EvalConfig(models=("bicubic", "nearest"), metrics=("psnr_y", "niqe"), out=run))
+    res = build_report(run, tmp_path / "rep", ReportOptions(n_resamples=199))
+    png = tmp_path / "rep" / "report_files" / "default_x4_perception_distortion.png"
+    assert png.is_file() and png.stat().st_size > 10_000
+    assert "Perception-distortion plane: psnr_y (fidelity) against niqe (perceptual)" in res.markdown.read_text()
