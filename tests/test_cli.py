@@ -221,6 +221,9 @@ def test_list_metrics_shows_unavailable_and_conventions(monkeypatch):
     assert res.exit_code == 0
     for word in ("pieapp", "UNAVAILABLE", "lpips", "dists", "fsimc", "yiq", "brisque", "lower"):
         assert word in res.output, word
+    rows = {line.split("│")[1].strip(): line for line in res.output.splitlines() if line.count("│") > 3}
+    assert "perceptual, loss" in rows["lpips"] and "loss" in rows["ssim_y"] and "perceptual" in rows["niqe"]
+    assert "perceptual" not in rows["psnr"] and "loss" not in rows["psnr"]
 
 
 def test_user_checkpoint_runs_and_a_nan_model_fails_alone(shared, tmp_path, monkeypatch):
