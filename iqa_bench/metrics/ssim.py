@@ -10,7 +10,7 @@ reproduce the published numbers; piq's ``ssim`` downsamples large images by defa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from scipy.ndimage import correlate1d
@@ -45,15 +45,21 @@ def _filter_valid(img: np.ndarray) -> np.ndarray:
     return out[_RADIUS:-_RADIUS, _RADIUS:-_RADIUS]
 
 
-def _ssim_map_sum(a: np.ndarray, b: np.ndarray) -> float:
-    """Sum of the 'valid' SSIM map of one channel (or one band of rows of it)."""
-    mu_a, mu_b = _filter_valid(a), _filter_valid(b)
-    var_a = _filter_valid(a * a) - mu_a * mu_a
-    var_b = _filter_valid(b * b) - mu_b * mu_b
-    cov = _filter_valid(a * b) - mu_a * mu_b
+def _ssim_map(a: Any, b: Any, filt: Callable[[Any], Any]) -> Any:
+    """The SSIM map of ``a`` and ``b`` with the local means taken by ``filt``: one formula for numpy
+    arrays (scoring) and torch tensors (the differentiable path)."""
+    mu_a, mu_b = filt(a), filt(b)
+    var_a = filt(a * a) - mu_a * mu_a
+    var_b = filt(b * b) - mu_b * mu_b
+    cov = filt(a * b) - mu_a * mu_b
     num = (2 * mu_a * mu_b + _C1) * (2 * cov + _C2)
     den = (mu_a * mu_a + mu_b * mu_b + _C1) * (var_a + var_b + _C2)
-    return float(np.sum(num / den))
+    return num / den
+
+
+def _ssim_map_sum(a: np.ndarray, b: np.ndarray) -> float:
+    """Sum of the 'valid' SSIM map of one channel (or one band of rows of it)."""
+    return float(np.sum(_ssim_map(a, b, _filter_valid)))
 
 
 def _bands(rows: int, parts: int) -> list[tuple[int, int]]:
@@ -102,13 +108,7 @@ def ssim_torch(pred: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor":
     def filt(x: "torch.Tensor") -> "torch.Tensor":  # separable, no padding: the 'valid' region
         return F.conv2d(F.conv2d(x, rows, groups=c), cols, groups=c)
 
-    mu_a, mu_b = filt(pred), filt(target)
-    var_a = filt(pred * pred) - mu_a * mu_a
-    var_b = filt(target * target) - mu_b * mu_b
-    cov = filt(pred * target) - mu_a * mu_b
-    num = (2 * mu_a * mu_b + _C1) * (2 * cov + _C2)
-    den = (mu_a * mu_a + mu_b * mu_b + _C1) * (var_a + var_b + _C2)
-    return (num / den).mean(dim=(1, 2, 3))  # channels have equal sizes: the mean of their means
+    return _ssim_map(pred, target, filt).mean(dim=(1, 2, 3))  # channels have equal sizes: the mean of their means
 
 
 class SSIM:
