@@ -19,7 +19,7 @@ import numpy as np
 import png  # pypng: Pillow truncates 16-bit RGB PNGs to 8 bits, pypng does not
 from PIL import Image, UnidentifiedImageError
 
-from iqa_bench.errors import InputError
+from iqa_bench.errors import InputError, is_storage_error
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".webp")
 
@@ -180,7 +180,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        if exc.filename is None:  # a failed write() names no file: name the one being written
+        if exc.filename is None and is_storage_error(exc):  # a failed write() names no file: name ours
             raise OSError(exc.errno, exc.strerror, str(target)) from exc
         raise
     except BaseException:
