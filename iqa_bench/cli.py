@@ -253,6 +253,7 @@ def evaluate(
     calib_patches: int = typer.Option(64, "--calib-patches", help="Number of LR patches used for calibration."),
     int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
                                           "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
+    qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
 ) -> None:
     """Evaluate models (and/or folders of SR outputs) on datasets; resumable."""
     with _user_errors():
@@ -281,6 +282,7 @@ def evaluate(
             extra_models=extra,
             backend=backend.lower() if backend else None,
             calib=_calib_config(calib, calib_method, calib_patches, int8_float_layers),
+            qat=_qat_config(qat_steps),
         )
         def warn(lines: list[str]) -> None:
             for line in lines:
@@ -314,11 +316,18 @@ def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_f
     return resolve_calibration(folder, method, patches, sensitive_float)
 
 
+def _qat_config(steps: int):
+    """The QAT configuration of ``int8-qat`` variants with ``--qat-steps``."""
+    from iqa_bench.deploy.qat import QatConfig
+
+    return QatConfig(steps=steps)
+
+
 @app.command()
 def quantize(
     model: str = typer.Argument(..., help="Zoo model name (see `iqa-bench list models`)."),
     scale: str = typer.Option("4", "--scale", "-s", help="Scale factor(s), e.g. 4 or 2,3,4."),
-    variants: str = typer.Option("fp32,fp16,int8", "--variants", help="Comma list of fp32, fp16, int8."),
+    variants: str = typer.Option("fp32,fp16,int8", "--variants", help="Comma list of fp32, fp16, int8 (openvino: bf16, int8-qat)."),
     backend: str = typer.Option("onnxruntime", "--backend",
                                 help="onnxruntime (ONNX files, also TensorRT's input) or openvino (int8: an NNCF IR)."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
@@ -326,6 +335,7 @@ def quantize(
     calib_patches: int = typer.Option(64, "--calib-patches", help="Number of LR patches used for calibration."),
     int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
                                           "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
+    qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write what was built as JSON."),
 ) -> None:
     """Export a zoo model to ONNX and build its fp16/int8 variants (cached by content hash)."""
@@ -340,7 +350,7 @@ def quantize(
         t = Table("variant", "scale", "file", "MiB", "build s", "key")
         records = []
         for v in _split([variants]):
-            up = runner.factory(info, v, calib=cfg)
+            up = runner.factory(info, v, calib=cfg, qat=_qat_config(qat_steps))
             if not isinstance(up, OnnxBackedUpscaler):
                 raise IQABenchError(f"the {backend} runner builds no files", "use --backend onnxruntime or openvino")
             for s_ in _parse_scales(scale):

@@ -27,6 +27,7 @@ from iqa_bench import __version__
 from iqa_bench.data.datasets import Sample, resolve_dataset
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.deploy.calibration import CalibConfig
+from iqa_bench.deploy.qat import QatConfig
 from iqa_bench.errors import (ComputeError, IQABenchError, InputError, MetricUnavailableError, RunStateError, brief,
                               is_storage_error)
 from iqa_bench.io import ImageInfo, list_images, png_text, quantize_uint8, read_image, to_float, write_png
@@ -103,6 +104,7 @@ class EvalConfig:
     extra_models: tuple[tuple[str, ModelInfo], ...] = ()
     backend: str | None = None
     calib: CalibConfig | None = None
+    qat: QatConfig | None = None
 
     def __post_init__(self) -> None:
         """Refuse values that would fail deep inside the run (or silently mean something else: a
@@ -243,7 +245,7 @@ def model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[str
             continue
         runner = RUNNERS.get(backend)
         try:
-            upscaler: Upscaler = runner.factory(info, variant, device=cfg.device, calib=cfg.calib)
+            upscaler: Upscaler = runner.factory(info, variant, device=cfg.device, calib=cfg.calib, qat=cfg.qat)
         except InputError as exc:  # e.g. TensorRT or a GPU missing: a clear reason, per variant
             refuse(f"model {name} ({backend} {variant}) skipped: {exc.message}", exc.hint or "")
             continue
@@ -279,15 +281,9 @@ def _model_identity(describe: dict, upscaler: Upscaler) -> dict:
     """What makes a model source's outputs, without file paths: architecture, parameters, weights
     sha256 per scale, variant, backend, device and, for calibrated variants, the calibration set's
     content and options and the INT8 recipe."""
-    from iqa_bench.deploy.artefacts import INT8_RECIPE
-
     ident = {k: v for k, v in describe.items() if k != "weights"}
     ident["weights"] = {s: w["sha256"] for s, w in describe["weights"].items()}
-    calib = getattr(upscaler, "calib", None)
-    if describe["variant"] == "int8" and calib is not None:
-        ident["calibration"] = {"content": calib.content_hash(), "method": calib.method, "patches": calib.patches,
-                                "recipe": INT8_RECIPE}
-    return ident
+    return ident | upscaler.build_identity()
 
 
 def _runner_for(info: ModelInfo, variant: str, cfg: EvalConfig) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -103,7 +103,7 @@ def to_openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: Cali
     convolutions in float (``calib.float_ends``). ``calib.method`` other than ``minmax`` maps to
     NNCF's ``MEAN_MINMAX`` (``entropy``) and ``MEAN_QUANTILE`` (``percentile``).
 
-    With ``calib.sensitive_float = k > 0``, a per-layer sensitivity sweep (:func:`sensitivity_sweep`,
+    With ``calib.sensitive_float = k > 0``, a per-layer sensitivity sweep (:func:`sweep_float_layers`,
     on the calibration patches, never the test set) keeps the ``k`` convolutions whose int8 costs the
     most in float as well (automatic mixed precision).
 
@@ -113,80 +113,103 @@ def to_openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: Cali
     """
     import openvino as ov
 
-    ops = ov.Core().read_model(str(src)).get_ordered_ops()
+    core = ov.Core()
+    ops = core.read_model(str(src)).get_ordered_ops()
     keep = [i for i, op in enumerate(ops) if _ov_image_facing(op)] if calib.float_ends else []
+    candidates = [i for i, op in enumerate(ops) if _ov_conv(op) and i not in keep]
+
+    def quantize(kept: list[int]) -> Any:
+        return _nncf_int8(src, inputs, calib, kept)
+
+    def run(model: Any) -> list[np.ndarray]:
+        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        return [np.asarray(compiled(x)[0], np.float64) for x in inputs]
+
     record: dict[str, Any] = {}
     if calib.sensitive_float > 0:
-        sweep = sensitivity_sweep(src, inputs, calib, keep)
-        record = {k: v for k, v in sweep.items() if k != "chosen"}
-        keep = keep + sweep["chosen"]
-    quantized, names = _nncf_int8(src, inputs, calib, keep)
+        quantized, chosen, record = sweep_float_layers(
+            candidates, keep, calib.sensitive_float, quantize, run, run(core.read_model(str(src))),
+            lambda i: ops[i].get_friendly_name())
+        keep = keep + chosen
+    else:
+        quantized = quantize(keep)
     ov.save_model(quantized, str(dst), compress_to_fp16=False)
-    return {"float_layers": names, **record}
+    return {"float_layers": [ops[i].get_friendly_name() for i in keep], **record}
 
 
-def _nncf_int8(src: Path, inputs: list[np.ndarray], calib: CalibConfig, keep: list[int]) -> tuple[Any, list[str]]:
+def _nncf_int8(src: Path, inputs: list[np.ndarray], calib: CalibConfig, keep: list[int]) -> Any:
     """The NNCF-quantized OpenVINO model of ``src`` with the ops at positions ``keep`` (in
-    ``get_ordered_ops()`` order) left in float, and those ops' names. Ops are named by position
-    because OpenVINO generates some names afresh on every read (``ConvolutionBackpropData_123``)."""
+    ``get_ordered_ops()`` order) left in float. Ops are named by position because OpenVINO
+    generates some names afresh on every read (``ConvolutionBackpropData_123``)."""
     import nncf
     import openvino as ov
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
-    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     model = ov.Core().read_model(str(src))
     ops = model.get_ordered_ops()
     names = [ops[i].get_friendly_name() for i in keep]
+    nncf.set_log_level(logging.ERROR)
+    return nncf.quantize(model, nncf.Dataset(inputs), subset_size=len(inputs), **nncf_recipe(calib, names))
+
+
+def nncf_recipe(calib: CalibConfig, float_names: list[str]) -> dict[str, Any]:
+    """The keyword arguments of ``nncf.quantize`` of this project's INT8 recipe (see
+    :func:`to_openvino_int8`), the same for an OpenVINO model (PTQ) and a torch one (QAT)."""
+    import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
     ranges = {"minmax": RangeEstimatorParametersSet.MINMAX, "entropy": RangeEstimatorParametersSet.MEAN_MINMAX,
               "percentile": RangeEstimatorParametersSet.MEAN_QUANTILE}[calib.method]
-    nncf.set_log_level(logging.ERROR)
-    quantized = nncf.quantize(
-        model, nncf.Dataset(inputs), preset=nncf.QuantizationPreset.PERFORMANCE, subset_size=len(inputs),
-        ignored_scope=nncf.IgnoredScope(names=names) if names else None,
-        advanced_parameters=AdvancedQuantizationParameters(activations_range_estimator_params=ranges),
-    )
-    return quantized, names
+    return {"preset": nncf.QuantizationPreset.PERFORMANCE,
+            "ignored_scope": nncf.IgnoredScope(names=float_names) if float_names else None,
+            "advanced_parameters": AdvancedQuantizationParameters(activations_range_estimator_params=ranges)}
 
 
 SWEEP_MAX_LAYERS = 48  # a sweep quantizes the network once per candidate layer: bounded build time
 
 
-def sensitivity_sweep(src: Path, inputs: list[np.ndarray], calib: CalibConfig, keep: list[int]) -> dict[str, Any]:
-    """Rank the convolutions of ``src`` by what their int8 costs, on calibration patches.
+def snr_db(outputs: list[np.ndarray], reference: list[np.ndarray]) -> float:
+    """Output SNR (dB) of ``outputs`` against ``reference`` over all samples (inf when equal)."""
+    power = sum(float((r.astype(np.float64) ** 2).sum()) for r in reference)
+    err = sum(float(((o.astype(np.float64) - r) ** 2).sum()) for o, r in zip(outputs, reference))
+    return float("inf") if err == 0 else 10.0 * float(np.log10(power / err))
 
-    For each convolution not in ``keep`` (positions in ``get_ordered_ops()``), the network is
-    quantized with that layer (and ``keep``) in float and its output compared with FP32's on the
-    patches; the gain in output SNR (dB) over the all-int8 network is the layer's sensitivity.
-    Returns ``chosen`` (positions of the ``calib.sensitive_float`` most sensitive layers with a
-    positive gain), ``sensitivity`` (layer name -> dB, every candidate) and ``calib_snr_db``
-    (``int8``: every candidate quantized; ``final``: the chosen ones in float). A network with more
-    than :data:`SWEEP_MAX_LAYERS` candidates is not swept (``chosen`` is empty, ``sweep`` says why).
+
+def sweep_float_layers(candidates: list[Any], keep: list[Any], k: int, quantize: Callable[[list[Any]], Any],
+                       run: Callable[[Any], list[np.ndarray]], reference: list[np.ndarray],
+                       name: Callable[[Any], str]) -> tuple[Any, list[Any], dict[str, Any]]:
+    """Per-layer sensitivity sweep: which ``k`` of the ``candidates`` to keep in float as well as ``keep``.
+
+    ``quantize(kept)`` quantizes the network with the layers ``kept`` in float; ``run(model)`` gives
+    its outputs on the calibration patches, compared with ``reference`` (FP32's). Each candidate is
+    kept in float alone (with ``keep``); its sensitivity is the output SNR (dB) won over the
+    all-int8 network. Returns the network quantized with ``keep`` + the chosen layers (the ``k``
+    most sensitive with a positive gain), the chosen layers, and the record: ``sensitivity``
+    (name -> dB, every candidate) and ``calib_snr_db`` (``int8``: every candidate quantized;
+    ``final``: the chosen ones in float). More than :data:`SWEEP_MAX_LAYERS` candidates are not swept
+    (nothing chosen; ``sweep`` says why).
     """
-    import openvino as ov
-
-    core = ov.Core()
-    ops = core.read_model(str(src)).get_ordered_ops()
-    candidates = [i for i, op in enumerate(ops) if _ov_conv(op) and i not in keep]
     if len(candidates) > SWEEP_MAX_LAYERS:
-        return {"chosen": [], "sweep": f"skipped: {len(candidates)} convolutions > {SWEEP_MAX_LAYERS}"}
-
-    def outputs(model: Any) -> list[np.ndarray]:
-        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-        return [np.asarray(compiled(x)[0], np.float64) for x in inputs]
-
-    reference = outputs(core.read_model(str(src)))
-    power = sum(float((r ** 2).sum()) for r in reference)
-
-    def snr_db(kept: list[int]) -> float:
-        out = outputs(_nncf_int8(src, inputs, calib, kept)[0])
-        err = sum(float(((o - r) ** 2).sum()) for o, r in zip(out, reference))
-        return float("inf") if err == 0 else 10.0 * float(np.log10(power / err))
-
-    base = snr_db(keep)
-    gain = {i: round(snr_db(keep + [i]) - base, 4) for i in candidates}
-    chosen = sorted((i for i in candidates if gain[i] > 0), key=lambda i: -gain[i])[: calib.sensitive_float]
-    return {"chosen": chosen, "sensitivity": {ops[i].get_friendly_name(): g for i, g in gain.items()},
-            "calib_snr_db": {"int8": round(base, 3), "final": round(snr_db(keep + chosen), 3) if chosen else round(base, 3)}}
+        return quantize(keep), [], {"sweep": f"skipped: {len(candidates)} convolutions > {SWEEP_MAX_LAYERS}"}
+    base_model = quantize(keep)
+    base = snr_db(run(base_model), reference)
+    gain: dict[Any, float] = {}
+    best: tuple[float, Any] = (0.0, None)  # the most sensitive layer's network, reused when k = 1
+    for c in candidates:
+        model = quantize(keep + [c])
+        gain[c] = round(snr_db(run(model), reference) - base, 4)
+        if gain[c] > best[0]:
+            best = (gain[c], model)
+    chosen = sorted((c for c in candidates if gain[c] > 0), key=lambda c: -gain[c])[:k]
+    if not chosen:
+        final_model, final = base_model, base
+    elif len(chosen) == 1:  # the sweep built this one already
+        final_model, final = best[1], base + gain[chosen[0]]
+    else:
+        final_model = quantize(keep + chosen)
+        final = snr_db(run(final_model), reference)
+    return final_model, chosen, {"sensitivity": {name(c): g for c, g in gain.items()},
+                                 "calib_snr_db": {"int8": round(base, 3), "final": round(final, 3)}}
 
 
 def _ov_conv(op: Any) -> bool:

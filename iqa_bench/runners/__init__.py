@@ -1,6 +1,7 @@
 """Runners (backends): each registers a factory ``(model: ModelInfo, variant: str, **options) -> Upscaler``.
 
-Options passed by the engine: ``device`` (``"cpu"``/``"cuda"``); a runner ignores those that do not apply.
+Options passed by the engine: ``device`` (``"cpu"``/``"cuda"``), ``calib`` (int8 calibration), ``qat`` (int8-qat
+fine-tuning); a runner takes ``**kwargs`` and ignores those that do not apply.
 """
 
 from __future__ import annotations

@@ -87,6 +87,12 @@ class Upscaler:
         calibration, quantization, compilation), so that it is timed apart from per-image SR time.
         Default: nothing to build."""
 
+    def build_identity(self) -> dict:
+        """What, besides the model's description and weights, makes this upscaler's outputs (the
+        calibration set and recipe of an int8 variant, a QAT configuration): part of the content id
+        of its result cells. Default: nothing."""
+        return {}
+
     def provenance(self) -> dict:
         """What the run manifest should record about files this upscaler built (ONNX artefacts,
         engines), keyed by ``x{scale}``; empty when it built none."""

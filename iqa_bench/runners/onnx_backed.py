@@ -12,7 +12,7 @@ from iqa_bench.runners.network import NetworkUpscaler
 
 
 ARTEFACT_FIELDS = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration", "float_layers", "sensitivity",
-                   "calib_snr_db", "sweep", "sha256")
+                   "calib_snr_db", "sweep", "qat", "sha256")
 
 
 class OnnxBackedUpscaler(NetworkUpscaler):
@@ -37,6 +37,16 @@ class OnnxBackedUpscaler(NetworkUpscaler):
             self._artefacts[scale] = self.cache.get(self.info, scale, self.variant, weights, self.calib,
                                                     self.network_input)
         return self._artefacts[scale]
+
+    def build_identity(self) -> dict:
+        """An int8 variant's calibration set (content hash, method, patches) and INT8 recipe."""
+        from iqa_bench.deploy.artefacts import INT8_RECIPE
+
+        if not self.variant.startswith("int8"):
+            return {}
+        c = self.calib
+        return {"calibration": {"content": c.content_hash(), "method": c.method, "patches": c.patches,
+                                "recipe": INT8_RECIPE}}
 
     def artefact_record(self, scale: int) -> dict:
         """What the manifest records of the artefact built for ``scale``: its file, key, size, build

@@ -70,7 +70,7 @@ class OnnxUpscaler(OnnxBackedUpscaler):
     def __init__(self, info: ModelInfo, variant: str = "fp32", *, device: str = "cpu", store: WeightsStore | None = None,
                  weights: dict[int, str] | None = None, tile: int | None = 256, overlap: int = 32,
                  calib: CalibConfig | None = None, cache: ArtefactCache | None = None, threads: int | None = None,
-                 exact_qdq: bool = False) -> None:
+                 exact_qdq: bool = False, **_ignored: object) -> None:
         if variant not in INFO.variants:
             raise InputError(f"the onnxruntime runner has variants {INFO.variants}, not {variant!r}", "pick one of them")
         super().__init__(info, variant, calib=calib, cache=cache, store=store, weights=weights, tile=tile,

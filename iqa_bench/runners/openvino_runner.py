@@ -8,6 +8,9 @@
 * ``int8`` compiles an IR quantized by NNCF from the FP32 export
   (:func:`iqa_bench.deploy.quantize.to_openvino_int8`), cached by content like the ONNX artefacts;
   its float layers run with the f32 hint.
+* ``int8-qat`` compiles an int8 IR made by quantization-aware training: the same recipe, then
+  fine-tuned with fake quantization to reproduce the FP32 outputs on calibration-image patches
+  (:mod:`iqa_bench.deploy.qat`; ``qat`` options, part of the cache key).
 
 The manifest records OpenVINO's and NNCF's versions, the CPU flags, the compiled precision and the
 runtime precision of every convolution. Install with ``pip install 'iqa-bench[openvino]'``.
@@ -15,6 +18,7 @@ runtime precision of every convolution. Install with ``pip install 'iqa-bench[op
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from importlib import metadata
 from typing import Any
@@ -25,6 +29,7 @@ from iqa_bench._cpu import cpu_flags
 from iqa_bench._parallel import cpu_count
 from iqa_bench.deploy.artefacts import Artefact, ArtefactCache, calibration_record
 from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs
+from iqa_bench.deploy.qat import QatConfig
 from iqa_bench.errors import InputError
 from iqa_bench.models import ModelInfo
 from iqa_bench.runners.base import RunnerInfo, Upscaler
@@ -33,14 +38,15 @@ from iqa_bench.weights import WeightsStore
 
 INFO = RunnerInfo(
     description="OpenVINO on the CPU from the ONNX export: fp32 (f32 precision hint), bf16 (AMX/AVX-512 BF16), "
-    "int8 (NNCF post-training quantization, image-facing convs in float); `pip install 'iqa-bench[openvino]'`",
-    variants=("fp32", "bf16", "int8"),
+    "int8 (NNCF post-training quantization, image-facing convs in float), int8-qat (the same, fine-tuned with "
+    "fake quantization); `pip install 'iqa-bench[openvino]'`",
+    variants=("fp32", "bf16", "int8", "int8-qat"),
     devices=("cpu",),
     replaces=("torch",),
     preferred_for=("int8",),
     requires=("openvino", "nncf"),
 )
-HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32", "int8-qat": "f32"}
 EXTRA_HINT = "pip install 'iqa-bench[openvino]' (openvino and nncf wheels)"
 
 
@@ -69,13 +75,13 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
     def __init__(self, info: ModelInfo, variant: str = "fp32", *, device: str = "cpu", store: WeightsStore | None = None,
                  weights: dict[int, str] | None = None, tile: int | None = 256, overlap: int = 32,
                  calib: CalibConfig | None = None, cache: ArtefactCache | None = None, threads: int | None = None,
-                 **_ignored: object) -> None:
+                 qat: QatConfig | None = None, **_ignored: object) -> None:
         if variant not in INFO.variants:
             raise InputError(f"the openvino runner has variants {INFO.variants}, not {variant!r}", "pick one of them")
         if device != "cpu":
             raise InputError(f"the openvino runner runs on the CPU, not {device!r}", "use --device cpu")
         require_openvino()
-        if variant == "int8":
+        if variant.startswith("int8"):
             try:
                 import nncf  # noqa: F401
             except ImportError as exc:
@@ -83,6 +89,7 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         super().__init__(info, variant, calib=calib, cache=cache, store=store, weights=weights, tile=tile,
                          overlap=overlap)
         self.threads = threads
+        self.qat = qat or QatConfig()
         self._compiled: dict[int, Any] = {}
         self._runtime: dict[int, dict[str, Any]] = {}
 
@@ -96,7 +103,8 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
     def artefact(self, scale: int) -> Artefact:
         """The file OpenVINO compiles at ``scale``: the FP32 ONNX, or for int8 the quantized IR."""
         if scale not in self._artefacts:
-            self._artefacts[scale] = self._int8(scale) if self.variant == "int8" else self._fp32(scale)
+            build = {"int8": self._int8, "int8-qat": self._int8_qat}.get(self.variant, self._fp32)
+            self._artefacts[scale] = build(scale)
         return self._artefacts[scale]
 
     def _int8(self, scale: int) -> Artefact:
@@ -114,6 +122,30 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
 
         return self.cache.find_or_build(f"{self.info.arch}-x{scale}-int8-openvino", desc, build, (".xml", ".bin"),
                                         variant="int8")
+
+    def _int8_qat(self, scale: int) -> Artefact:
+        """The QAT int8 IR (.xml + .bin), found in or built into the artefact cache."""
+        fp32 = self._fp32(scale)
+        shrink = int(fp32.record["shrink"])
+        calib, qat = self.calib, self.qat
+        desc = {"from": fp32.key, "kind": "openvino-int8-qat", "recipe": 1, "tools": _versions() | _torch_version(),
+                "calibration": calibration_record(calib), "qat": qat.record(), "shrink": shrink}
+
+        def build(path: Any) -> dict[str, Any]:
+            from iqa_bench.deploy.qat import to_openvino_int8_qat
+            from iqa_bench.models.archs import build_network
+
+            net = build_network(self.info, scale, self.weights_path(scale))
+            patches = calibration_inputs(calib, scale, self.network_input, shrink)
+            train = calibration_inputs(dataclasses.replace(calib, patches=qat.patches, seed=calib.seed + qat.seed),
+                                       scale, self.network_input, shrink)
+            return to_openvino_int8_qat(net, path, patches, train, calib, qat)
+
+        return self.cache.find_or_build(f"{self.info.arch}-x{scale}-int8qat-openvino", desc, build, (".xml", ".bin"),
+                                        variant="int8-qat")
+
+    def build_identity(self) -> dict:
+        return super().build_identity() | ({"qat": self.qat.record()} if self.variant == "int8-qat" else {})
 
     def compiled(self, scale: int) -> Any:
         """The compiled model for ``scale`` (built, quantized and compiled on first use)."""
@@ -141,6 +173,10 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
 
     def _infer(self, x: np.ndarray, scale: int) -> np.ndarray:
         return self.compiled(scale)(x)[0]
+
+
+def _torch_version() -> dict[str, str]:
+    return {"torch": metadata.version("torch")}
 
 
 def _conv_precisions(compiled: Any) -> dict[str, int]:
