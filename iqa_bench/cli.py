@@ -237,7 +237,8 @@ def evaluate(
     lr_source: _LRSource = typer.Option(_LRSource.auto, help="auto: use a folder's LR_bicubic/X{s} files if present."),
     quantize: bool = typer.Option(True, help="Score SR outputs rounded to uint8 (as saved); --no-quantize: float."),
     drop_alpha: bool = typer.Option(False, help="Drop alpha channels instead of refusing RGBA images."),
-    variants: Optional[str] = typer.Option(None, "--variants", help="Comma list, e.g. fp32,fp16 (default: each runner's first)."),
+    variants: Optional[str] = typer.Option(None, "--variants", help="Comma list, e.g. fp32,fp16 (default: each runner's "
+                                           "first); VARIANT@RUNNER pins one, e.g. fp32,int8,int8@torchao."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda, for runners that can use a GPU."),
     model: Optional[List[str]] = typer.Option(None, "--model", help="NAME=CKPT: your own checkpoint (with --arch)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of --model checkpoints (see `list models`)."),

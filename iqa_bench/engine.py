@@ -234,13 +234,14 @@ def model_sources(name: str, info: ModelInfo, cfg: EvalConfig, skipped: list[str
     sources = []
     hashes: dict[str, str] = {}  # weights files are the same for every variant: hash each once
     variants = own.meta.variants[:1] if own.meta.precision_free else (cfg.variants or own.meta.variants[:1])
-    for variant in variants:
-        backend = _runner_for(info, variant, cfg)
+    for spec in variants:
+        variant, _, pinned = spec.partition("@")  # "int8@torchao": this variant on that runner
+        backend = _runner_for(info, variant, cfg, pinned or None)
         if backend is None:
             choices = sorted({v for e in RUNNERS if e.name == info.backend or info.backend in e.meta.replaces
                               for v in e.meta.variants})
-            refuse(f"model {name} has no variant {variant} on {cfg.backend or info.backend}"
-                   + ("" if cfg.backend else " or on a runner that can replace it"),
+            refuse(f"model {name} has no variant {variant} on {pinned or cfg.backend or info.backend}"
+                   + ("" if pinned or cfg.backend else " or on a runner that can replace it"),
                    f"its variants: {', '.join(choices)}")
             continue
         runner = RUNNERS.get(backend)
@@ -286,16 +287,21 @@ def _model_identity(describe: dict, upscaler: Upscaler) -> dict:
     return ident | upscaler.build_identity()
 
 
-def _runner_for(info: ModelInfo, variant: str, cfg: EvalConfig) -> str | None:
-    """The runner that runs ``variant`` of a model (see ``EvalConfig.backend``), or None."""
+def _runner_for(info: ModelInfo, variant: str, cfg: EvalConfig, pinned: str | None = None) -> str | None:
+    """The runner that runs ``variant`` of a model, or None: ``pinned`` (``--variants int8@torchao``),
+    else ``EvalConfig.backend``, else the model's own runner, else the preferred installed runner
+    that can replace it."""
     own = RUNNERS.get(info.backend)
     if own.meta.precision_free:  # interpolation baselines stay on their exact runner
         return info.backend
-    if cfg.backend and cfg.backend != info.backend:
-        forced = RUNNERS.get(cfg.backend)
+    forced_name = pinned or cfg.backend
+    if forced_name and forced_name != info.backend:
+        forced = RUNNERS.get(forced_name)
         if info.backend in forced.meta.replaces and variant in forced.meta.variants:
-            return cfg.backend
+            return forced_name
         return None
+    if pinned:
+        return pinned if variant in own.meta.variants else None
     if variant in own.meta.variants:
         return info.backend
     if cfg.backend:

@@ -21,8 +21,10 @@ class SRCNN(nn.Module):
         self.conv1 = nn.Conv2d(1, n1, f1, padding=f1 // 2 if same else 0)
         self.conv2 = nn.Conv2d(n1, n2, f2, padding=f2 // 2)
         self.conv3 = nn.Conv2d(n2, 1, f3, padding=f3 // 2 if same else 0)
-        self.relu = nn.ReLU(inplace=True)
+        # one activation module per use: PT2E quantizers (torchao) match conv + ReLU by module and
+        # refuse a module called twice ("Input partition has more than one output node")
+        self.relu1, self.relu2 = nn.ReLU(inplace=True), nn.ReLU(inplace=True)
         self.shrink = 0 if same else (f1 // 2 + f3 // 2)  # pixels lost per border
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv3(self.relu(self.conv2(self.relu(self.conv1(x)))))
+        return self.conv3(self.relu2(self.conv2(self.relu1(self.conv1(x)))))

@@ -18,11 +18,12 @@ def register_builtins(reg: Registry[RunnerInfo]) -> None:
     # imported on registration only: their modules pull in the deploy package, not onnxruntime or
     # openvino themselves. A variant a model's own runner lacks goes to an installed runner that
     # replaces it, preferring one whose RunnerInfo.preferred_for names the variant (int8: openvino).
-    from iqa_bench.runners import onnx_runner, openvino_runner, tensorrt_runner
+    from iqa_bench.runners import onnx_runner, openvino_runner, tensorrt_runner, torchao_runner
 
     reg.register("openvino", openvino_runner.create, openvino_runner.INFO)
     reg.register("onnxruntime", onnx_runner.create, onnx_runner.INFO)
     reg.register("tensorrt", tensorrt_runner.create, tensorrt_runner.INFO)
+    reg.register("torchao", torchao_runner.create, torchao_runner.INFO)
 
 
 RUNNERS: Registry[RunnerInfo] = Registry("runner", register_builtins)

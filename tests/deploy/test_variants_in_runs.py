@@ -115,3 +115,36 @@ def test_realesrgan_x4_int8_builds_or_fails_as_one_line_and_the_run_goes_on(env,
         assert not report.failures
     else:
         assert len(report.failures) == 1 and "\n" not in report.failures[0] and "int8" in report.failures[0]
+
+
+def test_a_variant_pinned_to_a_runner_runs_beside_the_default_one(env, tmp_path):
+    """``--variants fp32,int8,int8-qat,int8@torchao``: SRCNN int8 on the default int8 runner, by QAT on
+    OpenVINO, and pinned to torchao, each a row of its own with its own provenance, each compared
+    with fp32 by the equivalence test; a pin to a runner without that variant is one refusal."""
+    pytest.importorskip("torchao", reason="the torchao extra is not installed")
+    pytest.importorskip("nncf", reason="the openvino extra is not installed")
+    import dataclasses
+
+    from iqa_bench.deploy.qat import QatConfig
+    from iqa_bench.errors import InputError
+    from iqa_bench.stats import compare
+
+    cfg = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("srcnn",), scales=(2,), metrics=("psnr_y",),
+                     variants=("fp32", "int8", "int8-qat", "int8@torchao"), out=tmp_path / "run",
+                     calib=CalibConfig(env / "data" / "T91", patches=16), qat=QatConfig(steps=20, patches=32))
+    with pytest.raises(InputError, match="no variant fp16 on torchao"):
+        evaluate(dataclasses.replace(cfg, variants=("fp32", "fp16@torchao"), out=tmp_path / "refused"))
+    report = evaluate(cfg)
+    assert not report.failures
+    m = _means(tmp_path / "run")
+    assert set(m.index.droplevel("metric")) == {("srcnn", "fp32", "torch"), ("srcnn", "int8", INT8),
+                                                ("srcnn", "int8-qat", "openvino"), ("srcnn", "int8", "torchao")}
+    for side in (("srcnn", "int8", "torchao"), ("srcnn", "int8-qat", "openvino")):
+        assert -0.3 < m[(*side, "psnr_y")] - m[("srcnn", "fp32", "torch", "psnr_y")] < 0.05
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["artefacts"]["srcnn/int8/torchao"]["x2"]["conv_precision"] == {"int8": 1, "f32": 2}
+    assert manifest["artefacts"]["srcnn/int8-qat/openvino"]["x2"]["qat"]["steps"] == 20
+    st = compare(load_run(tmp_path / "run"), baseline=None)
+    compared = set(zip(st["variant"], st["backend"]))
+    assert {("int8", "torchao"), ("int8-qat", "openvino"), ("int8", INT8)} <= compared
+    assert set(st["comparison"]) == {"variant"} and st["margin"].notna().all()
