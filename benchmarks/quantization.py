@@ -15,6 +15,10 @@ One run on one machine (its CPU flags are recorded with the numbers):
     IQA_BENCH_WEIGHTS=../shared/weights python benchmarks/quantization.py --calib ../shared/data/T91 \\
         --datasets ../shared/data/Set5,../shared/data/Set14 --scales 2,4
 
+Configurations: PyTorch fp32 eager (the reference), ONNX Runtime fp32 and int8 (QDQ), OpenVINO fp32,
+bf16 and int8 (NNCF PTQ), torchao int8 (PT2E + inductor) and, for ``--qat-models``, OpenVINO
+int8-qat (``--qat-steps`` of quantization-aware training).
+
 Prints one table per model and scale and writes JSON (default benchmarks/results/quantization.json).
 """
 
@@ -35,6 +39,7 @@ from iqa_bench._cpu import cpu_description
 from iqa_bench.bench import BenchConfig, peak_memory_mib, time_configs
 from iqa_bench.stats import compare
 from iqa_bench.deploy.calibration import CalibConfig
+from iqa_bench.deploy.qat import QatConfig
 from iqa_bench.engine import EvalConfig, evaluate
 from iqa_bench.io import read_image, to_float
 from iqa_bench.models import MODELS
@@ -45,26 +50,28 @@ REFERENCE = ("torch", "fp32")
 # (backend, variant) measured for speed; the quality runs skip the fp32 of other backends (equal to
 # PyTorch's to 1e-5, tested in tests/deploy and tests/runners).
 SPEED = [("torch", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"),
-         ("onnxruntime", "int8"), ("openvino", "int8")]
-QUALITY = [("torch", ("fp32",)), ("openvino", ("bf16", "int8")), ("onnxruntime", ("int8",))]
+         ("onnxruntime", "int8"), ("openvino", "int8"), ("torchao", "int8")]
+QUALITY = [("torch", ("fp32",)), ("openvino", ("bf16", "int8")), ("onnxruntime", ("int8",)), ("torchao", ("int8",))]
+QAT = ("openvino", "int8-qat")  # only for --qat-models: minutes of training per model on this CPU
 
 
 def available(backend: str) -> bool:
     return backend in RUNNERS and RUNNERS.get(backend).meta.installed()
 
 
-def quality(models: list[str], datasets: list[str], scales: list[int], calib: CalibConfig, out: Path) -> pd.DataFrame:
+def quality(models: list[str], datasets: list[str], scales: list[int], calib: CalibConfig, out: Path,
+            qat_models: list[str], qat: QatConfig) -> pd.DataFrame:
     """Per-image PSNR-Y/SSIM-Y of every quality configuration (one run directory)."""
-    for backend, variants in QUALITY:
+    for backend, variants in QUALITY + [(QAT[0], (QAT[1],))]:
         if not available(backend):
             continue
         for scale in scales:
-            ms = tuple(m for m in models if scale in MODELS.get(m).meta.scales)
+            ms = tuple(m for m in (qat_models if variants == (QAT[1],) else models) if scale in MODELS.get(m).meta.scales)
             if not ms:
                 continue
             rep = evaluate(EvalConfig(datasets=tuple(datasets), models=ms, scales=(scale,), metrics=("psnr_y", "ssim_y"),
                                       variants=variants, backend=None if backend == "torch" else backend, out=out,
-                                      calib=calib))
+                                      calib=calib, qat=qat))
             for f in rep.failures:
                 print("quality:", f)
     return load_run(out)
@@ -95,10 +102,14 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-quality", action="store_true", help="speed and memory only")
+    ap.add_argument("--qat-models", default="srcnn,fsrcnn", help="models that also get the int8-qat variant")
+    ap.add_argument("--qat-steps", type=int, default=QatConfig().steps)
     ap.add_argument("--json", default="benchmarks/results/quantization.json")
     args = ap.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle worker threads must not slow the next config
     calib = CalibConfig(Path(args.calib))
+    qat = QatConfig(steps=args.qat_steps)
+    qat_models = [m for m in args.qat_models.split(",") if m]
     models = args.models.split(",")
     scales = [int(s) for s in args.scales.split(",")]
     datasets = args.datasets.split(",")
@@ -110,21 +121,22 @@ def main() -> None:
         stats = pd.DataFrame()
         df = pd.DataFrame()
         if not args.no_quality:
-            df = quality(models, datasets, scales, calib, run)
+            df = quality(models, datasets, scales, calib, run, qat_models, qat)
             stats = compare(run, baseline="none", metrics=["psnr_y", "ssim_y"])
         results: list[dict[str, Any]] = []
         for model in models:
             for scale in scales:
                 if scale not in MODELS.get(model).meta.scales:
                     continue
-                configs = [BenchConfig(model, v, b, scale, args.size) for b, v in SPEED if available(b)]
-                rows = time_configs(configs, calib, reps=args.reps, rounds=args.rounds)
+                speed = SPEED + ([QAT] if model in qat_models else [])
+                configs = [BenchConfig(model, v, b, scale, args.size) for b, v in speed if available(b)]
+                rows = time_configs(configs, calib, reps=args.reps, rounds=args.rounds, qat=qat)
                 for row, c in zip(rows, configs):
-                    row["peak_mib"] = peak_memory_mib(c, calib)
+                    row["peak_mib"] = peak_memory_mib(c, calib, qat=qat)
                 ref = rows[0]
                 print(f"\n{model} x{scale}: LR {args.size}x{args.size}, 2 threads; quality on "
                       f"{', '.join(Path(d).name for d in datasets)} vs PyTorch fp32")
-                head = (f"{'backend':<12}{'variant':<8}{'ms':>9}{'speed':>8}{'MiB':>6}{'file MB':>8}{'build s':>8}"
+                head = (f"{'backend':<12}{'variant':<9}{'ms':>9}{'speed':>8}{'MiB':>6}{'file MB':>8}{'build s':>8}"
                         f"  {'dataset':<7}{'dPSNR-Y':>8}{'dSSIM-Y':>9}{'worst dB':>9}  TOST")
                 print(head)
                 print("-" * len(head))
@@ -147,7 +159,7 @@ def main() -> None:
                         lines.append({"dataset": ds, "psnr_y": float(mean[(*key, "psnr_y")]), "dpsnr_y": float(dp),
                                       "dssim_y": float(dsim), "worst_psnr_vs_fp32": worst, "tost": verdict})
                     r["quality"] = lines
-                    first = (f"{r['backend']:<12}{r['variant']:<8}{r['median_ms']:>9.1f}{r['speedup_vs_torch_fp32']:>7.2f}x"
+                    first = (f"{r['backend']:<12}{r['variant']:<9}{r['median_ms']:>9.1f}{r['speedup_vs_torch_fp32']:>7.2f}x"
                              f"{r['peak_mib']:>6.0f}{r['file_bytes'] / 1e6:>8.2f}{r['build_s']:>8.1f}")
                     if not lines:
                         print(first)

@@ -23,6 +23,7 @@ import numpy as np
 
 from iqa_bench._cpu import cpu_flags
 from iqa_bench.deploy.calibration import CalibConfig
+from iqa_bench.deploy.qat import QatConfig
 from iqa_bench.errors import InputError
 from iqa_bench.models import MODELS
 from iqa_bench.runners import RUNNERS
@@ -47,9 +48,9 @@ def _lr_image(size: int) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 
-def make_upscaler(cfg: BenchConfig, calib: CalibConfig | None) -> NetworkUpscaler:
+def make_upscaler(cfg: BenchConfig, calib: CalibConfig | None, qat: QatConfig | None = None) -> NetworkUpscaler:
     info = MODELS.get(cfg.model).meta
-    up = RUNNERS.get(cfg.backend).factory(info, cfg.variant, device=cfg.device, calib=calib, tile=None)
+    up = RUNNERS.get(cfg.backend).factory(info, cfg.variant, device=cfg.device, calib=calib, qat=qat, tile=None)
     if not isinstance(up, NetworkUpscaler):
         raise InputError(f"{cfg.model} on {cfg.backend} is not a network", "bench learned models only")
     return up
@@ -58,8 +59,11 @@ def make_upscaler(cfg: BenchConfig, calib: CalibConfig | None) -> NetworkUpscale
 def _sizes(up: NetworkUpscaler, scale: int) -> dict[str, Any]:
     """File size of what the backend executes (weights file, ONNX artefact or engine) and build time."""
     prov = up.provenance().get(f"x{scale}", {})
+    build = float(prov.get("build_seconds", 0.0))
     if "bytes" in prov:
-        return {"file_bytes": int(prov["bytes"]), "build_s": float(prov.get("build_seconds", 0.0))}
+        return {"file_bytes": int(prov["bytes"]), "build_s": build}
+    if build:  # built in the process (torchao's compiled graph), no file: no size to report
+        return {"file_bytes": float("nan"), "build_s": build}
     path = up.weights_path(scale)
     return {"file_bytes": os.path.getsize(path) if path else 0, "build_s": 0.0}
 
@@ -87,9 +91,9 @@ def _time_once(up: NetworkUpscaler, x: np.ndarray, scale: int, cuda: bool) -> fl
 
 
 def time_configs(configs: list[BenchConfig], calib: CalibConfig | None, *, reps: int = 10, rounds: int = 3,
-                 warmup: int = 2) -> list[dict[str, Any]]:
+                 warmup: int = 2, qat: QatConfig | None = None) -> list[dict[str, Any]]:
     """Latency of each configuration, interleaved in ``rounds`` of ``reps`` calls each."""
-    ups = [make_upscaler(c, calib) for c in configs]
+    ups = [make_upscaler(c, calib, qat) for c in configs]
     xs = [_prepare(u, c) for u, c in zip(ups, configs)]
     cuda = [c.device == "cuda" for c in configs]
     for u, x, c, g in zip(ups, xs, configs, cuda):
@@ -117,8 +121,8 @@ def _rss_kib(field: str) -> int:
     raise OSError(f"{field} not in /proc/self/status")
 
 
-def _child_memory(cfg: BenchConfig, calib: CalibConfig | None, reps: int) -> float:
-    up = make_upscaler(cfg, calib)
+def _child_memory(cfg: BenchConfig, calib: CalibConfig | None, reps: int, qat: QatConfig | None = None) -> float:
+    up = make_upscaler(cfg, calib, qat)
     x = up.padded_input(_lr_image(cfg.size), cfg.scale)
     base = _rss_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
@@ -127,14 +131,14 @@ def _child_memory(cfg: BenchConfig, calib: CalibConfig | None, reps: int) -> flo
     return (_rss_kib("VmHWM") - base) / 1024
 
 
-def peak_memory_mib(cfg: BenchConfig, calib: CalibConfig | None, reps: int = 3) -> float:
+def peak_memory_mib(cfg: BenchConfig, calib: CalibConfig | None, reps: int = 3, qat: QatConfig | None = None) -> float:
     """Peak memory of building and running one configuration, in MiB (see the module docstring)."""
     if cfg.device == "cuda" and cfg.backend != "torch":
         return float("nan")  # ORT/TensorRT allocate outside torch's allocator: not measured
     if cfg.device == "cuda":
         import torch
 
-        up = make_upscaler(cfg, calib)
+        up = make_upscaler(cfg, calib, qat)
         x = up.padded_input(_lr_image(cfg.size), cfg.scale)
         up._infer(x, cfg.scale)
         torch.cuda.synchronize()
@@ -145,7 +149,7 @@ def peak_memory_mib(cfg: BenchConfig, calib: CalibConfig | None, reps: int = 3) 
     if not Path("/proc/self/clear_refs").exists():
         return float("nan")
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return float(pool.apply(_child_memory, (cfg, calib, reps)))
+        return float(pool.apply(_child_memory, (cfg, calib, reps, qat)))
 
 
 def bench(configs: list[BenchConfig], calib: CalibConfig | None, *, reps: int = 10, rounds: int = 3,
