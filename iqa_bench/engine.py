@@ -34,7 +34,8 @@ from iqa_bench.io import ImageInfo, list_images, png_text, quantize_uint8, read_
 from iqa_bench.metrics import METRICS, create_metric
 from iqa_bench.metrics.base import ReferenceCached
 from iqa_bench.models import MODELS, ModelInfo
-from iqa_bench.results import MANIFEST_VERSION, ResultsStore, RunLock, TimingsStore, add_plan, read_manifest, write_manifest
+from iqa_bench.results import (MANIFEST_VERSION, ResultsStore, RunLock, TimingRows, TimingsStore, add_plan, read_manifest,
+                               write_manifest)
 from iqa_bench.runners import RUNNERS, Upscaler
 from iqa_bench.runners.base import check_device, require_finite
 from iqa_bench.weights import WeightsError, sha256_of
@@ -83,9 +84,15 @@ class EvalConfig:
     backend
         Run every learned model on this runner (e.g. ``onnxruntime``) instead of its own; None:
         each model's backend, and for a variant it lacks the first runner that can replace it
-        (``int8`` of a ``torch`` model runs on ``onnxruntime``).
+        (``int8`` of a ``torch`` model runs on ``openvino`` when installed). ``VARIANT@RUNNER`` in
+        ``variants`` pins one variant to a runner.
     calib
         Calibration images and method for ``int8`` variants (default: ``$IQA_BENCH_CALIB``).
+    qat
+        Fine-tuning of ``int8-qat`` variants (default: :class:`~iqa_bench.deploy.qat.QatConfig`).
+    jobs
+        Worker processes computing output cells (:mod:`iqa_bench.executor`); 1: in this process.
+        This process stays the run directory's one writer; results equal a serial run's.
     """
 
     datasets: tuple[str, ...] = ("default",)
@@ -105,6 +112,7 @@ class EvalConfig:
     backend: str | None = None
     calib: CalibConfig | None = None
     qat: QatConfig | None = None
+    jobs: int = 1
 
     def __post_init__(self) -> None:
         """Refuse values that would fail deep inside the run (or silently mean something else: a
@@ -118,6 +126,8 @@ class EvalConfig:
         if not self.scales or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.scales):
             raise InputError(f"EvalConfig.scales {self.scales!r} is not a tuple of positive integers",
                              "e.g. scales=(2, 4)")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+            raise InputError(f"jobs = {self.jobs!r} is not a positive number of worker processes", "e.g. --jobs 2")
 
 
 @dataclass
@@ -421,7 +431,7 @@ def _cause(exc: BaseException) -> str:
     return brief(exc, limit=10_000)
 
 
-def _prepare(src: _Source, scale: int, dataset: str, timings: TimingsStore) -> None:
+def _prepare(src: _Source, scale: int, dataset: str, timings: TimingRows) -> None:
     """Build the source's network/artefact/engine for ``scale`` before its first image, timed as a
     ``build`` row of its own, so that no per-image SR time includes a build, calibration or compile."""
     assert src.upscaler is not None
@@ -434,6 +444,77 @@ def _prepare(src: _Source, scale: int, dataset: str, timings: TimingsStore) -> N
         raise ComputeError(f"building {src.name} {src.variant} on {src.backend} for x{scale} failed: {_cause(exc)}") from exc
     timings.add_rows([{"kind": "build", "dataset": dataset, "scale": scale, "model": src.name, "variant": src.variant,
                        "backend": src.backend, "build_ms": (time.perf_counter() - t0) * 1e3}])
+
+
+class _CellInputs:
+    """The HR (mod-cropped, uint8 and float) and LR images of the current item, read (or degraded) once
+    when first needed, and the reference-side work of FR metrics on it, shared by every source."""
+
+    def __init__(self, cfg: EvalConfig, degrade: Callable[[np.ndarray, int], np.ndarray]) -> None:
+        self.cfg, self.degrade = cfg, degrade
+        self._key: tuple | None = None
+        self._cache: dict[str, Any] = {}
+
+    def _get(self, sample: Sample, scale: int) -> dict[str, Any]:
+        if self._key != (sample.hr_path, scale):
+            self._key, self._cache = (sample.hr_path, scale), {"references": {}}
+        c = self._cache
+        if "hr" not in c:
+            hr, _ = read_image(sample.hr_path, drop_alpha=self.cfg.drop_alpha)
+            c["hr"] = modcrop(hr, scale)
+            c["hr_f"] = to_float(c["hr"])
+            c["lr"] = (read_image(sample.lr_path, drop_alpha=self.cfg.drop_alpha)[0]
+                       if sample.lr_path is not None else self.degrade(c["hr"], scale))
+        return c
+
+    def hr(self, sample: Sample, scale: int) -> np.ndarray:
+        return self._get(sample, scale)["hr"]
+
+    def hr_f(self, sample: Sample, scale: int) -> np.ndarray:
+        return self._get(sample, scale)["hr_f"]
+
+    def lr(self, sample: Sample, scale: int) -> np.ndarray:
+        return self._get(sample, scale)["lr"]
+
+    def references(self, sample: Sample, scale: int) -> dict[str, object]:
+        if self._key != (sample.hr_path, scale):
+            self._get(sample, scale)
+        return self._cache["references"]
+
+
+def _saved_output(png: Path, made_from: str) -> np.ndarray | None:
+    """The saved SR PNG when it was made from these very inputs (its stamp), else None."""
+    if png.exists() and png_text(png).get(PNG_INPUTS) == made_from:
+        return read_image(png)[0]
+    return None
+
+
+def _make_output(src: _Source, item: str, lr: np.ndarray, hr_shape: tuple[int, ...], scale: int, dataset: str,
+                 quantize: bool, where: str, prepared: set, timings: TimingRows) -> np.ndarray:
+    """One source's SR output for one item, checked against the HR shape (uint8 when ``quantize``).
+
+    The source is built once per scale first (a ``build`` timing row; ``prepared`` remembers it)
+    and the SR call is timed on its own (an ``evaluate`` row).
+    """
+    if src.upscaler is not None and (src.name, src.variant, src.backend, scale) not in prepared:
+        _prepare(src, scale, dataset, timings)
+        prepared.add((src.name, src.variant, src.backend, scale))
+    t0 = time.perf_counter()
+    sr = src.make(item, lr, scale, quantize)
+    if src.upscaler is not None:
+        timings.add(dataset, scale, item, src.name, src.variant, src.backend, (time.perf_counter() - t0) * 1e3, lr.shape)
+    sr = _same_channels(_check_sr(sr, hr_shape, where), hr_shape[2], where)
+    if quantize and sr.dtype != np.uint8:
+        sr = quantize_uint8(to_float(sr))
+    return sr
+
+
+def _score_cell(fn: Callable, meta: Any, name: str, sr_f: np.ndarray, hr_f: np.ndarray, scale: int,
+                references: dict[str, object]) -> float:
+    """One metric cell: the border crop of the metric's convention, then its value."""
+    c = scale if meta.crop == "scale" else 0
+    a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
+    return _score(fn, meta.kind, a, b, references, name)
 
 
 def _score(fn: Callable, kind: str, sr: np.ndarray, hr: np.ndarray, references: dict[str, object], name: str) -> float:
@@ -467,12 +548,36 @@ class CellLoop:
 
     def run(self, dataset: str, scale: int, item: str, src: _Source, made_from: str, *, where: str, origin: str,
             produce: Callable[[], Any], score: Callable[[str, Any, tuple], float]) -> None:
-        """One output cell and its missing metric cells.
+        """One output cell and its missing metric cells, in this process.
 
         ``made_from`` is the content id of everything the output depends on; ``where`` names the
         output in messages, ``origin`` the item's file; ``produce()`` returns the output and
         ``score(metric, output, key)`` one metric's value.
         """
+        todo = self.todo(dataset, scale, item, src, made_from)
+        if todo is None:
+            return
+        try:
+            output = produce()
+        except Exception as exc:  # noqa: BLE001 - one variant's failure (a build, a library error, NaN
+            # output) is that variant's, recorded with its cause; the other models and variants go on
+            if is_storage_error(exc):  # a full or read-only disk is the machine's: stop, keep what is written
+                raise
+            self.output_failed(todo, where, _cause(exc))
+            return
+        values, errors = {}, {}
+        for m in todo.missing:
+            try:
+                values[m] = score(m, output, todo.keys[m])
+            except Exception as exc:  # noqa: BLE001 - one metric on one item; its cell stays missing
+                if is_storage_error(exc):
+                    raise
+                errors[m] = _cause(exc)
+        self.scored(todo, origin, values, errors)
+
+    def todo(self, dataset: str, scale: int, item: str, src: _Source, made_from: str) -> _Todo | None:
+        """What one output cell still needs (None: every metric cell is stored with these inputs, or
+        the source failed earlier; counted and shown as done)."""
         label = f"{dataset} x{scale} {item} {src.name} {src.variant}/{src.backend}"
         keys = {m: (dataset, scale, item, src.name, src.variant, src.backend, m) for m in self.metric_ids}
         inputs = {m: _digest([made_from, mid]) for m, mid in self.metric_ids.items()}
@@ -482,33 +587,59 @@ class CellLoop:
             self.report.reused_cells += not missing
             if self._on_cell:
                 self._on_cell(label)
+            return None
+        return _Todo(label, (src.name, src.variant, src.backend), scale, keys, inputs, missing)
+
+    def output_failed(self, todo: _Todo, where: str, cause: str) -> None:
+        """The output of ``todo`` could not be made: its source's remaining items are skipped."""
+        if todo.side in self.failed:  # an item made in parallel before the first failure was seen
             return
-        try:
-            output = produce()
-        except Exception as exc:  # noqa: BLE001 - one variant's failure (a build, a library error, NaN
-            # output) is that variant's, recorded with its cause; the other models and variants go on
-            if is_storage_error(exc):  # a full or read-only disk is the machine's: stop, keep what is written
-                raise
-            self.failed.add((src.name, src.variant, src.backend))
-            self.report.failures.append(f"{where}: {_cause(exc)}; the model's remaining {self._items} are skipped, "
-                                        "other models go on (check its weights and variant)")
-            self._flush()
-            return
-        for m in missing:
-            try:
-                value = score(m, output, keys[m])
-            except Exception as exc:  # noqa: BLE001 - one metric on one item; its cell stays missing
-                if is_storage_error(exc):
-                    raise
-                self.report.failures.append(f"{m} of {src.name} {src.variant}/{src.backend} on {origin} "
-                                            f"(x{scale}): {_cause(exc)}")
-                continue
-            self.store.add(keys[m], value, inputs[m])
-            self.report.rows_added += 1
+        self.failed.add(todo.side)
+        self.report.failures.append(f"{where}: {cause}; the model's remaining {self._items} are skipped, "
+                                    "other models go on (check its weights and variant)")
+        self._flush()
+
+    def scored(self, todo: _Todo, origin: str, values: dict[str, float], errors: dict[str, str]) -> None:
+        """Store the metric values of ``todo`` (a metric in ``errors`` failed: its cell stays missing)."""
+        name, variant, backend = todo.side
+        for m in todo.missing:
+            if m in errors:
+                self.report.failures.append(f"{m} of {name} {variant}/{backend} on {origin} (x{todo.scale}): {errors[m]}")
+            elif m in values:
+                self.store.add(todo.keys[m], values[m], todo.inputs[m])
+                self.report.rows_added += 1
         self._flush()
         self.report.computed_cells += 1
         if self._on_cell:
-            self._on_cell(label)
+            self._on_cell(todo.label)
+
+
+@dataclass(frozen=True)
+class _Todo:
+    """One output cell to compute: its label, source side, scale, metric keys and content ids, and
+    the metrics still missing."""
+
+    label: str
+    side: tuple[str, str, str]
+    scale: int
+    keys: dict[str, tuple]
+    inputs: dict[str, str]
+    missing: list[str]
+
+
+def build_sources(cfg: EvalConfig, skipped: list[str]) -> list[_Source]:
+    """Every source of a run, in order: each model's variants on their runners, then the output
+    folders. With ``--models all`` what cannot run is noted in ``skipped``; a named model that
+    cannot is an error."""
+    everything = list(cfg.models) == ["all"]
+    model_names = MODELS.names() if everything else list(cfg.models)
+    models = [(n, MODELS.get(n).meta) for n in model_names] + list(cfg.extra_models)
+    _refuse_name_collisions(model_names, cfg)
+    sources = [src for n, info in models
+               for src in model_sources(n, info, cfg, skipped if everything else None, skipped)]
+    for name, folder in cfg.outputs:
+        sources.append(_folder_source(name, Path(folder), cfg.drop_alpha))
+    return sources
 
 
 def evaluate(
@@ -533,14 +664,7 @@ def evaluate(
     report = EvalReport(run_dir=Path(cfg.out))
     metric_entries, metric_fns = _create_metrics(cfg, report.skipped)
     metric_meta = {e.name: e.meta for e in metric_entries}
-    everything = list(cfg.models) == ["all"]
-    model_names = MODELS.names() if everything else list(cfg.models)
-    models = [(n, MODELS.get(n).meta) for n in model_names] + list(cfg.extra_models)
-    _refuse_name_collisions(model_names, cfg)
-    sources = [src for n, info in models
-               for src in model_sources(n, info, cfg, report.skipped if everything else None, report.skipped)]
-    for name, folder in cfg.outputs:
-        sources.append(_folder_source(name, Path(folder), cfg.drop_alpha))
+    sources = build_sources(cfg, report.skipped)
     if not sources:
         raise InputError("nothing to evaluate", "pass --models and/or --outputs NAME=DIR")
     deg = DEGRADATIONS[cfg.degradation]
@@ -613,55 +737,43 @@ def evaluate(
             on_skipped(list(report.skipped))
         if on_total:
             on_total(sum(1 for _, sc, _ in plan for src in sources if not src.scales or sc in src.scales))
-        for ds_name, scale, sample in plan:
-            loaded: dict[str, np.ndarray] = {}  # HR (mod-cropped, float) and LR, read once per image when needed
-            references: dict[str, object] = {}  # reference-side work of FR metrics, once per HR image
+        cells = [(ds_name, scale, sample, i) for ds_name, scale, sample in plan
+                 for i, src in enumerate(sources) if not src.scales or scale in src.scales]
 
-            def inputs_of(ds_name: str = ds_name, scale: int = scale, sample: Sample = sample) -> dict[str, np.ndarray]:
-                if not loaded:
-                    hr, _ = read_image(sample.hr_path, drop_alpha=cfg.drop_alpha)
-                    loaded["hr"] = modcrop(hr, scale)
-                    loaded["hr_f"] = to_float(loaded["hr"])
-                    loaded["lr"] = (read_image(sample.lr_path, drop_alpha=cfg.drop_alpha)[0]
-                                    if sample.lr_path is not None else deg(loaded["hr"], scale))
-                return loaded
+        def made_from_of(ds_name: str, scale: int, sample: Sample, src: _Source) -> str:
+            files = datasets_record[ds_name][f"x{scale}"][sample.name]
+            lr_id = files["lr"]["sha256"] if isinstance(files["lr"], dict) else f"generated by {cfg.degradation}"
+            return _digest([env_id, files["hr"]["sha256"], lr_id, src.identity(sample.name)])
 
-            for src in sources:
-                if src.scales and scale not in src.scales:
-                    continue
-                files = datasets_record[ds_name][f"x{scale}"][sample.name]
-                lr_id = files["lr"]["sha256"] if isinstance(files["lr"], dict) else f"generated by {cfg.degradation}"
-                made_from = _digest([env_id, files["hr"]["sha256"], lr_id, src.identity(sample.name)])
-                png = run_dir / "outputs" / ds_name / f"x{scale}" / src.name / f"{src.variant}-{src.backend}" / f"{sample.name}.png"
+        def png_of(ds_name: str, scale: int, sample: Sample, src: _Source) -> Path:
+            return run_dir / "outputs" / ds_name / f"x{scale}" / src.name / f"{src.variant}-{src.backend}" / f"{sample.name}.png"
+
+        if cfg.jobs > 1:
+            from iqa_bench.executor import run_cells_in_workers
+
+            run_cells_in_workers(cfg, list(metric_fns), cells, sources, loop, timings, made_from_of, png_of)
+        else:
+            cell_inputs = _CellInputs(cfg, deg)
+            for ds_name, scale, sample, i in cells:
+                src = sources[i]
+                made_from = made_from_of(ds_name, scale, sample, src)
+                png = png_of(ds_name, scale, sample, src)
                 where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
 
                 def produce(src: _Source = src, png: Path = png, where: str = where, made_from: str = made_from,
                             ds_name: str = ds_name, scale: int = scale, sample: Sample = sample) -> np.ndarray:
-                    hr_mod, lr = inputs_of()["hr"], inputs_of()["lr"]
-                    if cfg.quantize and png.exists() and png_text(png).get(PNG_INPUTS) == made_from:
-                        sr, _ = read_image(png)  # the saved output of these very inputs
-                    else:
-                        if src.upscaler is not None and (src.name, src.variant, src.backend, scale) not in prepared:
-                            _prepare(src, scale, ds_name, timings)
-                            prepared.add((src.name, src.variant, src.backend, scale))
-                        t0 = time.perf_counter()
-                        sr = src.make(sample.name, lr, scale, cfg.quantize)
-                        if src.upscaler is not None:
-                            timings.add(ds_name, scale, sample.name, src.name, src.variant, src.backend,
-                                        (time.perf_counter() - t0) * 1e3, lr.shape)
-                        sr = _check_sr(sr, hr_mod.shape, where)
-                        sr = _same_channels(sr, hr_mod.shape[2], where)
+                    sr = _saved_output(png, made_from) if cfg.quantize else None
+                    if sr is None:
+                        hr_mod, lr = cell_inputs.hr(sample, scale), cell_inputs.lr(sample, scale)
+                        sr = _make_output(src, sample.name, lr, hr_mod.shape, scale, ds_name, cfg.quantize, where,
+                                          prepared, timings)
                         if cfg.quantize:
-                            if sr.dtype != np.uint8:
-                                sr = quantize_uint8(to_float(sr))
                             write_png(png, sr, text={PNG_INPUTS: made_from})
                     return np.clip(to_float(sr), 0.0, 1.0)
 
-                def score(m: str, sr_f: np.ndarray, key: tuple, scale: int = scale, references: dict = references) -> float:
-                    hr_f = inputs_of()["hr_f"]
-                    c = scale if metric_meta[m].crop == "scale" else 0
-                    a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
-                    return _score(metric_fns[m], metric_meta[m].kind, a, b, references, m)
+                def score(m: str, sr_f: np.ndarray, key: tuple, scale: int = scale, sample: Sample = sample) -> float:
+                    return _score_cell(metric_fns[m], metric_meta[m], m, sr_f, cell_inputs.hr_f(sample, scale), scale,
+                                       cell_inputs.references(sample, scale))
 
                 loop.run(ds_name, scale, sample.name, src, made_from, where=where, origin=str(sample.hr_path),
                          produce=produce, score=score)

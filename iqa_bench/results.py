@@ -177,7 +177,29 @@ TIMINGS_FILE = "timings.parquet"
 TIMINGS_PARTS = "timings.parts"
 
 
-class TimingsStore:
+class TimingRows:
+    """Timing rows collected in memory (a worker process's, sent to the run's one writer)."""
+
+    def __init__(self) -> None:
+        self._new: list[dict[str, Any]] = []
+
+    def add(self, dataset: str, scale: int, image: str, model: str, variant: str, backend: str, ms: float,
+            lr_shape: tuple[int, ...]) -> None:
+        """One SR image's wall time (ms) and LR size."""
+        self._new.append({"kind": "evaluate", "dataset": dataset, "scale": scale, "image": image, "model": model,
+                          "variant": variant, "backend": backend, "sr_ms": ms,
+                          "lr_pixels": int(lr_shape[0] * lr_shape[1])})
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        self._new.extend(rows)
+
+    def take(self) -> list[dict[str, Any]]:
+        """The rows collected so far, removed from the collector."""
+        rows, self._new = self._new, []
+        return rows
+
+
+class TimingsStore(TimingRows):
     """``timings.parquet`` of a run: one row per SR image computed (wall time of the upscaler's call,
     input preparation and tiling included) and one per build, appended across resumed runs;
     ``iqa-bench bench`` adds its own rows (``kind="bench"``) with latency percentiles and memory.
@@ -188,19 +210,10 @@ class TimingsStore:
     """
 
     def __init__(self, run_dir: str | Path) -> None:
+        super().__init__()
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / TIMINGS_FILE
         self._files = _table_files(self.path, self.run_dir / TIMINGS_PARTS)
-        self._new: list[dict[str, Any]] = []
-
-    def add(self, dataset: str, scale: int, image: str, model: str, variant: str, backend: str, ms: float,
-            lr_shape: tuple[int, ...]) -> None:
-        self._new.append({"kind": "evaluate", "dataset": dataset, "scale": scale, "image": image, "model": model,
-                          "variant": variant, "backend": backend, "sr_ms": ms,
-                          "lr_pixels": int(lr_shape[0] * lr_shape[1])})
-
-    def add_rows(self, rows: list[dict[str, Any]]) -> None:
-        self._new.extend(rows)
 
     def flush(self) -> None:
         """Append the new rows as one part file, atomically (nothing written before is rewritten)."""

@@ -1,0 +1,147 @@
+"""Output cells in worker processes (``evaluate --jobs N``), with the run directory's one writer.
+
+The parent process (holding the run lock) decides which cells are missing, hands each missing
+output cell (one source's SR output for one item, and its missing metrics) to a pool of ``N``
+worker processes, and stores what comes back as it comes: the SR PNG, the metric rows and the
+timing rows. Workers read the inputs (and a saved SR PNG whose stamp matches) but never write the
+run directory. Each worker builds its own networks and metrics once and remembers a source whose
+build failed, so that its other cells fail at once.
+
+Results equal the serial run's bit for bit: the same cells, computed by the same code with the same
+thread counts; only the order in which rows are appended differs. Workers are deliberately not given
+a share of the CPUs each: with fewer threads PyTorch's convolutions and the metrics' reductions sum
+in another order (measured: 5 of 20 Set5 SR PNGs moved by one uint8 level, SSIM-Y by 1e-5), so the
+workers' threads overlap, and the speed-up comes from the serial parts of each cell (reading,
+degrading, PNG encoding, single-threaded metric code) running side by side. A worker that dies (killed, out of memory) stops the run with one line;
+every cell stored before is kept and a rerun computes only the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from iqa_bench.errors import ComputeError, is_storage_error, storage_error
+from iqa_bench.io import write_png
+
+if TYPE_CHECKING:
+    from iqa_bench.data.datasets import Sample
+    from iqa_bench.engine import CellLoop, EvalConfig, _Source
+    from iqa_bench.results import TimingsStore
+
+_WORKER: dict[str, Any] = {}  # one worker process's state: config, sources, metrics, caches
+
+
+def _init_worker(cfg: EvalConfig, metric_names: list[str], threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    from iqa_bench.data.degrade import DEGRADATIONS
+    from iqa_bench.engine import _CellInputs, _create_metrics, build_sources
+
+    entries, fns = _create_metrics(dataclasses.replace(cfg, metrics=tuple(metric_names)), [])
+    _WORKER.update(
+        cfg=cfg, fns=fns, meta={e.name: e.meta for e in entries},
+        sources={(s.name, s.variant, s.backend): s for s in build_sources(cfg, [])},
+        inputs=_CellInputs(cfg, DEGRADATIONS[cfg.degradation]), prepared=set(), failed={},
+    )
+
+
+def _run_cell(ds_name: str, scale: int, sample: Sample, side: tuple[str, str, str], missing: list[str],
+              made_from: str, png: str, where: str) -> dict[str, Any]:
+    """One output cell in a worker: the SR output (made, or read back when saved from these inputs)
+    and its missing metrics. Returns ``sr`` (to be saved by the writer; None when it was read back),
+    ``error`` (the output could not be made), ``storage`` (the OSError of a full or unwritable disk),
+    ``values``, ``errors`` (per metric) and ``timings`` (rows)."""
+    import numpy as np
+
+    from iqa_bench.engine import _cause, _make_output, _saved_output, _score_cell
+    from iqa_bench.io import to_float
+    from iqa_bench.results import TimingRows
+
+    w = _WORKER
+    cfg, inputs, timings = w["cfg"], w["inputs"], TimingRows()
+    out: dict[str, Any] = {"sr": None, "error": None, "storage": None, "values": {}, "errors": {}, "timings": []}
+    if side in w["failed"]:
+        out["error"] = w["failed"][side]
+        return out
+    try:
+        sr = _saved_output(Path(png), made_from) if cfg.quantize else None
+        if sr is None:
+            sr = _make_output(w["sources"][side], sample.name, inputs.lr(sample, scale), inputs.hr(sample, scale).shape,
+                              scale, ds_name, cfg.quantize, where, w["prepared"], timings)
+            out["sr"] = sr
+    except Exception as exc:  # noqa: BLE001 - the source's failure, reported by the writer
+        out["error"] = _cause(exc)
+        if is_storage_error(exc):
+            out["storage"] = exc
+        else:
+            w["failed"][side] = out["error"]
+        out["timings"] = timings.take()
+        return out
+    sr_f = np.clip(to_float(sr), 0.0, 1.0)
+    for m in missing:
+        try:
+            out["values"][m] = _score_cell(w["fns"][m], w["meta"][m], m, sr_f, inputs.hr_f(sample, scale), scale,
+                                           inputs.references(sample, scale))
+        except Exception as exc:  # noqa: BLE001 - one metric cell
+            if is_storage_error(exc):
+                out["error"], out["storage"] = _cause(exc), exc
+                break
+            out["errors"][m] = _cause(exc)
+    out["timings"] = timings.take()
+    return out
+
+
+def run_cells_in_workers(cfg: EvalConfig, metric_names: list[str], cells: list[tuple[str, int, Sample, int]],
+                         sources: list[_Source], loop: CellLoop, timings: TimingsStore,
+                         made_from_of: Callable[[str, int, Sample, _Source], str],
+                         png_of: Callable[[str, int, Sample, _Source], Path]) -> None:
+    """Compute the missing output cells of ``cells`` (dataset, scale, sample, source index) in
+    ``cfg.jobs`` worker processes; this process stores every result (see the module docstring)."""
+    from iqa_bench.engine import PNG_INPUTS
+
+    import torch
+
+    ctx = multiprocessing.get_context("spawn")  # fork would copy this process's threads and locks
+    pool = ProcessPoolExecutor(cfg.jobs, mp_context=ctx, initializer=_init_worker,
+                               initargs=(cfg, metric_names, torch.get_num_threads()))
+    pending: dict[Future, tuple] = {}
+    try:
+        for ds_name, scale, sample, i in cells:
+            src = sources[i]
+            made_from = made_from_of(ds_name, scale, sample, src)
+            todo = loop.todo(ds_name, scale, sample.name, src, made_from)
+            if todo is None:
+                continue
+            png = png_of(ds_name, scale, sample, src)
+            where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
+            fut = pool.submit(_run_cell, ds_name, scale, sample, todo.side, todo.missing, made_from, str(png), where)
+            pending[fut] = (todo, png, made_from, where, str(sample.hr_path))
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                todo, png, made_from, where, origin = pending.pop(fut)
+                try:
+                    out = fut.result()
+                except BrokenProcessPool:
+                    raise ComputeError(
+                        "a worker process died (killed, or out of memory) while computing "
+                        f"{todo.label}; every cell stored before is kept",
+                        "rerun the same command to compute the rest; with less memory, pass fewer --jobs") from None
+                timings.add_rows(out["timings"])
+                if out["storage"] is not None:
+                    raise storage_error(out["storage"])
+                if out["error"] is not None:
+                    loop.output_failed(todo, where, out["error"])
+                    continue
+                if out["sr"] is not None and cfg.quantize:
+                    write_png(png, out["sr"], text={PNG_INPUTS: made_from})
+                loop.scored(todo, origin, out["values"], out["errors"])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

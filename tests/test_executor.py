@@ -1,0 +1,105 @@
+"""``evaluate --jobs N``: worker processes compute the cells, the run directory keeps one writer, and
+the results are the serial run's bit for bit; a failure stays its model's; a killed worker loses
+only its cells in flight, and a rerun completes them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from iqa_bench.engine import EvalConfig, evaluate
+from iqa_bench.errors import InputError
+from iqa_bench.io import read_image
+from iqa_bench.results import load_run
+from tests.conftest import save_png
+
+KEY = ["dataset", "scale", "image", "model", "variant", "backend", "metric"]
+
+
+@pytest.fixture
+def env(shared, monkeypatch):
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    monkeypatch.setenv("IQA_BENCH_OFFLINE", "1")
+    return shared
+
+
+def _rows(run: Path):
+    return load_run(run).sort_values(KEY).reset_index(drop=True)[KEY + ["value"]]
+
+
+def _pngs(run: Path) -> dict[str, np.ndarray]:
+    return {str(p.relative_to(run)): read_image(p)[0] for p in sorted((run / "outputs").rglob("*.png"))}
+
+
+def test_two_workers_give_the_serial_run_bit_for_bit(env, tmp_path):
+    """Same rows, same values (==, not approx), same SR PNGs, a failing source recorded once as in
+    the serial run, and a rerun that reuses everything."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("baby", "bird", "butterfly", "head", "woman"):  # the wrong size: every output fails
+        save_png(bad / f"{name}.png", np.zeros((10, 10, 3), np.uint8))
+    base = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("bicubic", "fsrcnn", "srcnn"), scales=(2,),
+                      metrics=("psnr_y", "ssim_y"), outputs=(("broken", bad),))
+    serial = evaluate(EvalConfig(**{**base.__dict__, "out": tmp_path / "serial"}))
+    par = evaluate(EvalConfig(**{**base.__dict__, "out": tmp_path / "par", "jobs": 2}))
+    a, b = _rows(tmp_path / "serial"), _rows(tmp_path / "par")
+    assert len(a) == 30 and a[KEY].equals(b[KEY]) and (a["value"].to_numpy() == b["value"].to_numpy()).all()
+    pa, pb = _pngs(tmp_path / "serial"), _pngs(tmp_path / "par")
+    assert pa.keys() == pb.keys() and len(pa) == 15 and all(np.array_equal(pa[k], pb[k]) for k in pa)
+    assert len(serial.failures) == len(par.failures) == 1 and "broken" in par.failures[0]
+    assert par.computed_cells == serial.computed_cells == 15
+    again = evaluate(EvalConfig(**{**base.__dict__, "out": tmp_path / "par", "jobs": 2}))
+    assert again.computed_cells == 0 and again.reused_cells == 15
+
+
+def test_jobs_must_be_a_positive_count():
+    with pytest.raises(InputError, match="--jobs"):
+        EvalConfig(jobs=0)
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append((int(d.name), cmd))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker processes through /proc")
+def test_a_killed_worker_stops_the_run_with_one_line_and_a_rerun_completes_it(env, tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "iqa_bench.cli", "evaluate", "--dataset", str(env / "data" / "Set14"), "--scale", "2",
+           "--models", "bicubic,fsrcnn", "--metrics", "psnr_y,ssim_y", "--out", str(run), "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    deadline = time.monotonic() + 240
+    workers: list[int] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        parts = list((run / "results.parts").glob("*.parquet")) if (run / "results.parts").is_dir() else []
+        workers = [p for p, c in _children(proc.pid) if "multiprocessing" in c and "resource_tracker" not in c]
+        if len(parts) >= 2 and workers:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None and workers, "the run ended before a worker could be killed"
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 1, err
+    assert "a worker process died" in err and "rerun the same command" in err and "Traceback" not in err
+    kept = len(load_run(run))
+    assert 0 < kept < 56  # what was stored before stays
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(load_run(run)) == 56 and f"reused {kept // 2}" in rerun.stdout.replace("\n", " ")
