@@ -559,6 +559,8 @@ def report(
     pool_datasets: bool = _STATS_OPTIONS["pool_datasets"],
     primary: Optional[str] = typer.Option(None, "--primary", help="Ranking/Pareto/crops metric (default psnr_y if present)."),
     crops: int = typer.Option(2, "--crops", help="Images per dataset shown as visual crops."),
+    crop_size: int = typer.Option(96, "--crop-size", help="Crop patch side in HR pixels."),
+    crop_models: Optional[str] = typer.Option(None, "--crop-models", help="Comma list of models shown in the crops (default: all)."),
     allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
                                           help="Render a run with missing cells (marked as incomplete in every section)."),
     latex: bool = typer.Option(False, "--latex", help="Also write report.tex: a booktabs table, best bold, second underlined."),
@@ -570,7 +572,8 @@ def report(
         opts = ReportOptions(baseline=baseline,
                              reference_variant=reference_variant, correction=correction, alpha=alpha,
                              margins=_parse_margins(margin), pool_datasets=pool_datasets, primary=primary,
-                             crops=crops, allow_incomplete=allow_incomplete, latex=latex)
+                             crops=crops, crop_size=crop_size, crop_models=tuple(_split([crop_models])) if crop_models else (),
+                             allow_incomplete=allow_incomplete, latex=latex)
         res = build_report(run, out_dir, opts)
         out.print(f"wrote {res.html} and {res.markdown} ({res.sections} dataset/scale sections, {res.figures} figures; "
                   f"statistics in {res.stats_csv})" + (f"; LaTeX table in {res.latex}" if res.latex else ""),

@@ -20,7 +20,7 @@ from iqa_bench import stats
 from iqa_bench.errors import InputError
 from iqa_bench.io import atomic_path, read_image
 from iqa_bench.report import plots
-from iqa_bench.report.crops import choose_patch, output_path, read_hr
+from iqa_bench.report.crops import choose_patch, error_map, output_path, read_hr
 from iqa_bench.results import (load_run, metric_metadata, missing_cells, read_manifest, read_timings,
                                require_complete)
 
@@ -41,6 +41,10 @@ class ReportOptions:
         ``psnr_y`` when the run has it (the SR literature's headline number), else the first metric.
     crops
         Images per dataset and scale shown as visual crops (0: none).
+    crop_size
+        Side of the crop patch in HR pixels (the same for every image; smaller images: their scored area).
+    crop_models
+        Models shown in the crops (empty: every model of the run).
     worst
         Images listed per compared model in the worst-images table.
     latex
@@ -60,6 +64,8 @@ class ReportOptions:
     seed: int = 0
     primary: str | None = None
     crops: int = 2
+    crop_size: int = 96
+    crop_models: tuple[str, ...] = ()
     worst: int = 3
     allow_incomplete: bool = False
     latex: bool = False
@@ -165,6 +171,12 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
     primary = opts.primary or manifest.get("primary_metric") or ("psnr_y" if "psnr_y" in metrics else metrics[0])
     if primary not in metrics:
         raise InputError(f"primary metric {primary!r} is not in the run", f"choose one of {', '.join(metrics)}")
+    unknown = sorted(set(opts.crop_models) - set(df["model"]))
+    if unknown:
+        raise InputError(f"--crop-models names {', '.join(unknown)}, not in the run",
+                         f"choose among {', '.join(sorted(df['model'].unique()))}")
+    if opts.crop_size < 8:
+        raise InputError(f"crop size {opts.crop_size} is too small to see anything", "e.g. --crop-size 96")
     baseline = stats.resolve_baseline(df["model"].unique(), opts.baseline)
     comp = stats.compare(run_dir, baseline=baseline, reference_variant=opts.reference_variant,
                          correction=opts.correction, alpha=opts.alpha, margins=opts.margins,
@@ -233,7 +245,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None,
             sec.notes.append("No timings.parquet in the run: no quality-vs-latency plot.")
         if not opts.pool_datasets:
             sec.figures += _crop_figures(run_dir, manifest, scored, s_cmp, ds, int(scale), primary, meta, labels,
-                                         opts.crops, tag, sec.notes)
+                                         opts.crops, tag, sec.notes, opts.crop_size, opts.crop_models)
         sections.append(sec)
 
     files.mkdir(exist_ok=True)
@@ -400,10 +412,32 @@ def _pareto_points(timings: pd.DataFrame | None, s_sum: pd.DataFrame, ds: str, s
     return pd.DataFrame(pts) if len(pts) >= 2 else None
 
 
+def crop_panels(hr: np.ndarray, outs: list[tuple[str, str, np.ndarray]],
+                box: tuple[int, int, int, int]) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray | None]]:
+    """The panels of a crop figure: HR's patch, then each output's ``(title, short label, image)``
+    patch with its error map; an output equal to an earlier one on the patch (fp32 and fp16, say)
+    shares that panel ("= label") instead of repeating it."""
+    y0, x0, h, w = box
+    patch = (slice(y0, y0 + h), slice(x0, x0 + w))
+    panels: list[tuple[str, np.ndarray]] = [("HR", hr[patch])]
+    errors: list[np.ndarray | None] = [None]
+    for title, label, o in outs:
+        same = next((i for i, (_, q) in enumerate(panels[1:], 1) if np.array_equal(q, o[patch])), None)
+        if same is not None:
+            panels[same] = (panels[same][0] + f"\n= {label}", panels[same][1])
+            continue
+        panels.append((title, o[patch]))
+        errors.append(error_map(o[patch], hr[patch]))
+    return panels, errors
+
+
 def _crop_figures(run_dir: Path, manifest: dict, df: pd.DataFrame, s_cmp: pd.DataFrame, ds: str, scale: int,
-                  primary: str, meta: dict, labels: dict, n: int, tag: str, notes: list[str]) -> list[Figure]:
+                  primary: str, meta: dict, labels: dict, n: int, tag: str, notes: list[str], size: int = 96,
+                  crop_models: tuple[str, ...] = ()) -> list[Figure]:
     """The images where some model loses most against its baseline (else the largest spread of the
-    primary metric), the patch where the outputs differ most, HR and every output side by side."""
+    primary metric); on each, the ``size`` x ``size`` patch inside the scored area where the best
+    output differs most from HR; HR and every output (of ``crop_models``, empty: all) side by side,
+    best first, with their error maps."""
     if n <= 0:
         return []
     if manifest.get("kind") == "video":
@@ -430,7 +464,8 @@ def _crop_figures(run_dir: Path, manifest: dict, df: pd.DataFrame, s_cmp: pd.Dat
         if hr is None:
             notes.append(f"No crop of {img}: {why}.")
             continue
-        sides = sorted(wide.columns, key=lambda c: (-wide.loc[img, c] if hib else wide.loc[img, c]))
+        sides = [c for c in sorted(wide.columns, key=lambda c: (-wide.loc[img, c] if hib else wide.loc[img, c]))
+                 if not crop_models or c[0] in crop_models]
         outs = []
         for key in sides:
             p = output_path(run_dir, ds, scale, *key, img)
@@ -439,13 +474,14 @@ def _crop_figures(run_dir: Path, manifest: dict, df: pd.DataFrame, s_cmp: pd.Dat
         if not outs:
             notes.append(f"No crop of {img}: the run kept no SR outputs (scored with --no-quantize?).")
             continue
-        size = max(24, min(hr.shape[:2]) // 5)
-        y0, x0, h, w = choose_patch(hr, [o for _, o in outs], size)
-        panels = [("HR", hr[y0:y0 + h, x0:x0 + w])]
-        panels += [(f"{labels[key]}\n{primary} {wide.loc[img, key]:.3f}", o[y0:y0 + h, x0:x0 + w]) for key, o in outs]
-        fig = plots.crop_strip(hr, (y0, x0, h, w), panels, f"{ds} x{scale} / {img}: {h}x{w} HR-pixel patch at "
-                               f"({x0}, {y0}), enlarged; sorted by {primary} on this image")
-        figs.append(Figure(f"{tag}_crop_{img}", f"Visual comparison, {img} ({ds} x{scale})", plots.png(fig)))
+        border = scale if meta[primary].get("crop") == "scale" else 0
+        y0, x0, h, w = choose_patch(hr, outs[0][1], size, border)
+        panels, errors = crop_panels(hr, [(f"{labels[key]}\n{primary} {wide.loc[img, key]:.3f}", labels[key], o)
+                                          for key, o in outs], (y0, x0, h, w))
+        fig = plots.crop_strip(hr, (y0, x0, h, w), panels,
+                               f"{ds} x{scale} / {img}: {h}x{w} HR-pixel patch at ({x0}, {y0}), where the best output "
+                               f"differs most from HR inside the scored area; sorted by {primary}", errors=errors)
+        figs.append(Figure(f"{tag}_crop_{img}", f"Visual comparison and error maps, {img} ({ds} x{scale}, {h}x{w} HR pixels)", plots.png(fig)))
     return figs
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from iqa_bench.data.degrade import modcrop
 from iqa_bench.io import read_image
@@ -29,16 +28,24 @@ def read_hr(record: dict, scale: int) -> tuple[np.ndarray | None, str]:
     return modcrop(img, scale), ""
 
 
-def choose_patch(hr: np.ndarray, outputs: list[np.ndarray], size: int) -> tuple[int, int, int, int]:
-    """``(y0, x0, h, w)`` of the ``size`` x ``size`` patch where the outputs differ most from each
-    other and from HR: the per-pixel standard deviation over [HR, outputs...] (mean over channels),
-    averaged over the patch."""
+def choose_patch(hr: np.ndarray, best: np.ndarray, size: int, border: int = 0) -> tuple[int, int, int, int]:
+    """``(y0, x0, h, w)`` of the ``size`` x ``size`` patch, inside the scored area (``border`` pixels
+    off every side: the metrics' border crop), where ``best`` (the best model's output) differs most
+    from HR: the mean absolute difference over the patch (mean over channels). Chosen on the best
+    output, not the spread of all outputs, so that one broken model cannot pick the patch."""
     h, w = hr.shape[:2]
-    size = min(size, h, w)
-    stack = np.stack([hr.astype(np.float32), *(o.astype(np.float32) for o in outputs)])
-    spread = stack.std(axis=0).mean(axis=2)
-    local = ndimage.uniform_filter(spread, size=size, mode="constant")
-    half = size // 2
-    inner = local[half : h - (size - half) + 1, half : w - (size - half) + 1]
-    cy, cx = np.unravel_index(int(np.argmax(inner)), inner.shape)
-    return int(cy), int(cx), size, size
+    if min(h, w) - 2 * border < 1:
+        border = 0
+    size = max(1, min(size, h - 2 * border, w - 2 * border))
+    err = np.abs(best.astype(np.float32) - hr.astype(np.float32)).mean(axis=2)
+    inner = err[border : h - border, border : w - border]
+    # mean over every size x size window, top-left anchored: a box sum from the integral image
+    c = np.pad(inner.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = c[size:, size:] - c[:-size, size:] - c[size:, :-size] + c[:-size, :-size]
+    y, x = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(y) + border, int(x) + border, size, size
+
+
+def error_map(out: np.ndarray, hr: np.ndarray) -> np.ndarray:
+    """Absolute difference ``|out - HR|`` in uint8 levels, mean over channels (float, 2-D)."""
+    return np.abs(out.astype(np.float32) - hr.astype(np.float32)).mean(axis=2)

@@ -184,28 +184,44 @@ def perception_distortion(points: pd.DataFrame, distortion: str, perception: str
 
 
 def crop_strip(full: np.ndarray, box: tuple[int, int, int, int], panels: list[tuple[str, np.ndarray]],
-               title: str) -> Figure:
+               title: str, errors: list[np.ndarray | None] | None = None) -> Figure:
     """The HR image with the patch outlined, then the same patch of HR and of every output, enlarged
-    with nearest-neighbour (no smoothing that would hide or add artefacts)."""
+    with nearest-neighbour (no smoothing that would hide or add artefacts). With ``errors`` (one per
+    panel, None for none), a row of error maps ``|output - HR|`` under the panels, on one shared
+    scale (uint8 levels, 0 = black) so that the panels compare."""
     from matplotlib.patches import Rectangle
 
     y0, x0, h, w = box
     n = len(panels) + 1
-    cols = min(n, 5)
-    rows = int(np.ceil(n / cols))
-    fig = Figure(figsize=(2.3 * cols, 2.6 * rows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    cols = min(n, 6)
+    chunks = int(np.ceil(n / cols))
+    per = 2 if errors else 1
+    fig = Figure(figsize=(2.2 * cols, (2.5 if per == 1 else 4.6) * chunks), layout="constrained")
+    grid = np.atleast_2d(fig.subplots(per * chunks, cols))
+    slots = [(per * (i // cols), i % cols) for i in range(chunks * cols)]
+    axes = [grid[r, c] for r, c in slots]
     axes[0].imshow(_rgb(full), interpolation="lanczos")
     axes[0].add_patch(Rectangle((x0, y0), w, h, fill=False, color="#ffeb3b", lw=2))
     axes[0].set_title("HR (patch outlined)", fontsize=9)
     for ax, (name, img) in zip(axes[1:], panels):
         ax.imshow(_rgb(img), interpolation="nearest")
         ax.set_title(name, fontsize=8)
-    for ax in axes:
+    vmax = 1.0
+    if errors:
+        vmax = max([1.0] + [float(np.percentile(e, 99)) for e in errors if e is not None])
+        shown = None
+        for i, e in enumerate(errors, start=1):
+            r, c = slots[i]
+            if e is not None:
+                shown = grid[r + 1, c].imshow(e, cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+                grid[r + 1, c].set_title("|output - HR|", fontsize=7)
+        if shown is not None:
+            fig.colorbar(shown, ax=grid[1::2, :].ravel().tolist(), shrink=0.6, label="uint8 levels")
+    for ax in grid.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in axes[n:]:
-        ax.set_axis_off()
+        if not ax.images:
+            ax.set_axis_off()
     fig.suptitle(title, fontsize=10)
     return fig
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from iqa_bench.cli import app
 from iqa_bench.errors import InputError
 from iqa_bench.report import ReportOptions, build_report
-from iqa_bench.report.crops import choose_patch
+from iqa_bench.report.crops import choose_patch, error_map
 from iqa_bench.results import load_run
 
 
@@ -62,12 +62,19 @@ def test_report_of_a_quantization_run(variants_run, tmp_path):
     assert re.search(r"\|\s*#\s*\|\s*model\s.*\|\s*published\s*\|", md) and "sources: EDSR paper Table 5" in md
 
 
-def test_choose_patch_finds_where_outputs_differ():
+def test_choose_patch_finds_where_the_best_output_differs_inside_the_scored_area():
     hr = np.full((90, 120, 3), 100, np.uint8)
-    out = hr.copy()
-    out[50:70, 80:100] = 200
-    y0, x0, h, w = choose_patch(hr, [out, hr], 20)
-    assert (h, w) == (20, 20) and abs(y0 - 50) <= 2 and abs(x0 - 80) <= 2
+    best = hr.copy()
+    best[50:70, 80:100] = 200
+    y0, x0, h, w = choose_patch(hr, best, 20)
+    assert (h, w) == (20, 20) and (y0, x0) == (50, 80)
+    best[:4, :4] = 255  # a border defect outside the scored area (crop = scale = 4) never picks the patch
+    best[50:70, 80:100] = 100
+    best[30:40, 10:20] = 140
+    y0, x0, h, w = choose_patch(hr, best, 20, border=4)
+    assert y0 >= 4 and x0 >= 4 and y0 <= 30 and y0 + 20 >= 40 and x0 <= 10 and x0 + 20 >= 20
+    assert choose_patch(hr, best, 500, border=4)[2:] == (82, 82)  # never larger than the scored area
+    assert error_map(best, hr)[35, 15] == 40.0
 
 
 def test_report_cli_and_what_it_refuses(small_run, tmp_path):
@@ -143,3 +150,25 @@ def test_perception_distortion_plot_when_the_run_has_a_perceptual_metric(shared,
     png = tmp_path / "rep" / "report_files" / "default_x4_perception_distortion.png"
     assert png.is_file() and png.stat().st_size > 10_000
     assert "Perception-distortion plane: psnr_y (fidelity) against niqe (perceptual)" in res.markdown.read_text()
+
+
+def test_crop_panels_merge_equal_outputs_and_carry_error_maps():
+    from iqa_bench.report.build import crop_panels
+
+    hr = np.full((40, 40, 3), 100, np.uint8)
+    a, b = hr.copy(), hr.copy()
+    a[10:20, 10:20] = 110
+    b[10:20, 10:20] = 90
+    panels, errors = crop_panels(hr, [("A fp32", "A fp32", a), ("A fp16", "A fp16", a.copy()), ("B", "B", b)],
+                                 (5, 5, 20, 20))
+    assert [t for t, _ in panels] == ["HR", "A fp32\n= A fp16", "B"] and errors[0] is None
+    assert all(p.shape == (20, 20, 3) for _, p in panels) and errors[1].max() == errors[2].max() == 10
+
+
+def test_report_crop_options(small_run, tmp_path):
+    res = CliRunner().invoke(app, ["report", str(small_run), "--out", str(tmp_path / "rep"), "--crops", "1",
+                                   "--crop-models", "bicubic,lanczos", "--crop-size", "48"])
+    assert res.exit_code == 0, res.output
+    assert "48x48 HR pixels" in (tmp_path / "rep" / "report.md").read_text()
+    res = CliRunner().invoke(app, ["report", str(small_run), "--out", str(tmp_path / "r2"), "--crop-models", "srgan"])
+    assert res.exit_code == 2 and "--crop-models names srgan, not in the run" in res.output
