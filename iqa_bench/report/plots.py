@@ -28,46 +28,67 @@ def _direction(higher_is_better: bool) -> str:
     return "higher is better" if higher_is_better else "lower is better"
 
 
+VARIANT_MARKERS = "osD^vP*X"
+
+
 def metric_figure(summary: pd.DataFrame, per_image: pd.DataFrame, comparisons: pd.DataFrame, metric: str,
                   higher_is_better: bool, title: str) -> Figure:
-    """Left: mean with its 95 % BCa interval per model, best first. Right: per-image differences to
-    each model's baseline (box + points), coloured by the verdict.
+    """Left: mean with its 95 % BCa interval per model, best first; colour = verdict against its
+    baseline, marker = precision variant (legend below). Right: per-image differences to each
+    model's baseline (box + points); model-vs-baseline gains and variant-vs-fp32 deltas on separate
+    axes, so that a 0.005 dB precision shift is not flattened by a +3 dB model gain.
 
     ``summary``: rows of :func:`iqa_bench.stats.describe` with a ``label`` column; ``per_image``:
     columns label, image, diff; ``comparisons``: rows of :func:`iqa_bench.stats.compare` with label.
     """
+    from matplotlib.lines import Line2D
+
     s = summary.sort_values("mean", ascending=not higher_is_better).reset_index(drop=True)
     verdict = dict(zip(comparisons["label"], comparisons["verdict"]))
+    kind = dict(zip(comparisons["label"], comparisons["comparison"])) if "comparison" in comparisons else {}
     labels = list(s["label"])
-    fig = Figure(figsize=(11, 0.42 * len(labels) + 1.6), layout="constrained")
-    ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
+    variants = list(s["variant"]) if "variant" in s else [""] * len(labels)
+    markers = dict(zip(dict.fromkeys(variants), VARIANT_MARKERS))
+    groups = [(k, [lbl for lbl in labels if lbl in set(per_image["label"]) and kind.get(lbl, "model") == k])
+              for k in ("model", "variant")]
+    groups = [(k, g) for k, g in groups if g]
+    fig = Figure(figsize=(11 + 3 * max(0, len(groups) - 1), 0.42 * len(labels) + 2.0), layout="constrained")
+    axes = fig.subplots(1, 1 + max(1, len(groups)),
+                        gridspec_kw={"width_ratios": [1] + [1.2 if len(groups) < 2 else 0.9] * max(1, len(groups))})
+    ax, right = axes[0], list(axes[1:])
     y = np.arange(len(labels))[::-1]
     colours = [VERDICT_COLOURS.get(verdict.get(lbl, "baseline"), "#9e9e9e") for lbl in labels]
     err = np.vstack([s["mean"] - s["ci_low"], s["ci_high"] - s["mean"]])
     err = np.where(np.isfinite(err), err, 0.0)
     ax.errorbar(s["mean"], y, xerr=err, fmt="none", ecolor="#555555", capsize=3, lw=1)
-    ax.scatter(s["mean"], y, c=colours, zorder=3, s=36)
+    for yi, m, c, v in zip(y, s["mean"], colours, variants):
+        ax.scatter([m], [yi], color=c, marker=markers[v], zorder=3, s=36)
     ax.set_yticks(y, labels)
-    ax.set_xlabel(f"{metric} mean, 95 % BCa CI ({_direction(higher_is_better)})")
+    ax.set_xlabel(f"{metric} mean, 95 % BCa CI\n({_direction(higher_is_better)})")
     ax.grid(axis="x", alpha=0.3)
 
-    order = [lbl for lbl in labels if lbl in set(per_image["label"])]
-    if order:
+    rng = np.random.default_rng(0)
+    for bx, (k, order) in zip(right, groups):
         yy = np.arange(len(order))[::-1]
         data = [per_image.loc[per_image["label"] == lbl, "diff"].to_numpy() for lbl in order]
         bx.boxplot(data, positions=yy, orientation="horizontal", widths=0.6, showfliers=False,
                    medianprops={"color": "#333333"})
-        rng = np.random.default_rng(0)
         for pos, d, lbl in zip(yy, data, order):
             bx.scatter(d, pos + rng.uniform(-0.18, 0.18, d.size), s=12, alpha=0.8,
                        color=VERDICT_COLOURS.get(verdict.get(lbl, ""), "#9e9e9e"), zorder=3)
         bx.axvline(0, color="#333333", lw=0.8)
         bx.set_yticks(yy, [f"{lbl}  vs {b}" for lbl, b in zip(order, _baselines(comparisons, order))], fontsize=8)
         bx.yaxis.tick_right()
-        bx.set_xlabel(f"per-image {metric} difference to baseline ({_direction(higher_is_better)})")
+        what = "variant vs its fp32" if k == "variant" else "model vs baseline"
+        bx.set_xlabel(f"per-image {metric} difference, {what}\n({_direction(higher_is_better)})")
         bx.grid(axis="x", alpha=0.3)
-    else:
+    for bx in right[len(groups):]:
         bx.set_axis_off()
+    shown = [v for v in dict.fromkeys(verdict.get(lbl, "baseline") for lbl in labels)]
+    handles = [Line2D([], [], ls="", marker="o", color=VERDICT_COLOURS.get(v, "#9e9e9e"), label=v) for v in shown]
+    if len(markers) > 1:
+        handles += [Line2D([], [], ls="", marker=mk, color="#616161", label=v) for v, mk in markers.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=11)
     return fig
 
@@ -129,7 +150,7 @@ def pareto(points: pd.DataFrame, metric: str, higher_is_better: bool, title: str
     fig = Figure(figsize=(8, 4.8), layout="constrained")
     ax = fig.subplots()
     ax.plot(p.loc[front, "ms"], p.loc[front, "mean"], "-", color="#1565c0", lw=1.2, label="Pareto front", zorder=1)
-    markers = dict(zip(dict.fromkeys(p["variant"]), "osD^vP*X"))
+    markers = dict(zip(dict.fromkeys(p["variant"]), VARIANT_MARKERS))
     backends = p["backend"] if "backend" in p else pd.Series("", index=p.index)
     colours = dict(zip(dict.fromkeys(backends), ["#1565c0", "#e65100", "#2e7d32", "#6a1b9a", "#c62828", "#00838f",
                                                  "#5d4037", "#616161"]))
