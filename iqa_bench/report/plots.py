@@ -7,6 +7,7 @@ Colours are the verdicts' everywhere: green better, red worse, blue equivalent, 
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -166,19 +167,20 @@ def pareto(points: pd.DataFrame, metric: str, higher_is_better: bool, title: str
         if backend:
             ax.scatter([], [], marker="s", color=c, label=f"backend: {backend}")
     span = float(p["mean"].max() - p["mean"].min()) or 1.0
+    labels = []
     for model, g in p.groupby("model", sort=False):
         top = g.loc[g["mean"].idxmax() if higher_is_better else g["mean"].idxmin()]
-        ax.annotate(model, (top["ms"], top["mean"]), textcoords="offset points", xytext=(6, 5), fontsize=8)
+        labels.append((model, top["ms"], top["mean"], 8, "black"))
         for _, r in g.iterrows():  # a variant far from the model's label gets its own, smaller one
             if abs(np.log10(r["ms"] / top["ms"])) > 0.08 or abs(r["mean"] - top["mean"]) > 0.04 * span:
-                ax.annotate(f"{model} {r['variant']}", (r["ms"], r["mean"]), textcoords="offset points",
-                            xytext=(6, -10), fontsize=7, color="#616161")
+                labels.append((f"{model} {r['variant']}", r["ms"], r["mean"], 7, "#616161"))
     ax.set_xscale("log")
     ax.set_xlabel("median SR time per image, ms (log scale; this run's hardware)")
     ax.set_ylabel(f"{metric} mean ({_direction(higher_is_better)})")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, title="outlined: on the front", title_fontsize=8)
     ax.set_title(title, fontsize=11)
+    place_labels(fig, ax, labels)
     return fig
 
 
@@ -191,8 +193,6 @@ def perception_distortion(points: pd.DataFrame, distortion: str, perception: str
     ax = fig.subplots()
     ax.scatter(points["distortion"], points["perception"], s=40, color="#1565c0", edgecolors="black", linewidths=0.6)
     ax.margins(0.12)  # room for the labels of the extreme points
-    for r in points.itertuples(index=False):
-        ax.annotate(r.label, (r.distortion, r.perception), textcoords="offset points", xytext=(5, 4), fontsize=7)
     if distortion_hib:
         ax.invert_xaxis()
     if perception_hib:
@@ -201,7 +201,50 @@ def perception_distortion(points: pd.DataFrame, distortion: str, perception: str
     ax.set_ylabel(f"{perception} mean ({_direction(perception_hib)}; better downwards)")
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=11)
+    place_labels(fig, ax, [(r.label, r.distortion, r.perception, 7, "black") for r in points.itertuples(index=False)])
     return fig
+
+
+# Offsets (points) and alignments tried for a point's label, in order of preference.
+_LABEL_SPOTS = ((6, 5, "left", "bottom"), (6, -5, "left", "top"), (-6, 5, "right", "bottom"),
+                (-6, -5, "right", "top"), (0, 9, "center", "bottom"), (0, -9, "center", "top"),
+                (10, 0, "left", "center"), (-10, 0, "right", "center"))
+
+
+def place_labels(fig: Figure, ax: Any, labels: list[tuple[str, float, float, float, str]]) -> None:
+    """Annotate points ``(text, x, y, fontsize, colour)`` so that labels do not overlap each other,
+    the points or the legend: each takes the first spot around its point that collides with nothing
+    placed before (else the least colliding one). Matplotlib has no such placement; adjustText would
+    do it iteratively for a dependency this small greedy pass does not need."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if fig.canvas is None or not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()  # lays the figure out: positions below are final
+    renderer = fig.canvas.get_renderer()
+    taken = [ax.transData.transform((x, y)) for _, x, y, _, _ in labels]
+    boxes = [((px - 4, py - 4), (px + 4, py + 4)) for px, py in taken]  # the markers
+    legend = ax.get_legend()
+    if legend is not None:
+        e = legend.get_window_extent(renderer)
+        boxes.append(((e.x0, e.y0), (e.x1, e.y1)))
+    for text, x, y, size, colour in labels:
+        best, best_hit = None, None
+        for dx, dy, ha, va in _LABEL_SPOTS:
+            ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=size, color=colour,
+                              ha=ha, va=va)
+            e = ann.get_window_extent(renderer)
+            hit = sum(max(0.0, min(e.x1, b[1][0]) - max(e.x0, b[0][0])) * max(0.0, min(e.y1, b[1][1]) - max(e.y0, b[0][1]))
+                      for b in boxes)
+            if best_hit is None or hit < best_hit:
+                if best is not None:
+                    best.remove()
+                best, best_hit, box = ann, hit, ((e.x0, e.y0), (e.x1, e.y1))
+            else:
+                ann.remove()
+            if hit == 0:
+                break
+        boxes.append(box)
 
 
 def crop_strip(full: np.ndarray, box: tuple[int, int, int, int], panels: list[tuple[str, np.ndarray]],

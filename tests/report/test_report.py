@@ -172,3 +172,24 @@ def test_report_crop_options(small_run, tmp_path):
     assert "48x48 HR pixels" in (tmp_path / "rep" / "report.md").read_text()
     res = CliRunner().invoke(app, ["report", str(small_run), "--out", str(tmp_path / "r2"), "--crop-models", "srgan"])
     assert res.exit_code == 2 and "--crop-models names srgan, not in the run" in res.output
+
+
+def test_point_labels_do_not_overlap():
+    """Four points almost on top of each other: the placed labels' boxes are pairwise disjoint."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from iqa_bench.report.plots import place_labels
+
+    fig = Figure(figsize=(4, 3))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    pts = [(1.0, 1.0), (1.02, 1.0), (1.0, 1.01), (1.02, 1.01)]
+    ax.scatter(*zip(*pts))
+    ax.set_xlim(0.9, 1.1)
+    ax.set_ylim(0.9, 1.1)
+    place_labels(fig, ax, [(f"model {i} int8", x, y, 8, "black") for i, (x, y) in enumerate(pts)])
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == 4
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
