@@ -255,8 +255,12 @@ def evaluate(
     int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
                                           "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes computing SR outputs and metrics (each on its "
-                             "share of the CPUs); the run directory keeps one writer."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Workers computing SR outputs and metrics; the run directory "
+                             "keeps one writer and the results equal --jobs 1's."),
+    executor: str = typer.Option("local", "--executor", help="local (worker processes here) or ray (Ray actors, "
+                                 "`pip install 'iqa-bench[ray]'`)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: $RAY_ADDRESS, "
+                                          "else a local Ray instance)."),
 ) -> None:
     """Evaluate models (and/or folders of SR outputs) on datasets; resumable."""
     with _user_errors():
@@ -287,6 +291,8 @@ def evaluate(
             calib=_calib_config(calib, calib_method, calib_patches, int8_float_layers),
             qat=_qat_config(qat_steps),
             jobs=jobs,
+            executor=executor,
+            address=address,
         )
         def warn(lines: list[str]) -> None:
             for line in lines:

@@ -91,8 +91,13 @@ class EvalConfig:
     qat
         Fine-tuning of ``int8-qat`` variants (default: :class:`~iqa_bench.deploy.qat.QatConfig`).
     jobs
-        Worker processes computing output cells (:mod:`iqa_bench.executor`); 1: in this process.
-        This process stays the run directory's one writer; results equal a serial run's.
+        Workers computing output cells (:mod:`iqa_bench.executor`); 1 with ``executor="local"``: in
+        this process. This process stays the run directory's one writer; results equal a serial run's.
+    executor
+        ``local`` (worker processes on this machine) or ``ray`` (Ray actors; ``pip install
+        'iqa-bench[ray]'``).
+    address
+        The Ray cluster (else ``$RAY_ADDRESS``, else a local Ray instance started for the run).
     """
 
     datasets: tuple[str, ...] = ("default",)
@@ -113,6 +118,8 @@ class EvalConfig:
     calib: CalibConfig | None = None
     qat: QatConfig | None = None
     jobs: int = 1
+    executor: str = "local"
+    address: str | None = None
 
     def __post_init__(self) -> None:
         """Refuse values that would fail deep inside the run (or silently mean something else: a
@@ -128,6 +135,8 @@ class EvalConfig:
                              "e.g. scales=(2, 4)")
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
             raise InputError(f"jobs = {self.jobs!r} is not a positive number of worker processes", "e.g. --jobs 2")
+        if self.executor not in ("local", "ray"):
+            raise InputError(f"unknown executor {self.executor!r}", "use --executor local or --executor ray")
 
 
 @dataclass
@@ -748,7 +757,7 @@ def evaluate(
         def png_of(ds_name: str, scale: int, sample: Sample, src: _Source) -> Path:
             return run_dir / "outputs" / ds_name / f"x{scale}" / src.name / f"{src.variant}-{src.backend}" / f"{sample.name}.png"
 
-        if cfg.jobs > 1:
+        if cfg.jobs > 1 or cfg.executor != "local":
             from iqa_bench.executor import run_cells_in_workers
 
             run_cells_in_workers(cfg, list(metric_fns), cells, sources, loop, timings, made_from_of, png_of)

@@ -1,4 +1,5 @@
-"""Output cells in worker processes (``evaluate --jobs N``), with the run directory's one writer.
+"""Output cells in worker processes (``evaluate --jobs N``, locally or as Ray actors with
+``--executor ray``), with the run directory's one writer.
 
 The parent process (holding the run lock) decides which cells are missing, hands each missing
 output cell (one source's SR output for one item, and its missing metrics) to a pool of ``N``
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -103,17 +105,109 @@ def run_cells_in_workers(cfg: EvalConfig, metric_names: list[str], cells: list[t
                          made_from_of: Callable[[str, int, Sample, _Source], str],
                          png_of: Callable[[str, int, Sample, _Source], Path]) -> None:
     """Compute the missing output cells of ``cells`` (dataset, scale, sample, source index) in
-    ``cfg.jobs`` worker processes; this process stores every result (see the module docstring)."""
-    from iqa_bench.engine import PNG_INPUTS
-
+    ``cfg.jobs`` workers, local processes or Ray actors (``cfg.executor``); this process stores
+    every result (see the module docstring)."""
     import torch
 
-    ctx = multiprocessing.get_context("spawn")  # fork would copy this process's threads and locks
-    pool = ProcessPoolExecutor(cfg.jobs, mp_context=ctx, initializer=_init_worker,
-                               initargs=(cfg, metric_names, torch.get_num_threads()))
-    pending: dict[Future, tuple] = {}
+    threads = torch.get_num_threads()
+    executor = _RayWorkers(cfg, metric_names, threads) if cfg.executor == "ray" else _LocalWorkers(cfg, metric_names, threads)
+    _drive(cfg, cells, sources, loop, timings, made_from_of, png_of, executor)
+
+
+class _LocalWorkers:
+    """``cfg.jobs`` spawned processes (fork would copy this process's threads and locks)."""
+
+    died = (BrokenProcessPool,)
+
+    def __init__(self, cfg: EvalConfig, metric_names: list[str], threads: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.pool = ProcessPoolExecutor(cfg.jobs, mp_context=ctx, initializer=_init_worker,
+                                        initargs=(cfg, metric_names, threads))
+
+    def submit(self, task: int, args: tuple) -> Future:
+        return self.pool.submit(_run_cell, *args)
+
+    def done(self, pending: list) -> list:
+        return list(wait(pending, return_when=FIRST_COMPLETED)[0])
+
+    @staticmethod
+    def result(handle: Future) -> dict[str, Any]:
+        return handle.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _RayWorkers:
+    """``cfg.jobs`` Ray actors, each a worker like a local one (its own networks and metrics), on
+    the cluster at ``cfg.address`` / ``$RAY_ADDRESS`` or on a local Ray instance started here.
+    Inputs are read by path: on a cluster, datasets, weights and the run directory's outputs must
+    lie on a filesystem every node mounts at the same path."""
+
+    def __init__(self, cfg: EvalConfig, metric_names: list[str], threads: int) -> None:
+        ray = require_ray()
+        self.ray = ray
+        self.started = not ray.is_initialized()
+        if self.started:
+            ray.init(address=cfg.address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False,
+                     log_to_driver=False)
+        self.died = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError)
+        # one CPU per actor for Ray's scheduler (an actor asking for all its threads' CPUs would leave
+        # the others unscheduled on a small node); a GPU is shared by the actors of a --device cuda run
+        gpu = 1.0 / cfg.jobs if cfg.device.startswith("cuda") else 0
+        # Ray starts workers with OMP_NUM_THREADS=1; this process's BLAS thread settings (default: one
+        # thread per CPU) keep numpy's dot products (PSNR's MSE) summing in the same order, to the last bit
+        env = {k: os.environ.get(k) or str(os.cpu_count() or 1)
+               for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        actor = ray.remote(num_cpus=1, num_gpus=gpu, max_restarts=0, runtime_env={"env_vars": env})(_RayCellWorker)
+        self.actors = [actor.remote(cfg, metric_names, threads) for _ in range(cfg.jobs)]
+
+    def submit(self, task: int, args: tuple) -> Any:
+        return self.actors[task % len(self.actors)].run.remote(*args)
+
+    def done(self, pending: list) -> list:
+        return self.ray.wait(pending, num_returns=1)[0]
+
+    def result(self, handle: Any) -> dict[str, Any]:
+        return self.ray.get(handle)
+
+    def close(self) -> None:
+        for a in self.actors:
+            self.ray.kill(a)
+        if self.started:
+            self.ray.shutdown()
+
+
+class _RayCellWorker:
+    """The body of a Ray actor: one worker's state, one output cell per :meth:`run`."""
+
+    def __init__(self, cfg: EvalConfig, metric_names: list[str], threads: int) -> None:
+        _init_worker(cfg, metric_names, threads)
+
+    def run(self, *args: Any) -> dict[str, Any]:
+        return _run_cell(*args)
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or one clear error saying how to install it."""
+    from iqa_bench.errors import InputError
+
     try:
-        for ds_name, scale, sample, i in cells:
+        import ray
+    except ImportError as exc:
+        raise InputError(f"--executor ray needs the ray package ({exc.msg})", "pip install 'iqa-bench[ray]'") from None
+    return ray
+
+
+def _drive(cfg: EvalConfig, cells: list[tuple[str, int, Sample, int]], sources: list[_Source], loop: CellLoop,
+           timings: TimingsStore, made_from_of: Callable[[str, int, Sample, _Source], str],
+           png_of: Callable[[str, int, Sample, _Source], Path], workers: Any) -> None:
+    """Submit every missing output cell to ``workers`` and store the results as they come back."""
+    from iqa_bench.engine import PNG_INPUTS
+
+    pending: dict[Any, tuple] = {}
+    try:
+        for n, (ds_name, scale, sample, i) in enumerate(cells):
             src = sources[i]
             made_from = made_from_of(ds_name, scale, sample, src)
             todo = loop.todo(ds_name, scale, sample.name, src, made_from)
@@ -121,15 +215,14 @@ def run_cells_in_workers(cfg: EvalConfig, metric_names: list[str], cells: list[t
                 continue
             png = png_of(ds_name, scale, sample, src)
             where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
-            fut = pool.submit(_run_cell, ds_name, scale, sample, todo.side, todo.missing, made_from, str(png), where)
-            pending[fut] = (todo, png, made_from, where, str(sample.hr_path))
+            handle = workers.submit(n, (ds_name, scale, sample, todo.side, todo.missing, made_from, str(png), where))
+            pending[handle] = (todo, png, made_from, where, str(sample.hr_path))
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                todo, png, made_from, where, origin = pending.pop(fut)
+            for handle in workers.done(list(pending)):
+                todo, png, made_from, where, origin = pending.pop(handle)
                 try:
-                    out = fut.result()
-                except BrokenProcessPool:
+                    out = workers.result(handle)
+                except workers.died:
                     raise ComputeError(
                         "a worker process died (killed, or out of memory) while computing "
                         f"{todo.label}; every cell stored before is kept",
@@ -144,4 +237,4 @@ def run_cells_in_workers(cfg: EvalConfig, metric_names: list[str], cells: list[t
                     write_png(png, out["sr"], text={PNG_INPUTS: made_from})
                 loop.scored(todo, origin, out["values"], out["errors"])
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        workers.close()

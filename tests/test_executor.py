@@ -103,3 +103,27 @@ def test_a_killed_worker_stops_the_run_with_one_line_and_a_rerun_completes_it(en
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert len(load_run(run)) == 56 and f"reused {kept // 2}" in rerun.stdout.replace("\n", " ")
+
+
+def test_ray_actors_give_the_serial_run_bit_for_bit(env, tmp_path):
+    """``executor="ray"`` on a local Ray instance (2 CPUs): the same rows and SR PNGs as the serial run,
+    stored by this process; Ray is shut down after the run it started."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'iqa-bench[ray]')")
+    base = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("bicubic", "fsrcnn"), scales=(2,),
+                      metrics=("psnr_y", "ssim_y"))
+    evaluate(EvalConfig(**{**base.__dict__, "out": tmp_path / "serial"}))
+    rep = evaluate(EvalConfig(**{**base.__dict__, "out": tmp_path / "ray", "jobs": 2, "executor": "ray"}))
+    assert not rep.failures and rep.computed_cells == 10 and not ray.is_initialized()
+    a, b = _rows(tmp_path / "serial"), _rows(tmp_path / "ray")
+    assert a[KEY].equals(b[KEY]) and (a["value"].to_numpy() == b["value"].to_numpy()).all()
+    pa, pb = _pngs(tmp_path / "serial"), _pngs(tmp_path / "ray")
+    assert pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa)
+
+
+def test_unknown_executor_and_missing_ray_are_one_line(env, tmp_path, monkeypatch):
+    with pytest.raises(InputError, match="unknown executor 'dask'"):
+        EvalConfig(executor="dask")
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(InputError, match=r"pip install 'iqa-bench\[ray\]'"):
+        evaluate(EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("bicubic",), scales=(2,),
+                            metrics=("psnr_y",), out=tmp_path / "r", executor="ray"))
