@@ -5,8 +5,9 @@ The parent process (holding the run lock) decides which cells are missing, hands
 output cell (one source's SR output for one item, and its missing metrics) to a pool of ``N``
 worker processes, and stores what comes back as it comes: the SR PNG, the metric rows and the
 timing rows. Workers read the inputs (and a saved SR PNG whose stamp matches) but never write the
-run directory. Each worker builds its own networks and metrics once and remembers a source whose
-build failed, so that its other cells fail at once.
+run directory (they encode the PNG, which costs far more than writing its bytes: the writer stays
+off the critical path longer). Each worker builds its own networks and metrics once and remembers a
+source whose build failed, so that its other cells fail at once.
 
 Results equal the serial run's bit for bit: the same cells, computed by the same code with the same
 thread counts; only the order in which rows are appended differs. Workers are deliberately not given
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iqa_bench.errors import ComputeError, is_storage_error, storage_error
-from iqa_bench.io import write_png
+from iqa_bench.io import write_bytes
 
 if TYPE_CHECKING:
     from iqa_bench.data.datasets import Sample
@@ -57,18 +58,20 @@ def _init_worker(cfg: EvalConfig, metric_names: list[str], threads: int) -> None
 def _run_cell(ds_name: str, scale: int, sample: Sample, side: tuple[str, str, str], missing: list[str],
               made_from: str, png: str, where: str) -> dict[str, Any]:
     """One output cell in a worker: the SR output (made, or read back when saved from these inputs)
-    and its missing metrics. Returns ``sr`` (to be saved by the writer; None when it was read back),
-    ``error`` (the output could not be made), ``storage`` (the OSError of a full or unwritable disk),
+    and its missing metrics. Returns
+    ``png`` (its encoded bytes, to be written by the writer: encoding a large PNG costs far more than
+    writing it, so the workers do it), ``error`` (the output could not be made), ``storage`` (the
+    OSError of a full or unwritable disk),
     ``values``, ``errors`` (per metric) and ``timings`` (rows)."""
     import numpy as np
 
-    from iqa_bench.engine import _cause, _make_output, _saved_output, _score_cell
-    from iqa_bench.io import to_float
+    from iqa_bench.engine import PNG_INPUTS, _cause, _make_output, _saved_output, _score_cell
+    from iqa_bench.io import png_bytes, to_float
     from iqa_bench.results import TimingRows
 
     w = _WORKER
     cfg, inputs, timings = w["cfg"], w["inputs"], TimingRows()
-    out: dict[str, Any] = {"sr": None, "error": None, "storage": None, "values": {}, "errors": {}, "timings": []}
+    out: dict[str, Any] = {"png": None, "error": None, "storage": None, "values": {}, "errors": {}, "timings": []}
     if side in w["failed"]:
         out["error"] = w["failed"][side]
         return out
@@ -77,7 +80,8 @@ def _run_cell(ds_name: str, scale: int, sample: Sample, side: tuple[str, str, st
         if sr is None:
             sr = _make_output(w["sources"][side], sample.name, inputs.lr(sample, scale), inputs.hr(sample, scale).shape,
                               scale, ds_name, cfg.quantize, where, w["prepared"], timings)
-            out["sr"] = sr
+            if cfg.quantize:
+                out["png"] = png_bytes(sr, {PNG_INPUTS: made_from})
     except Exception as exc:  # noqa: BLE001 - the source's failure, reported by the writer
         out["error"] = _cause(exc)
         if is_storage_error(exc):
@@ -203,8 +207,6 @@ def _drive(cfg: EvalConfig, cells: list[tuple[str, int, Sample, int]], sources: 
            timings: TimingsStore, made_from_of: Callable[[str, int, Sample, _Source], str],
            png_of: Callable[[str, int, Sample, _Source], Path], workers: Any) -> None:
     """Submit every missing output cell to ``workers`` and store the results as they come back."""
-    from iqa_bench.engine import PNG_INPUTS
-
     pending: dict[Any, tuple] = {}
     try:
         for n, (ds_name, scale, sample, i) in enumerate(cells):
@@ -216,10 +218,10 @@ def _drive(cfg: EvalConfig, cells: list[tuple[str, int, Sample, int]], sources: 
             png = png_of(ds_name, scale, sample, src)
             where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
             handle = workers.submit(n, (ds_name, scale, sample, todo.side, todo.missing, made_from, str(png), where))
-            pending[handle] = (todo, png, made_from, where, str(sample.hr_path))
+            pending[handle] = (todo, png, where, str(sample.hr_path))
         while pending:
             for handle in workers.done(list(pending)):
-                todo, png, made_from, where, origin = pending.pop(handle)
+                todo, png, where, origin = pending.pop(handle)
                 try:
                     out = workers.result(handle)
                 except workers.died:
@@ -233,8 +235,8 @@ def _drive(cfg: EvalConfig, cells: list[tuple[str, int, Sample, int]], sources: 
                 if out["error"] is not None:
                     loop.output_failed(todo, where, out["error"])
                     continue
-                if out["sr"] is not None and cfg.quantize:
-                    write_png(png, out["sr"], text={PNG_INPUTS: made_from})
+                if out["png"] is not None:
+                    write_bytes(png, out["png"])
                 loop.scored(todo, origin, out["values"], out["errors"])
     finally:
         workers.close()

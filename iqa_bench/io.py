@@ -188,8 +188,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def write_png(path: str | os.PathLike[str], img: np.ndarray, text: dict[str, str] | None = None) -> None:
-    """Write an ``(H, W, 1|3)`` uint8 image as PNG, atomically, with optional ``text`` chunks."""
+def png_bytes(img: np.ndarray, text: dict[str, str] | None = None) -> bytes:
+    """An ``(H, W, 1|3)`` uint8 image encoded as PNG, with optional ``text`` chunks (the bytes
+    :func:`write_png` writes)."""
+    import io as _io
+
     if img.dtype != np.uint8:
         raise TypeError(f"write_png expects uint8, got {img.dtype}")
     arr = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
@@ -200,8 +203,20 @@ def write_png(path: str | os.PathLike[str], img: np.ndarray, text: dict[str, str
         info = PngInfo()
         for k, v in text.items():
             info.add_text(k, v)
+    buf = _io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def write_png(path: str | os.PathLike[str], img: np.ndarray, text: dict[str, str] | None = None) -> None:
+    """Write an ``(H, W, 1|3)`` uint8 image as PNG, atomically, with optional ``text`` chunks."""
+    write_bytes(path, png_bytes(img, text))
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG", pnginfo=info)
+        tmp.write_bytes(data)
 
 
 def png_text(path: str | os.PathLike[str]) -> dict[str, str]:
