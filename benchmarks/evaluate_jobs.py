@@ -10,6 +10,7 @@ Prints a table (the CPU flags and core count with it) and writes JSON; ``identic
 every value and every SR PNG equals the ``--jobs 1`` run's.
 
     IQA_BENCH_WEIGHTS=../shared/weights python benchmarks/evaluate_jobs.py --jobs 1,2
+    IQA_BENCH_WEIGHTS=../shared/weights python benchmarks/evaluate_jobs.py --jobs 1,2 --threads 1,1
 """
 
 from __future__ import annotations
@@ -51,9 +52,12 @@ def main() -> None:
     ap.add_argument("--dataset", default="../shared/data/Set14")
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--sweeps", default="sr,metrics")
+    ap.add_argument("--threads", default="", help="comma list: PyTorch threads per process for each --jobs value "
+                    "(empty: the default)")
     ap.add_argument("--json", default="benchmarks/results/evaluate_jobs.json")
     args = ap.parse_args()
     jobs = [int(j) for j in args.jobs.split(",")]
+    threads = [int(t) for t in args.threads.split(",")] if args.threads else [None] * len(jobs)
     cpu = cpu_description()
     print(f"CPU: {cpu['model']}, {os.cpu_count()} cores, flags: {' '.join(cpu['flags'])}")
     rows = []
@@ -63,19 +67,21 @@ def main() -> None:
             base = EvalConfig(datasets=(args.dataset,), models=models, metrics=metrics, scales=(args.scale,))
             evaluate(EvalConfig(**{**base.__dict__, "out": Path(tmp) / f"{sweep}-warm"}))  # caches, first builds
             runs = {}
-            for j in jobs:
-                out = Path(tmp) / f"{sweep}-{j}"
+            for j, th in zip(jobs, threads):
+                out = Path(tmp) / f"{sweep}-{j}-{th}"
                 t0 = time.perf_counter()
-                rep = evaluate(EvalConfig(**{**base.__dict__, "out": out, "jobs": j}))
-                runs[j] = (time.perf_counter() - t0, out, rep.computed_cells)
-            t1 = runs[jobs[0]][0]
-            for j, (t, out, cells) in runs.items():
-                row = {"sweep": sweep, "models": list(models), "metrics": list(metrics), "jobs": j, "cells": cells,
+                rep = evaluate(EvalConfig(**{**base.__dict__, "out": out, "jobs": j, "threads": th}))
+                runs[(j, th)] = (time.perf_counter() - t0, out, rep.computed_cells)
+            first = (jobs[0], threads[0])
+            t1 = runs[first][0]
+            for (j, th), (t, out, cells) in runs.items():
+                row = {"sweep": sweep, "models": list(models), "metrics": list(metrics), "jobs": j, "threads": th,
+                       "cells": cells,
                        "seconds": round(t, 1), "speedup": round(t1 / t, 2),
-                       "identical": same_results(runs[jobs[0]][1], out), "cpu": cpu}
+                       "identical": same_results(runs[first][1], out), "cpu": cpu}
                 rows.append(row)
-                print(f"{sweep:<8} jobs {j}: {t:7.1f} s  {row['speedup']:.2f}x  cells {cells}  "
-                      f"identical to jobs {jobs[0]}: {row['identical']}", flush=True)
+                print(f"{sweep:<8} jobs {j} threads {th or 'default'}: {t:7.1f} s  {row['speedup']:.2f}x  cells {cells}  "
+                      f"identical to the first: {row['identical']}", flush=True)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(rows, indent=1))
     print(f"wrote {args.json}")

@@ -257,6 +257,8 @@ def evaluate(
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Workers computing SR outputs and metrics; the run directory "
                              "keeps one writer and the results equal --jobs 1's."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch threads per process (default: one per "
+                                          "core); --jobs 2 --threads 1 on 2 cores, equal to --jobs 1 --threads 1."),
     executor: str = typer.Option("local", "--executor", help="local (worker processes here) or ray (Ray actors, "
                                  "`pip install 'iqa-bench[ray]'`)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: $RAY_ADDRESS, "
@@ -291,6 +293,7 @@ def evaluate(
             calib=_calib_config(calib, calib_method, calib_patches, int8_float_layers),
             qat=_qat_config(qat_steps),
             jobs=jobs,
+            threads=threads,
             executor=executor,
             address=address,
         )

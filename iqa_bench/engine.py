@@ -98,6 +98,10 @@ class EvalConfig:
         'iqa-bench[ray]'``).
     address
         The Ray cluster (else ``$RAY_ADDRESS``, else a local Ray instance started for the run).
+    threads
+        PyTorch threads of this process and of every worker (None: PyTorch's default, one per
+        core). Results are bit-identical between runs with the same ``threads``, whatever ``jobs``;
+        ``jobs=2, threads=1`` on 2 cores uses them without oversubscribing.
     """
 
     datasets: tuple[str, ...] = ("default",)
@@ -120,6 +124,7 @@ class EvalConfig:
     jobs: int = 1
     executor: str = "local"
     address: str | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         """Refuse values that would fail deep inside the run (or silently mean something else: a
@@ -135,6 +140,9 @@ class EvalConfig:
                              "e.g. scales=(2, 4)")
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
             raise InputError(f"jobs = {self.jobs!r} is not a positive number of worker processes", "e.g. --jobs 2")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise InputError(f"threads = {self.threads!r} is not a positive thread count", "e.g. --threads 1")
         if self.executor not in ("local", "ray"):
             raise InputError(f"unknown executor {self.executor!r}", "use --executor local or --executor ray")
 
@@ -714,6 +722,10 @@ def evaluate(
                     )
                 plan.append((ds.name, scale, sample))
 
+    if cfg.threads is not None:
+        import torch
+
+        torch.set_num_threads(cfg.threads)  # workers take this process's count (see executor)
     with RunLock(Path(cfg.out)):  # one writer per run directory, from reading the manifest to the last write
         run_dir = Path(cfg.out)
         manifest = open_manifest(run_dir, conv, sources, command, versions())

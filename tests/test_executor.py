@@ -127,3 +127,23 @@ def test_unknown_executor_and_missing_ray_are_one_line(env, tmp_path, monkeypatc
     with pytest.raises(InputError, match=r"pip install 'iqa-bench\[ray\]'"):
         evaluate(EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("bicubic",), scales=(2,),
                             metrics=("psnr_y",), out=tmp_path / "r", executor="ray"))
+
+
+def test_one_thread_per_worker_equals_one_thread_serially(env, tmp_path):
+    """``--jobs 2 --threads 1`` (no oversubscription on 2 cores) equals ``--jobs 1 --threads 1`` bit for bit."""
+    import torch
+
+    before = torch.get_num_threads()
+    base = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("fsrcnn",), scales=(2,), metrics=("psnr_y", "ssim_y"),
+                      threads=1)
+    try:
+        evaluate(EvalConfig(**{**base.__dict__, "out": tmp_path / "serial"}))
+        evaluate(EvalConfig(**{**base.__dict__, "out": tmp_path / "par", "jobs": 2}))
+    finally:
+        torch.set_num_threads(before)
+    a, b = _rows(tmp_path / "serial"), _rows(tmp_path / "par")
+    assert len(a) == 10 and (a["value"].to_numpy() == b["value"].to_numpy()).all()
+    pa, pb = _pngs(tmp_path / "serial"), _pngs(tmp_path / "par")
+    assert all(np.array_equal(pa[k], pb[k]) for k in pa)
+    with pytest.raises(InputError, match="--threads"):
+        EvalConfig(threads=0)
