@@ -12,7 +12,8 @@ source whose build failed, so that its other cells fail at once.
 Results equal the serial run's bit for bit: the same cells, computed by the same code with the same
 thread counts; only the order in which rows are appended differs. Workers are deliberately not given
 a share of the CPUs each: with fewer threads PyTorch's convolutions and the metrics' reductions sum
-in another order (measured: 5 of 20 Set5 SR PNGs moved by one uint8 level, SSIM-Y by 1e-5), so the
+in another order (measured with one thread per worker, each pinned to one core: 5 of 20 Set5 SR PNGs moved by one
+uint8 level, SSIM-Y by 1e-5; on Set14 DISTS moved), so the
 workers' threads overlap, and the speed-up comes from the serial parts of each cell (reading,
 degrading, PNG encoding, single-threaded metric code) running side by side. A worker that dies (killed, out of memory) stops the run with one line;
 every cell stored before is kept and a rerun computes only the rest.

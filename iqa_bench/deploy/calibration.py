@@ -81,6 +81,11 @@ class CalibConfig:
             raise InputError(f"calibration folder not found: {self.folder}",
                              "pass --calib with a folder of training images (e.g. T91), never the test set")
 
+    def identity(self, recipe: object) -> dict[str, object]:
+        """What a calibrated variant's result cells are keyed by: this set's content hash, method and
+        patch count, and the quantization ``recipe`` that used it."""
+        return {"content": self.content_hash(), "method": self.method, "patches": self.patches, "recipe": recipe}
+
     def content_hash(self) -> str:
         """sha256 over the images' names and bytes and every option: the artefact cache key part."""
         h = hashlib.sha256()

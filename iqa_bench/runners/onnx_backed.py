@@ -44,9 +44,7 @@ class OnnxBackedUpscaler(NetworkUpscaler):
 
         if not self.variant.startswith("int8"):
             return {}
-        c = self.calib
-        return {"calibration": {"content": c.content_hash(), "method": c.method, "patches": c.patches,
-                                "recipe": INT8_RECIPE}}
+        return {"calibration": self.calib.identity(INT8_RECIPE)}
 
     def artefact_record(self, scale: int) -> dict:
         """What the manifest records of the artefact built for ``scale``: its file, key, size, build

@@ -171,9 +171,7 @@ class TorchaoUpscaler(NetworkUpscaler):
         self.graph(scale)
 
     def build_identity(self) -> dict:
-        c = self.calib
-        return {"calibration": {"content": c.content_hash(), "method": c.method, "patches": c.patches,
-                                "recipe": "torchao-pt2e-x86-inductor-1"}}
+        return {"calibration": self.calib.identity("torchao-pt2e-x86-inductor-1")}
 
     def provenance(self) -> dict:
         return {f"x{s}": r for s, r in self._records.items()}
