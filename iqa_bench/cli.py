@@ -150,7 +150,8 @@ def _fmt(v: float) -> str:
 
 
 @contextmanager
-def _progress(every_s: float = 30.0) -> Iterator[tuple]:
+def _progress(every_s: float = 30.0, doing: str = "evaluating",
+              units: str = "cells (model x variant x image)") -> Iterator[tuple]:
     """``(on_total, on_cell)`` callbacks: a live bar with ETA on a terminal; otherwise (CI logs, `| tee`,
     nohup) one plain line at most every ``every_s`` seconds and at the end, so a log shows progress."""
     import time
@@ -160,7 +161,7 @@ def _progress(every_s: float = 30.0) -> Iterator[tuple]:
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=True) as progress:
-            task = progress.add_task("evaluating", total=None)
+            task = progress.add_task(doing, total=None)
             yield (lambda n: progress.update(task, total=n),
                    lambda label: progress.update(task, advance=1, description=f"done: {label}"))
         return
@@ -168,7 +169,7 @@ def _progress(every_s: float = 30.0) -> Iterator[tuple]:
 
     def on_total(n: int) -> None:
         state["total"] = n
-        err.print(f"evaluating {n} cells (model x variant x image)", highlight=False)
+        err.print(f"{doing} {n} {units}", highlight=False)
 
     def on_cell(label: str) -> None:
         state["done"] += 1
@@ -376,6 +377,60 @@ def quantize(
         out.print(f"artefacts in {up.cache.root} (build s: when first built; found by content hash since)", highlight=False)
         if json_out:
             json_out.write_text(json.dumps(records, indent=2))
+
+
+@app.command()
+def train(
+    model: str = typer.Argument(..., help="Zoo model to train (its architecture and parameters; see `list models`)."),
+    data: Path = typer.Option(..., "--data", help="Folder of HR training images (never a test set)."),
+    out_dir: Path = typer.Option(..., "--out", help="Run folder: checkpoint.pt, the weights, train.json."),
+    scale: int = typer.Option(4, "--scale", "-s", help="SR factor (LR made by MATLAB bicubic, as evaluate does)."),
+    steps: int = typer.Option(5000, "--steps", help="Optimizer steps."),
+    batch: int = typer.Option(16, "--batch", help="Patches per step."),
+    patch: int = typer.Option(32, "--patch", help="LR patch side in pixels (HR: patch x scale)."),
+    lr: float = typer.Option(5e-4, "--lr", help="Adam learning rate (cosine decay to 1% of it, or --schedule constant)."),
+    schedule: str = typer.Option("cosine", "--schedule", help="cosine or constant."),
+    loss: str = typer.Option("l1", "--loss", help="l1, l2, or gan (LPIPS + SSIM + adversarial, CNN discriminator)."),
+    w_pixel: float = typer.Option(0.0, "--w-pixel", help="gan: weight of L1."),
+    w_lpips: float = typer.Option(1.0, "--w-lpips", help="gan: weight of LPIPS (AlexNet)."),
+    w_ssim: float = typer.Option(1.0, "--w-ssim", help="gan: weight of 1 - SSIM."),
+    w_adv: float = typer.Option(5e-3, "--w-adv", help="gan: weight of the adversarial loss."),
+    warmup: int = typer.Option(0, "--warmup", help="gan: first steps on L1 alone."),
+    val: Optional[Path] = typer.Option(None, "--val", help="Validation images (default: the last --val-holdout of --data)."),
+    val_holdout: int = typer.Option(4, "--val-holdout", help="Images of --data held out for validation when no --val."),
+    val_every: int = typer.Option(500, "--val-every", help="Steps between validations and checkpoints."),
+    seed: int = typer.Option(0, "--seed", help="Seeds weights, patches and augmentation."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch CPU threads (part of what makes a run repeatable)."),
+    fp16_weights: bool = typer.Option(False, "--fp16-weights", help="Store the final weights in float16."),
+    restart: bool = typer.Option(False, "--restart", help="Start over instead of resuming --out's checkpoint."),
+) -> None:
+    """Train a zoo architecture with the benchmark's degradation; validates with PSNR-Y/SSIM-Y/LPIPS; resumable."""
+    with _user_errors():
+        from iqa_bench.train import LossWeights, TrainConfig
+        from iqa_bench.train import train as run_training
+
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(max(1, threads))
+        cfg = TrainConfig(model.lower(), scale, steps=steps, batch=batch, patch=patch, lr=lr, schedule=schedule,
+                          loss=loss, weights=LossWeights(pixel=w_pixel, lpips=w_lpips, ssim=w_ssim, adv=w_adv,
+                                                         warmup=warmup),
+                          val_every=val_every, seed=seed)
+        with _progress(doing="training", units="steps") as (on_total, on_step):
+            result = run_training(cfg, data, out_dir, val=val, val_holdout=val_holdout, device=device,
+                                  restart=restart, fp16_weights=fp16_weights, on_total=on_total, on_step=on_step)
+        for skipped, why in result.log.get("val_skipped", {}).items():
+            err.print(f"[yellow]warning:[/] validation without {skipped}: {escape(why)}", highlight=False)
+        t = Table("step", "lr", "loss terms", *(["val " + k for k in result.log["history"][-1].get("val", {})]
+                                                 if result.log["history"] else []))
+        for h in result.log["history"]:
+            terms = " ".join(f"{k} {v:.4f}" for k, v in h.items() if k not in ("step", "lr", "val"))
+            t.add_row(str(h["step"]), f"{h['lr']:.2e}", terms, *(f"{v:.4f}" for v in h.get("val", {}).values()))
+        out.print(t)
+        out.print(f"weights: {result.weights} (sha256 {result.log['sha256']}); log: {result.folder / 'train.json'}; "
+                  f"{result.log['seconds']:.0f} s", highlight=False)
 
 
 @app.command()
@@ -807,12 +862,13 @@ def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datase
 
 
 def _weight_state(store, spec) -> str:
-    from iqa_bench.weights import WeightsError
+    from iqa_bench.weights import PACKAGED, WeightsError
 
     try:
-        return "present" if store.find_local(spec) else "missing"
+        found = store.find_local(spec)
     except WeightsError:
         return "WRONG HASH"
+    return "missing" if found is None else "in the package" if PACKAGED in found.parents else "present"
 
 
 def _weights_status(store, specs) -> str:

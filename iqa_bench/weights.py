@@ -1,4 +1,5 @@
-"""Weights store: resolve a weights file by explicit path -> ``IQA_BENCH_WEIGHTS`` -> user cache -> URL.
+"""Weights store: resolve a weights file by explicit path -> ``IQA_BENCH_WEIGHTS`` -> the package's own
+(``iqa_bench/zoo_weights``) -> user cache -> URL.
 
 A file whose sha256 differs from the expected one is an error and is never used (a downloaded one
 is deleted). A download streams into a temporary file beside the cache entry and is renamed only
@@ -22,6 +23,10 @@ from iqa_bench.io import atomic_path
 ENV_PATHS = "IQA_BENCH_WEIGHTS"
 ENV_CACHE = "IQA_BENCH_CACHE"
 ENV_OFFLINE = "IQA_BENCH_OFFLINE"
+
+# Weights trained by this project (`iqa-bench train`) ship inside the package: found with no
+# download and no $IQA_BENCH_WEIGHTS, and verified by their sha256 like any other file.
+PACKAGED = Path(__file__).resolve().parent / "zoo_weights"
 
 
 class WeightsError(IQABenchError):
@@ -121,7 +126,7 @@ class WeightsStore:
         """Where a local copy is looked for, in order (each folder: relative path, then bare name)."""
         rel = Path(spec.file)
         out: list[Path] = []
-        for d in [*self.paths, self.cache_dir]:
+        for d in [*self.paths, PACKAGED, self.cache_dir]:
             out += [d / rel] if rel.name == str(rel) else [d / rel, d / rel.name]
         return out
 
@@ -187,7 +192,7 @@ class WeightsStore:
         return target
 
     def _missing_message(self, spec: WeightSpec) -> str:
-        where = ", ".join(str(p) for p in self.candidates(spec))
+        where = ", ".join(str(p) for p in self.candidates(spec) if PACKAGED not in p.parents)
         why = "downloads are off" if spec.url and not self.allow_download else "no download URL is known"
         return f"weights file {spec.file} not found (looked in: {where}; {why})"
 

@@ -82,16 +82,8 @@ class NetworkUpscaler(Upscaler):
         return self._paths[scale]
 
     def network_input(self, lr: np.ndarray, scale: int) -> np.ndarray:
-        """``(C, H, W)`` float64 array the network sees: BT.601 luma (grey as is) or RGB (grey
-        replicated), MATLAB-bicubic pre-upsampled where the entry says so, times ``value_range``."""
-        x = to_float(lr)
-        if self.info.input == "y":
-            x = luma(x)
-        elif x.shape[2] == 1:
-            x = np.repeat(x, 3, axis=2)
-        if self.info.upsample == "bicubic":
-            x = imresize(x, float(scale))
-        return x.transpose(2, 0, 1) * self.info.value_range
+        """:func:`network_input` of this upscaler's zoo entry."""
+        return network_input(self.info, lr, scale)
 
     def padded_input(self, lr: np.ndarray, scale: int) -> np.ndarray:
         """:meth:`network_input` replicate-padded by the network's ``shrink``, as ``(1, C, H, W)`` float32."""
@@ -157,3 +149,26 @@ class NetworkUpscaler(Upscaler):
         sr = self._run(lr, scale).transpose(1, 2, 0)
         return sr.mean(axis=2, keepdims=True) if grey else sr
 
+
+
+def _channels(info: ModelInfo, img: np.ndarray) -> np.ndarray:
+    """``(H, W, C)`` float64 on [0, 1]: BT.601 luma (grey as is) for a Y network, RGB (grey replicated) otherwise."""
+    x = to_float(img)
+    if info.input == "y":
+        return luma(x)
+    return np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
+
+
+def network_input(info: ModelInfo, lr: np.ndarray, scale: int) -> np.ndarray:
+    """``(C, H, W)`` float64 array a zoo network sees for the image ``lr``: its channels
+    (:func:`_channels`), MATLAB-bicubic pre-upsampled where the entry says so, times its ``value_range``."""
+    x = _channels(info, lr)
+    if info.upsample == "bicubic":
+        x = imresize(x, float(scale))
+    return x.transpose(2, 0, 1) * info.value_range
+
+
+def network_target(info: ModelInfo, hr: np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` float64 array a zoo network should output for the HR image ``hr`` (its training
+    target), in the same channels and ``value_range`` as :func:`network_input`."""
+    return _channels(info, hr).transpose(2, 0, 1) * info.value_range

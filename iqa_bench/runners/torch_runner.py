@@ -45,6 +45,14 @@ class TorchUpscaler(NetworkUpscaler):
             raise InputError("device cuda was asked for but torch sees no GPU", "use --device cpu")
         self._nets: dict[int, torch.nn.Module] = {}
 
+    @classmethod
+    def wrapping(cls, info: ModelInfo, scale: int, net: torch.nn.Module, *, device: str = "cpu") -> TorchUpscaler:
+        """An fp32 upscaler around an in-memory network ``net`` for ``scale`` (training's validation
+        runs the network exactly as ``evaluate`` does); ``net`` is used as it is, not copied."""
+        up = cls(info, "fp32", device=device)
+        up._nets[scale] = net
+        return up
+
     def network(self, scale: int) -> torch.nn.Module:
         if scale not in self._nets:
             import torch
