@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -95,6 +96,9 @@ def to_openvino_int8_qat(net: torch.nn.Module, dst: Path, calib_inputs: list[np.
     and ``calib_snr_db`` (output SNR against FP32 on the calibration patches after PTQ and after
     QAT), plus the sweep's ``sensitivity`` when one ran.
     """
+    # NNCF compiles a torch C++ extension on first use and gives up after 60 s; on a 2-core machine
+    # under load that compile took longer (ExtensionLoaderTimeoutException). A user's own value wins.
+    os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "900")
     import nncf
     import openvino as ov
     import torch
