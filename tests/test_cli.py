@@ -167,16 +167,27 @@ def test_list(what):
         assert word in res.output
 
 
-def test_default_command_runs_offline_without_shared(tmp_path):
-    """README's first command: `iqa-bench evaluate --models all` on the built-in data."""
+# The project's own models with x4 weights inside the package (README, "Training").
+PACKAGED_X4 = {"fsrcnn_s", "srunet", "unet"}
+
+
+def test_default_command_runs_offline_without_shared(tmp_path, monkeypatch):
+    """README's first command on a fresh machine (no weights folder, empty cache, offline):
+    `iqa-bench evaluate --models all` on the built-in data evaluates the interpolators and the
+    project's own learned models, which beat bicubic."""
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", "")
+    monkeypatch.setenv("IQA_BENCH_OFFLINE", "1")
+    monkeypatch.setenv("IQA_BENCH_CACHE", str(tmp_path / "cache"))
     res = runner.invoke(app, ["evaluate", "--models", "all", "--out", str(tmp_path / "r")])
     assert res.exit_code == 0, res.output
     df = load_run(tmp_path / "r")
-    assert set(df["model"]) == {"bicubic", "bilinear", "lanczos", "nearest"}
+    assert set(df["model"]) == {"bicubic", "bilinear", "lanczos", "nearest"} | PACKAGED_X4
     assert set(df["image"]) == {"astronaut", "camera", "chelsea", "coffee"}
     m = summarize(df).set_index(["model", "metric"])["mean"]
     # sanity ordering of classic interpolators on natural images
     assert m[("lanczos", "psnr_y")] > m[("bicubic", "psnr_y")] > m[("bilinear", "psnr_y")] > m[("nearest", "psnr_y")]
+    for model in PACKAGED_X4:
+        assert m[(model, "psnr_y")] > m[("bicubic", "psnr_y")] + 0.3, model
 
 
 def test_weights_commands(shared, tmp_path, monkeypatch):

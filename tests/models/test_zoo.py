@@ -165,3 +165,51 @@ def test_bad_checkpoints_give_clear_errors(shared, store, tmp_path):
         TorchUpscaler(info, weights={2: str(broken)}).network(2)
     with pytest.raises(WeightsError, match="no weights file is configured for rdn at x2"):
         TorchUpscaler(MODELS.get("rdn").meta, store=store).weights_path(2)
+
+
+# The project's own models (`iqa-bench train`, weights inside the package): Set5 PSNR-Y measured by
+# `evaluate` (README, "Training"); tolerance 0.05 dB (another CPU or thread count moves float32 by
+# far less). Each must beat bicubic (33.68 / 30.41 / 28.43 dB at x2 / x3 / x4) by a clear margin.
+PROJECT_SET5 = {
+    ("fsrcnn_s", 2): 35.012, ("fsrcnn_s", 3): 31.275, ("fsrcnn_s", 4): 29.262,
+    ("unet", 2): 35.669, ("unet", 4): 29.722, ("srunet", 2): 35.806, ("srunet", 4): 29.636,
+}
+BICUBIC_SET5 = {2: 33.679, 3: 30.406, 4: 28.432}
+
+
+def test_project_weights_ship_in_the_package(tmp_path):
+    """Found with no weights folder, no cache and no network, verified by sha256, a few MB in all."""
+    from iqa_bench.weights import PACKAGED
+
+    store = WeightsStore(paths=[], cache_dir=tmp_path / "empty-cache", allow_download=False)
+    total = 0
+    for model, scale in PROJECT_SET5:
+        path = store.resolve(MODELS.get(model).meta.weight_for(scale))
+        assert PACKAGED in path.parents
+        total += path.stat().st_size
+        build_network(MODELS.get(model).meta, scale, str(path))
+    assert total < 8 * 2**20
+
+
+@pytest.mark.parametrize("model, scale", sorted(PROJECT_SET5))
+def test_project_models_reproduce_their_readme_numbers_and_beat_bicubic(shared, tmp_path, model, scale):
+    store = WeightsStore(paths=[], cache_dir=tmp_path / "empty-cache", allow_download=False)
+    psnr, _ = _scores(TorchUpscaler(MODELS.get(model).meta, store=store), shared, scale)
+    print(f"{model} x{scale}: Set5 PSNR-Y {psnr:.4f} (README {PROJECT_SET5[(model, scale)]})")
+    assert psnr == pytest.approx(PROJECT_SET5[(model, scale)], abs=0.05)
+    assert psnr > BICUBIC_SET5[scale] + 0.5
+
+
+# LPIPS (AlexNet) on Set5 of the GAN-trained ones (README): far below bicubic's 0.129 (x2) / 0.344 (x4).
+PROJECT_GAN_LPIPS = {("unet", 2): 0.032, ("srunet", 2): 0.029, ("unet", 4): 0.122, ("srunet", 4): 0.122}
+
+
+@pytest.mark.parametrize("model, scale", sorted(PROJECT_GAN_LPIPS))
+def test_project_gan_models_halve_bicubic_lpips(shared, tmp_path, monkeypatch, model, scale):
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))  # LPIPS's AlexNet
+    lpips = METRICS.create("lpips")
+    up = TorchUpscaler(MODELS.get(model).meta, store=WeightsStore(paths=[], cache_dir=tmp_path, allow_download=False))
+    values = [lpips(to_float(up.upscale_uint8(lr, scale))[scale:-scale, scale:-scale], to_float(hr)[scale:-scale, scale:-scale])
+              for _, lr, hr in _set5(shared, scale)]
+    assert float(np.mean(values)) == pytest.approx(PROJECT_GAN_LPIPS[(model, scale)], abs=0.002)
+    assert float(np.mean(values)) < 0.5 * {2: 0.129, 4: 0.344}[scale]
