@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from iqa_bench.errors import IQABenchError, storage_error
+from iqa_bench.errors import IQABenchError, InputError, storage_error
 
 app = typer.Typer(
     name="iqa-bench",
@@ -383,7 +383,7 @@ def quantize(
 def train(
     model: str = typer.Argument(..., help="Zoo model to train (its architecture and parameters; see `list models`)."),
     data: Path = typer.Option(..., "--data", help="Folder of HR training images (never a test set)."),
-    out_dir: Path = typer.Option(..., "--out", help="Run folder: checkpoint.pt, the weights, train.json."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder: checkpoint.pt, the weights, train.json."),
     scale: int = typer.Option(4, "--scale", "-s", help="SR factor (LR made by MATLAB bicubic, as evaluate does)."),
     steps: int = typer.Option(5000, "--steps", help="Optimizer steps."),
     batch: int = typer.Option(16, "--batch", help="Patches per step."),
@@ -404,11 +404,22 @@ def train(
     threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch CPU threads (part of what makes a run repeatable)."),
     fp16_weights: bool = typer.Option(False, "--fp16-weights", help="Store the final weights in float16."),
     restart: bool = typer.Option(False, "--restart", help="Start over instead of resuming --out's checkpoint."),
+    qat: bool = typer.Option(False, "--qat", help="Instead: quantization-aware fine-tuning of trained weights into "
+                             "the int8-qat OpenVINO artefact, on patches of --data (the openvino extra)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="--qat: the trained checkpoint (default: the "
+                                           "zoo's weights of MODEL at --scale)."),
+    qat_steps: int = typer.Option(1000, "--qat-steps", help="--qat: fine-tuning steps."),
 ) -> None:
     """Train a zoo architecture with the benchmark's degradation; validates with PSNR-Y/SSIM-Y/LPIPS; resumable."""
     with _user_errors():
         from iqa_bench.train import LossWeights, TrainConfig
         from iqa_bench.train import train as run_training
+
+        if qat:
+            _train_qat(model.lower(), scale, data, weights, qat_steps)
+            return
+        if out_dir is None:
+            raise InputError("train needs a run folder", "pass --out FOLDER (resumed when it holds a checkpoint)")
 
         if threads is not None:
             import torch
@@ -431,6 +442,28 @@ def train(
         out.print(t)
         out.print(f"weights: {result.weights} (sha256 {result.log['sha256']}); log: {result.folder / 'train.json'}; "
                   f"{result.log['seconds']:.0f} s", highlight=False)
+
+
+def _train_qat(model: str, scale: int, data: Path, weights: Optional[Path], steps: int) -> None:
+    """``train --qat``: build the ``int8-qat`` artefact exactly as ``evaluate --variants int8-qat
+    --backend openvino --calib DATA`` would (same key, so that run finds it in the artefact cache)."""
+    from iqa_bench.models import MODELS
+    from iqa_bench.runners import RUNNERS
+
+    info = MODELS.get(model).meta
+    up = RUNNERS.get("openvino").factory(info, "int8-qat", calib=_calib_config(data, "minmax", 64),
+                                         qat=_qat_config(steps), weights={scale: str(weights)} if weights else None)
+    a = up.artefact(scale)
+    rec = a.record
+    q = rec.get("qat", {})
+    out.print(f"int8-qat {model} x{scale}: {a.path} (key {a.key[:16]}); {q.get('steps')} steps in "
+              f"{q.get('train_seconds')} s, loss {q.get('loss_first', float('nan')):.3g} -> "
+              f"{q.get('loss_last', float('nan')):.3g}; output SNR vs fp32 on the calibration patches "
+              f"{rec.get('calib_snr_db', {}).get('ptq')} dB (PTQ) -> {rec.get('calib_snr_db', {}).get('qat')} dB (QAT)",
+              highlight=False)
+    if weights is None:
+        out.print(f"evaluate it (found by its key, not rebuilt): iqa-bench evaluate --models {model} --scale {scale} "
+                  f"--variants fp32,int8,int8-qat --backend openvino --calib {data}", highlight=False, markup=False)
 
 
 @app.command()

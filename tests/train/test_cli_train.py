@@ -37,3 +37,32 @@ def test_train_command_errors_are_one_line_with_the_fix(tmp_path: Path) -> None:
     assert "Traceback" not in res.output
     res = runner.invoke(app, ["train", "nosuchnet", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
     assert res.exit_code != 0 and "nosuchnet" in res.output and "Traceback" not in res.output
+
+
+def test_train_qat_builds_the_artefact_evaluate_uses(tmp_path: Path, monkeypatch) -> None:
+    """`train --qat` fine-tunes trained weights into the int8-qat OpenVINO artefact that
+    `evaluate --variants int8-qat --backend openvino --calib DATA` then finds by its key."""
+    import pytest
+
+    pytest.importorskip("nncf")
+    from iqa_bench.results import load_run
+
+    monkeypatch.setenv("IQA_BENCH_ARTEFACTS", str(tmp_path / "artefacts"))
+    for i in range(2):
+        save_png(tmp_path / "hr" / f"p{i}.png", photo_like(64, 64, seed=i))
+    res = runner.invoke(app, ["train", "fsrcnn_s", "--qat", "--scale", "2", "--data", str(tmp_path / "hr"),
+                              "--qat-steps", "3"])
+    assert res.exit_code == 0, res.output
+    assert "int8-qat fsrcnn_s x2" in res.output and "3 steps" in res.output
+    built = sorted((tmp_path / "artefacts").glob("*int8qat*.xml"))
+    assert len(built) == 1
+    mtime = built[0].stat().st_mtime_ns
+    for i in range(2):
+        save_png(tmp_path / "eval" / f"e{i}.png", photo_like(48, 48, seed=10 + i))
+    ev = runner.invoke(app, ["evaluate", "--models", "fsrcnn_s", "--scale", "2", "--variants", "int8-qat",
+                             "--backend", "openvino", "--calib", str(tmp_path / "hr"), "--dataset",
+                             str(tmp_path / "eval"), "--metrics", "psnr_y", "--qat-steps", "3",
+                             "--out", str(tmp_path / "run")])
+    assert ev.exit_code == 0, ev.output
+    assert set(load_run(tmp_path / "run")["variant"]) == {"int8-qat"}
+    assert sorted((tmp_path / "artefacts").glob("*int8qat*.xml")) == built and built[0].stat().st_mtime_ns == mtime
