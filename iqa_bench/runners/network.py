@@ -150,7 +150,6 @@ class NetworkUpscaler(Upscaler):
         return sr.mean(axis=2, keepdims=True) if grey else sr
 
 
-
 def _channels(info: ModelInfo, img: np.ndarray) -> np.ndarray:
     """``(H, W, C)`` float64 on [0, 1]: BT.601 luma (grey as is) for a Y network, RGB (grey replicated) otherwise."""
     x = to_float(img)

@@ -79,6 +79,10 @@ class TrainConfig:
             raise InputError(f"unknown loss {self.loss!r}", f"use one of {', '.join(LOSSES)}")
         if self.schedule not in ("cosine", "constant"):
             raise InputError(f"unknown schedule {self.schedule!r}", "use cosine or constant")
+        from iqa_bench.data.degrade import DEGRADATIONS
+
+        if self.degradation not in DEGRADATIONS:
+            raise InputError(f"unknown degradation {self.degradation!r}", f"use one of {', '.join(DEGRADATIONS)}")
 
     def record(self) -> dict[str, Any]:
         return asdict(self)

@@ -121,6 +121,8 @@ def test_bad_inputs_are_one_clear_error(folder: Path, tmp_path: Path) -> None:
         _train(_cfg(), folder, tmp_path / "x", val_holdout=6)
     with pytest.raises(InputError, match="not a positive whole number"):
         _cfg(steps=0)
+    with pytest.raises(InputError, match="unknown degradation 'gauss'"):
+        _cfg(degradation="gauss")
     with pytest.raises(InputError, match="at least 192 pixels"):
         _train(_cfg(patch=96), folder, tmp_path / "x")
     (tmp_path / "torn").mkdir()
