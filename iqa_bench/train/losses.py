@@ -7,7 +7,6 @@ The LPIPS and SSIM terms are the registered metrics used as losses
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -114,6 +113,3 @@ class Objective:
     def adversarial(self, step: int) -> bool:
         """Whether the discriminator trains at ``step``."""
         return self.disc is not None and bool(self.w.adv) and step >= self.w.warmup
-
-    def state(self) -> dict[str, Any]:
-        return {"disc": self.disc.state_dict()} if self.disc is not None else {}
