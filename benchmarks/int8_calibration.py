@@ -1,7 +1,8 @@
 """INT8 quality by calibration set, mixed precision and QAT: OpenVINO int8 against OpenVINO fp32.
 
 For each model x scale x variant (``int8``: post-training quantization; ``int8-qat``: the same,
-fine-tuned with fake quantization for ``--qat-steps``) x calibration (``builtin``: the built-in
+fine-tuned with fake quantization for ``--qat-steps``) x activations (``--activations``: symmetric
+and/or asymmetric int8 activation ranges) x calibration (``builtin``: the built-in
 colour photos; or a folder) x K (``--int8-float-layers``: the K most sensitive inner convolutions
 kept in float by the per-layer sweep), prints and writes as JSON: mean ΔPSNR-Y of int8 against fp32 on each dataset (MATLAB bicubic
 LR, border = scale, RGB images; grey ones are left out as they would be scored on their own), mean
@@ -13,6 +14,8 @@ build seconds, the float layers and the calibration SNR the sweep measured. Qual
         --models vdsr,edsr_r8f64,srgan --scales 2 --calib builtin,../shared/data/T91 --k 0,4
     IQA_BENCH_WEIGHTS=../shared/weights python benchmarks/int8_calibration.py \
         --models fsrcnn,srgan --scales 2,4 --variants int8,int8-qat --k 0,1
+    IQA_BENCH_WEIGHTS=../shared/weights python benchmarks/int8_calibration.py \
+        --models srgan,realesrgan_x4plus,unet,srunet --scales 2,4 --activations symmetric,asymmetric
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.deploy.artefacts import ArtefactCache
 from iqa_bench.deploy.calibration import CalibConfig, builtin_calibration
 from iqa_bench.deploy.qat import QatConfig
+from iqa_bench.errors import ComputeError
 from iqa_bench.io import read_image, to_float
 from iqa_bench.models import MODELS
 from iqa_bench.runners.openvino_runner import OpenVinoUpscaler
@@ -47,6 +51,7 @@ def main() -> None:
     ap.add_argument("--k", default="0", help="comma list of --int8-float-layers values")
     ap.add_argument("--patches", type=int, default=64)
     ap.add_argument("--variants", default="int8", help="comma list: int8 (PTQ) and/or int8-qat")
+    ap.add_argument("--activations", default="symmetric", help="comma list: symmetric and/or asymmetric")
     ap.add_argument("--qat-steps", type=int, default=QatConfig().steps)
     ap.add_argument("--json", default="benchmarks/results/int8_calibration.json")
     args = ap.parse_args()
@@ -68,11 +73,18 @@ def main() -> None:
                 for cal in args.calib.split(","):
                     base = (builtin_calibration(patches=args.patches) if cal == "builtin"
                             else CalibConfig(Path(cal), patches=args.patches))
-                    for variant, k in ((v, int(x)) for v in args.variants.split(",") for x in args.k.split(",")):
-                        up = OpenVinoUpscaler(info, variant, cache=cache, calib=dataclasses.replace(base, sensitive_float=k),
-                                              qat=QatConfig(steps=args.qat_steps))
+                    for variant, k, act in ((v, int(x), a) for v in args.variants.split(",") for x in args.k.split(",")
+                                            for a in args.activations.split(",")):
+                        up = OpenVinoUpscaler(info, variant, cache=cache, qat=QatConfig(steps=args.qat_steps),
+                                              calib=dataclasses.replace(base, sensitive_float=k, activations=act))
                         t0 = time.perf_counter()
-                        up.prepare(scale)
+                        try:
+                            up.prepare(scale)
+                        except ComputeError as exc:  # e.g. OpenVINO crashed running the new IR: that row alone
+                            rows.append({"model": model, "scale": scale, "variant": variant, "calib": cal, "k": k,
+                                         "activations": act, "failed": exc.message})
+                            print(json.dumps(rows[-1]), flush=True)
+                            continue
                         build = time.perf_counter() - t0
                         deltas: dict[str, list[float]] = {}
                         dssim: dict[str, list[float]] = {}
@@ -87,7 +99,7 @@ def main() -> None:
                             worst[name] = min(worst.get(name, float("inf")), psnr_y(a, b))
                         rec = up.artefact(scale).record
                         row = {"model": model, "scale": scale, "variant": variant, "calib": cal, "k": k,
-                               "build_s": round(build, 1),
+                               "activations": act, "build_s": round(build, 1),
                                "float_layers": len(rec.get("float_layers", [])),
                                "calib_snr_db": rec.get("calib_snr_db"), "qat": rec.get("qat"),
                                **{f"dpsnr_y_{n}": round(float(np.mean(v)), 3) for n, v in deltas.items()},

@@ -255,6 +255,9 @@ def evaluate(
     calib_patches: int = typer.Option(64, "--calib-patches", help="Number of LR patches used for calibration."),
     int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
                                           "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
+    int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
+                                                   "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
+                                                   "Default: the backend's own."),
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Workers computing SR outputs and metrics; the run directory "
                              "keeps one writer and the results equal --jobs 1's."),
@@ -291,7 +294,7 @@ def evaluate(
             device=device,
             extra_models=extra,
             backend=backend.lower() if backend else None,
-            calib=_calib_config(calib, calib_method, calib_patches, int8_float_layers),
+            calib=_calib_config(calib, calib_method, calib_patches, int8_float_layers, int8_activations),
             qat=_qat_config(qat_steps),
             jobs=jobs,
             threads=threads,
@@ -323,11 +326,12 @@ def evaluate(
             raise typer.Exit(1)
 
 
-def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_float: int = 0):
-    """A CalibConfig from --calib (or $IQA_BENCH_CALIB); None when neither is given."""
+def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_float: int = 0,
+                  activations: Optional[str] = None):
+    """The CalibConfig of --calib (or $IQA_BENCH_CALIB, else the built-in set) and the int8 options."""
     from iqa_bench.deploy.calibration import resolve_calibration
 
-    return resolve_calibration(folder, method, patches, sensitive_float)
+    return resolve_calibration(folder, method, patches, sensitive_float, activations.lower() if activations else None)
 
 
 def _qat_config(steps: int):
@@ -349,6 +353,9 @@ def quantize(
     calib_patches: int = typer.Option(64, "--calib-patches", help="Number of LR patches used for calibration."),
     int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
                                           "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
+    int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
+                                                   "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
+                                                   "Default: the backend's own."),
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write what was built as JSON."),
 ) -> None:
@@ -359,7 +366,7 @@ def quantize(
         from iqa_bench.runners.onnx_backed import OnnxBackedUpscaler
 
         info = MODELS.get(model).meta
-        cfg = _calib_config(calib, calib_method, calib_patches, int8_float_layers)
+        cfg = _calib_config(calib, calib_method, calib_patches, int8_float_layers, int8_activations)
         runner = RUNNERS.get(backend)
         t = Table("variant", "scale", "file", "MiB", "build s", "key")
         records = []
@@ -483,6 +490,9 @@ def bench(
     calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, entropy or percentile."),
     int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
                                           "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
+    int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
+                                                   "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
+                                                   "Default: the backend's own."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows as JSON."),
 ) -> None:
     """Latency (median, p90), throughput, peak memory and file size of model x variant x backend."""
@@ -516,7 +526,8 @@ def bench(
             err.print(f"[yellow]note:[/] {escape(line)}; not measured", highlight=False)
         if not configs:
             raise typer.BadParameter("no configuration to measure")
-        rows = run_bench(configs, _calib_config(calib, calib_method, 64, int8_float_layers), reps=reps, rounds=rounds, memory=memory)
+        cal = _calib_config(calib, calib_method, 64, int8_float_layers, int8_activations)
+        rows = run_bench(configs, cal, reps=reps, rounds=rounds, memory=memory)
         t = Table("model", "backend", "variant", "median ms", "p90 ms", "MPix/s", "peak MiB", "file MiB", "speed-up")
         base = {}
         for r in rows:

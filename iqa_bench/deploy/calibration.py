@@ -23,6 +23,7 @@ from iqa_bench.errors import InputError
 from iqa_bench.io import list_images, read_image
 
 METHODS = ("minmax", "entropy", "percentile")
+ACTIVATIONS = ("symmetric", "asymmetric")
 ENV_CALIB = "IQA_BENCH_CALIB"
 
 
@@ -55,6 +56,12 @@ class CalibConfig:
     sensitive_float
         Also keep this many inner convolutions in float: the most sensitive ones by a per-layer
         sweep on the calibration patches (OpenVINO int8; 0: none, no sweep).
+    activations
+        int8 activation ranges: ``symmetric`` (zero point 0; the QDQ file TensorRT takes needs it),
+        ``asymmetric`` (a zero point per tensor, so a range such as PReLU/LeakyReLU outputs, mostly
+        positive with a small negative tail, gets all 256 steps), or None: the backend's own
+        (OpenVINO and the QDQ file symmetric, torchao asymmetric). A backend that cannot honour an
+        explicit choice refuses it.
     """
 
     folder: Path
@@ -66,6 +73,7 @@ class CalibConfig:
     float_ends: bool = True
     files: tuple[str, ...] | None = None
     sensitive_float: int = 0
+    activations: str | None = None
 
     def images(self) -> list[Path]:
         """The calibration image files, sorted by name."""
@@ -77,6 +85,9 @@ class CalibConfig:
             raise InputError(f"unknown calibration method {self.method!r}", f"use one of {', '.join(METHODS)}")
         if isinstance(self.sensitive_float, bool) or not isinstance(self.sensitive_float, int) or self.sensitive_float < 0:
             raise InputError(f"sensitive_float {self.sensitive_float!r} is not a count of layers", "pass 0 or more")
+        if self.activations is not None and self.activations not in ACTIVATIONS:
+            raise InputError(f"unknown int8 activation mode {self.activations!r}",
+                             f"use one of {', '.join(ACTIVATIONS)}")
         if not Path(self.folder).is_dir():
             raise InputError(f"calibration folder not found: {self.folder}",
                              "pass --calib with a folder of training images (e.g. T91), never the test set")
@@ -84,7 +95,8 @@ class CalibConfig:
     def identity(self, recipe: object) -> dict[str, object]:
         """What a calibrated variant's result cells are keyed by: this set's content hash, method and
         patch count, and the quantization ``recipe`` that used it."""
-        return {"content": self.content_hash(), "method": self.method, "patches": self.patches, "recipe": recipe}
+        return {"content": self.content_hash(), "method": self.method, "patches": self.patches, "recipe": recipe,
+                **({"activations": self.activations} if self.activations else {})}
 
     def content_hash(self) -> str:
         """sha256 over the images' names and bytes and every option: the artefact cache key part."""
@@ -98,6 +110,8 @@ class CalibConfig:
         h.update(f"{self.method}|{self.patches}|{self.patch}|{self.seed}|{self.percentile}|{self.float_ends}".encode())
         if self.sensitive_float:  # appended only when set: artefacts made without a sweep keep their key
             h.update(f"|sensitive_float={self.sensitive_float}".encode())
+        if self.activations:  # likewise
+            h.update(f"|activations={self.activations}".encode())
         return h.hexdigest()
 
 
@@ -121,16 +135,18 @@ def builtin_calibration(method: str = "minmax", patches: int = 64) -> CalibConfi
 
 
 def resolve_calibration(folder: str | Path | None = None, method: str = "minmax", patches: int = 64,
-                        sensitive_float: int = 0) -> CalibConfig:
+                        sensitive_float: int = 0, activations: str | None = None) -> CalibConfig:
     """Calibration from ``folder``, else from ``$IQA_BENCH_CALIB``, else the built-in set
     (:func:`builtin_calibration`; photos that are not the built-in evaluation images);
-    ``sensitive_float``: see :class:`CalibConfig`."""
+    ``sensitive_float``, ``activations``: see :class:`CalibConfig`."""
     if patches < 1:
         raise InputError(f"{patches} calibration patches: at least one is needed", "e.g. --calib-patches 64")
     folder = folder or os.environ.get(ENV_CALIB) or None
     if folder:
-        return CalibConfig(Path(folder), method=method, patches=patches, sensitive_float=sensitive_float)
-    return dataclasses.replace(builtin_calibration(method, patches), sensitive_float=sensitive_float)
+        return CalibConfig(Path(folder), method=method, patches=patches, sensitive_float=sensitive_float,
+                           activations=activations)
+    return dataclasses.replace(builtin_calibration(method, patches), sensitive_float=sensitive_float,
+                               activations=activations)
 
 
 def calibration_inputs(cfg: CalibConfig, scale: int, prepare: Callable[[np.ndarray, int], np.ndarray],

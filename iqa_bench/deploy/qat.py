@@ -151,7 +151,7 @@ def to_openvino_int8_qat(net: torch.nn.Module, dst: Path, calib_inputs: list[np.
         converted = ov.convert_model(model, example_input=calib_t[0], input=[(1, calib_t[0].shape[1], -1, -1)])
     ov.save_model(converted, str(dst), compress_to_fp16=False)
     head = max(1, min(50, qat.steps // 10))  # mean loss of the first and last steps: one batch is noisy
-    return {"float_layers": keep, **record,
+    return {"float_layers": keep, "activations": calib.activations or "symmetric", **record,
             "qat": {**qat.record(), "loss_first": float(np.mean(losses[:head])), "loss_last": float(np.mean(losses[-head:])),
                     "train_seconds": round(train_s, 1)},
             "calib_snr_db": {**record.get("calib_snr_db", {}), "ptq": round(ptq_snr, 3), "qat": round(qat_snr, 3)}}

@@ -11,8 +11,8 @@ from iqa_bench.models import ModelInfo
 from iqa_bench.runners.network import NetworkUpscaler
 
 
-ARTEFACT_FIELDS = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration", "float_layers", "sensitivity",
-                   "calib_snr_db", "sweep", "qat", "sha256")
+ARTEFACT_FIELDS = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration", "float_layers",
+                   "activations", "sensitivity", "calib_snr_db", "sweep", "qat", "sha256")
 
 
 class OnnxBackedUpscaler(NetworkUpscaler):

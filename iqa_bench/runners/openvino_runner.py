@@ -116,9 +116,12 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
                 "calibration": calibration_record(calib), "shrink": shrink}
 
         def build(path: Any) -> dict[str, Any]:
-            from iqa_bench.deploy.quantize import to_openvino_int8
+            from iqa_bench.deploy.quantize import probe_inputs, probe_openvino_ir, to_openvino_int8
 
-            return to_openvino_int8(fp32.path, path, calibration_inputs(calib, scale, self.network_input, shrink), calib)
+            inputs = calibration_inputs(calib, scale, self.network_input, shrink)
+            record = to_openvino_int8(fp32.path, path, inputs, calib)
+            probe_openvino_ir(path, probe_inputs(inputs[0]), f"{self.info.arch} x{scale} int8")
+            return record
 
         return self.cache.find_or_build(f"{self.info.arch}-x{scale}-int8-openvino", desc, build, (".xml", ".bin"),
                                         variant="int8")
@@ -133,13 +136,16 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
 
         def build(path: Any) -> dict[str, Any]:
             from iqa_bench.deploy.qat import to_openvino_int8_qat
+            from iqa_bench.deploy.quantize import probe_inputs, probe_openvino_ir
             from iqa_bench.models.archs import build_network
 
             net = build_network(self.info, scale, self.weights_path(scale))
             patches = calibration_inputs(calib, scale, self.network_input, shrink)
             train = calibration_inputs(dataclasses.replace(calib, patches=qat.patches, seed=calib.seed + qat.seed),
                                        scale, self.network_input, shrink)
-            return to_openvino_int8_qat(net, path, patches, train, calib, qat)
+            record = to_openvino_int8_qat(net, path, patches, train, calib, qat)
+            probe_openvino_ir(path, probe_inputs(patches[0]), f"{self.info.arch} x{scale} int8-qat")
+            return record
 
         return self.cache.find_or_build(f"{self.info.arch}-x{scale}-int8qat-openvino", desc, build, (".xml", ".bin"),
                                         variant="int8-qat")

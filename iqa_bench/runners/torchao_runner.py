@@ -97,6 +97,9 @@ class TorchaoUpscaler(NetworkUpscaler):
         if calib is not None and calib.sensitive_float:
             raise InputError("the sensitivity sweep (--int8-float-layers) is made for OpenVINO int8, not torchao",
                              "use --backend openvino, or leave --int8-float-layers at 0")
+        if calib is not None and calib.activations == "symmetric":
+            raise InputError("the torchao runner's int8 activations are asymmetric (uint8 with a zero point), not "
+                             "symmetric", "leave --int8-activations unset, or use --backend openvino")
         super().__init__(info, variant, store=store, weights=weights, tile=tile, overlap=overlap)
         self.calib = calib if calib is not None else resolve_calibration()
         self.threads = threads

@@ -140,6 +140,19 @@ def test_calibration_errors(tmp_path):
         CalibConfig(tmp_path, method="kl")
     with pytest.raises(InputError, match="has no images"):
         CalibConfig(tmp_path).content_hash()
+    with pytest.raises(InputError, match="(?s)unknown int8 activation mode 'signed'.*symmetric, asymmetric"):
+        CalibConfig(tmp_path, activations="signed")
+
+
+def test_activation_mode_keys_artefacts_only_when_chosen(calib, store, cache):
+    """Leaving --int8-activations unset keeps every existing artefact key; choosing a mode makes its own."""
+    import dataclasses
+
+    sym, asym = (dataclasses.replace(calib, activations=a) for a in ("symmetric", "asymmetric"))
+    assert len({calib.content_hash(), sym.content_hash(), asym.content_hash()}) == 3
+    assert "activations" not in calib.identity(2) and asym.identity(2)["activations"] == "asymmetric"
+    with pytest.raises(InputError, match="(?s)symmetric activations only.*--backend openvino"):
+        ort("fsrcnn", "int8", store, cache, asym).artefact(2)
 
 
 def test_int8_calibration_comes_from_calib_then_env_then_the_builtin_set(store, cache, monkeypatch, shared, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from iqa_bench._cpu import cpu_flags
-from iqa_bench.errors import InputError
+from iqa_bench.errors import ComputeError, InputError
 from iqa_bench.models import MODELS
 from iqa_bench.runners import RUNNERS
 from iqa_bench.runners.torch_runner import TorchUpscaler
@@ -17,6 +17,9 @@ from tests.conftest import psnr01
 
 pytest.importorskip("openvino", reason="the openvino extra is not installed (pip install 'iqa-bench[openvino]')")
 from iqa_bench.runners.openvino_runner import OpenVinoUpscaler  # noqa: E402
+
+
+ASYM_GAIN_DB = 1.0  # measured on the butterfly (SRGAN x2, 24 T91 patches): 35.4 -> 38.3 dB against fp32
 
 
 def ov(model, variant, store, cache, calib=None, **kw):
@@ -150,3 +153,45 @@ def test_int8_qat_fine_tunes_towards_fp32_and_runs_int8(store, cache, calib, but
     assert 30 < before < psnr01(got, fp32) < 80
     again = ov("fsrcnn", "int8-qat", store, cache, small, qat=QatConfig(steps=150, patches=64))
     assert again.artefact(2).record["build_seconds"] == up.artefact(2).record["build_seconds"]  # found, not rebuilt
+
+
+def test_asymmetric_activations_are_built_recorded_and_closer_on_a_prelu_network(store, cache, calib, butterfly):
+    """--int8-activations asymmetric (NNCF MIXED: a zero point per activation tensor) gives SRGAN's
+    PReLU outputs all 256 steps: closer to fp32 than symmetric int8, in its own artefact, recorded."""
+    import dataclasses
+
+    fp32 = ov("srgan", "fp32", store, cache).upscale(butterfly, 2)
+    got = {}
+    for mode in ("symmetric", "asymmetric"):
+        up = ov("srgan", "int8", store, cache, dataclasses.replace(calib, activations=mode))
+        got[mode] = psnr01(up.upscale(butterfly, 2), fp32)
+        prov = up.provenance()["x2"]
+        assert prov["activations"] == mode and prov["calibration"]["activations"] == mode
+        assert prov["conv_runtime_precision"].get("i8", 0) + prov["conv_runtime_precision"].get("u8", 0) >= 1
+    assert got["asymmetric"] > got["symmetric"] + ASYM_GAIN_DB, got
+
+
+def test_an_openvino_crash_fails_that_variant_in_one_line_and_caches_nothing(store, calib, tmp_path, monkeypatch):
+    """OpenVINO's CPU plugin can kill the process on some int8 graphs; the build runs the new IR in a
+    child first. Real case: FSRCNN with asymmetric activations (SIGSEGV with OpenVINO 2026.4; a fixed
+    OpenVINO builds it, which passes too). Then the child's crash itself, planted in the probe."""
+    import dataclasses
+
+    import iqa_bench.deploy.quantize as quantize
+    from iqa_bench.deploy.artefacts import ArtefactCache
+
+    fresh = ArtefactCache(tmp_path / "artefacts")
+    up = ov("fsrcnn", "int8", store, fresh, dataclasses.replace(calib, activations="asymmetric"))
+    try:
+        up.artefact(2)
+    except ComputeError as exc:
+        assert "fsrcnn x2 int8; nothing was cached" in str(exc) and "--int8-activations symmetric" in str(exc)
+        assert not list(fresh.root.glob("*int8*"))
+    else:
+        assert list(fresh.root.glob("fsrcnn-x2-int8-openvino-*.xml"))
+
+    monkeypatch.setattr(quantize, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    planted = ov("srcnn", "int8", store, fresh, calib)
+    with pytest.raises(ComputeError, match=r"OpenVINO crashed \(signal 11\) running the int8 model built for srcnn x2"):
+        planted.artefact(2)
+    assert not list(fresh.root.glob("srcnn*int8*"))

@@ -59,3 +59,5 @@ def test_refusals_name_the_fix(store, calib):
         TorchaoUpscaler(info, "int8", store=store, calib=dataclasses.replace(calib, method="entropy"))
     with pytest.raises(InputError, match="variants"):
         TorchaoUpscaler(info, "fp16", store=store)
+    with pytest.raises(InputError, match="(?s)asymmetric.*not symmetric"):
+        TorchaoUpscaler(info, "int8", store=store, calib=dataclasses.replace(calib, activations="symmetric"))
