@@ -258,6 +258,8 @@ def evaluate(
     int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
                                                    "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
                                                    "Default: the backend's own."),
+    int8_float_precision: str = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the "
+                                             "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16)."),
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Workers computing SR outputs and metrics; the run directory "
                              "keeps one writer and the results equal --jobs 1's."),
@@ -294,7 +296,8 @@ def evaluate(
             device=device,
             extra_models=extra,
             backend=backend.lower() if backend else None,
-            calib=_calib_config(calib, calib_method, calib_patches, int8_float_layers, int8_activations),
+            calib=_calib_config(calib, calib_method, calib_patches, int8_float_layers, int8_activations,
+                                int8_float_precision),
             qat=_qat_config(qat_steps),
             jobs=jobs,
             threads=threads,
@@ -327,11 +330,12 @@ def evaluate(
 
 
 def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_float: int = 0,
-                  activations: Optional[str] = None):
+                  activations: Optional[str] = None, float_precision: str = "f32"):
     """The CalibConfig of --calib (or $IQA_BENCH_CALIB, else the built-in set) and the int8 options."""
     from iqa_bench.deploy.calibration import resolve_calibration
 
-    return resolve_calibration(folder, method, patches, sensitive_float, activations.lower() if activations else None)
+    return resolve_calibration(folder, method, patches, sensitive_float, activations.lower() if activations else None,
+                               float_precision.lower())
 
 
 def _qat_config(steps: int):
@@ -356,6 +360,8 @@ def quantize(
     int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
                                                    "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
                                                    "Default: the backend's own."),
+    int8_float_precision: str = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the "
+                                             "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16)."),
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write what was built as JSON."),
 ) -> None:
@@ -366,7 +372,8 @@ def quantize(
         from iqa_bench.runners.onnx_backed import OnnxBackedUpscaler
 
         info = MODELS.get(model).meta
-        cfg = _calib_config(calib, calib_method, calib_patches, int8_float_layers, int8_activations)
+        cfg = _calib_config(calib, calib_method, calib_patches, int8_float_layers, int8_activations,
+                            int8_float_precision)
         runner = RUNNERS.get(backend)
         t = Table("variant", "scale", "file", "MiB", "build s", "key")
         records = []
@@ -493,6 +500,8 @@ def bench(
     int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
                                                    "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
                                                    "Default: the backend's own."),
+    int8_float_precision: str = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the "
+                                             "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows as JSON."),
 ) -> None:
     """Latency (median, p90), throughput, peak memory and file size of model x variant x backend."""
@@ -526,7 +535,7 @@ def bench(
             err.print(f"[yellow]note:[/] {escape(line)}; not measured", highlight=False)
         if not configs:
             raise typer.BadParameter("no configuration to measure")
-        cal = _calib_config(calib, calib_method, 64, int8_float_layers, int8_activations)
+        cal = _calib_config(calib, calib_method, 64, int8_float_layers, int8_activations, int8_float_precision)
         rows = run_bench(configs, cal, reps=reps, rounds=rounds, memory=memory)
         t = Table("model", "backend", "variant", "median ms", "p90 ms", "MPix/s", "peak MiB", "file MiB", "speed-up")
         base = {}

@@ -24,6 +24,7 @@ from iqa_bench.io import list_images, read_image
 
 METHODS = ("minmax", "entropy", "percentile")
 ACTIVATIONS = ("symmetric", "asymmetric")
+FLOAT_PRECISIONS = ("f32", "bf16")
 ENV_CALIB = "IQA_BENCH_CALIB"
 
 
@@ -62,6 +63,10 @@ class CalibConfig:
         positive with a small negative tail, gets all 256 steps), or None: the backend's own
         (OpenVINO and the QDQ file symmetric, torchao asymmetric). A backend that cannot honour an
         explicit choice refuses it.
+    float_precision
+        What the layers kept in float compute in (OpenVINO int8): ``f32``, or ``bf16`` (AMX /
+        AVX-512 BF16; OpenVINO falls back to f32 on a CPU without them, and the manifest says so).
+        A run-time setting: the int8 file is the same, the outputs are not.
     """
 
     folder: Path
@@ -74,6 +79,7 @@ class CalibConfig:
     files: tuple[str, ...] | None = None
     sensitive_float: int = 0
     activations: str | None = None
+    float_precision: str = "f32"
 
     def images(self) -> list[Path]:
         """The calibration image files, sorted by name."""
@@ -88,6 +94,9 @@ class CalibConfig:
         if self.activations is not None and self.activations not in ACTIVATIONS:
             raise InputError(f"unknown int8 activation mode {self.activations!r}",
                              f"use one of {', '.join(ACTIVATIONS)}")
+        if self.float_precision not in FLOAT_PRECISIONS:
+            raise InputError(f"unknown precision {self.float_precision!r} for the layers int8 keeps in float",
+                             f"use one of {', '.join(FLOAT_PRECISIONS)}")
         if not Path(self.folder).is_dir():
             raise InputError(f"calibration folder not found: {self.folder}",
                              "pass --calib with a folder of training images (e.g. T91), never the test set")
@@ -96,7 +105,8 @@ class CalibConfig:
         """What a calibrated variant's result cells are keyed by: this set's content hash, method and
         patch count, and the quantization ``recipe`` that used it."""
         return {"content": self.content_hash(), "method": self.method, "patches": self.patches, "recipe": recipe,
-                **({"activations": self.activations} if self.activations else {})}
+                **({"activations": self.activations} if self.activations else {}),
+                **({"float_precision": self.float_precision} if self.float_precision != "f32" else {})}
 
     def content_hash(self) -> str:
         """sha256 over the images' names and bytes and every option: the artefact cache key part."""
@@ -135,18 +145,19 @@ def builtin_calibration(method: str = "minmax", patches: int = 64) -> CalibConfi
 
 
 def resolve_calibration(folder: str | Path | None = None, method: str = "minmax", patches: int = 64,
-                        sensitive_float: int = 0, activations: str | None = None) -> CalibConfig:
+                        sensitive_float: int = 0, activations: str | None = None,
+                        float_precision: str = "f32") -> CalibConfig:
     """Calibration from ``folder``, else from ``$IQA_BENCH_CALIB``, else the built-in set
     (:func:`builtin_calibration`; photos that are not the built-in evaluation images);
-    ``sensitive_float``, ``activations``: see :class:`CalibConfig`."""
+    ``sensitive_float``, ``activations``, ``float_precision``: see :class:`CalibConfig`."""
     if patches < 1:
         raise InputError(f"{patches} calibration patches: at least one is needed", "e.g. --calib-patches 64")
     folder = folder or os.environ.get(ENV_CALIB) or None
     if folder:
         return CalibConfig(Path(folder), method=method, patches=patches, sensitive_float=sensitive_float,
-                           activations=activations)
+                           activations=activations, float_precision=float_precision)
     return dataclasses.replace(builtin_calibration(method, patches), sensitive_float=sensitive_float,
-                               activations=activations)
+                               activations=activations, float_precision=float_precision)
 
 
 def calibration_inputs(cfg: CalibConfig, scale: int, prepare: Callable[[np.ndarray, int], np.ndarray],

@@ -64,6 +64,11 @@ def to_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: CalibConfig) 
 
         raise InputError("the sensitivity sweep (--int8-float-layers) is made for OpenVINO int8, not the QDQ file",
                          "use --backend openvino, or leave --int8-float-layers at 0")
+    if calib.float_precision != "f32":
+        from iqa_bench.errors import InputError
+
+        raise InputError(f"--int8-float-precision {calib.float_precision} is an OpenVINO setting, not the QDQ file's",
+                         "use --backend openvino, or leave --int8-float-precision at f32")
     if calib.activations == "asymmetric":
         from iqa_bench.errors import InputError
 

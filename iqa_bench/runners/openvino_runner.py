@@ -160,7 +160,7 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
             core = ov.Core()
             model = core.read_model(str(self.artefact(scale).path))
             cm = core.compile_model(model, "CPU", {
-                "INFERENCE_PRECISION_HINT": HINTS[self.variant],
+                "INFERENCE_PRECISION_HINT": self._hint(),
                 "INFERENCE_NUM_THREADS": int(self.threads or cpu_count()),
                 "PERFORMANCE_HINT": "LATENCY",
             })
@@ -169,6 +169,11 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
             self._runtime[scale] = {"inference_precision": getattr(precision, "to_string", precision.__str__)(),
                                     "conv_runtime_precision": _conv_precisions(cm)}
         return self._compiled[scale]
+
+    def _hint(self) -> str:
+        """The precision OpenVINO computes float layers in: the variant's, for int8 the calibration's
+        ``float_precision`` (the layers kept in float)."""
+        return self.calib.float_precision if self.variant.startswith("int8") else HINTS[self.variant]
 
     def prepare(self, scale: int) -> None:
         self.compiled(scale)

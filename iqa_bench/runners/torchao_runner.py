@@ -97,6 +97,9 @@ class TorchaoUpscaler(NetworkUpscaler):
         if calib is not None and calib.sensitive_float:
             raise InputError("the sensitivity sweep (--int8-float-layers) is made for OpenVINO int8, not torchao",
                              "use --backend openvino, or leave --int8-float-layers at 0")
+        if calib is not None and calib.float_precision != "f32":
+            raise InputError(f"--int8-float-precision {calib.float_precision} is an OpenVINO setting, not torchao's",
+                             "use --backend openvino, or leave --int8-float-precision at f32")
         if calib is not None and calib.activations == "symmetric":
             raise InputError("the torchao runner's int8 activations are asymmetric (uint8 with a zero point), not "
                              "symmetric", "leave --int8-activations unset, or use --backend openvino")

@@ -153,6 +153,10 @@ def test_activation_mode_keys_artefacts_only_when_chosen(calib, store, cache):
     assert "activations" not in calib.identity(2) and asym.identity(2)["activations"] == "asymmetric"
     with pytest.raises(InputError, match="(?s)symmetric activations only.*--backend openvino"):
         ort("fsrcnn", "int8", store, cache, asym).artefact(2)
+    with pytest.raises(InputError, match="(?s)OpenVINO setting.*--backend openvino"):
+        ort("fsrcnn", "int8", store, cache, dataclasses.replace(calib, float_precision="bf16")).artefact(2)
+    with pytest.raises(InputError, match="(?s)unknown precision 'fp8'.*f32, bf16"):
+        dataclasses.replace(calib, float_precision="fp8")
 
 
 def test_int8_calibration_comes_from_calib_then_env_then_the_builtin_set(store, cache, monkeypatch, shared, tmp_path):

@@ -195,3 +195,22 @@ def test_an_openvino_crash_fails_that_variant_in_one_line_and_caches_nothing(sto
     with pytest.raises(ComputeError, match=r"OpenVINO crashed \(signal 11\) running the int8 model built for srcnn x2"):
         planted.artefact(2)
     assert not list(fresh.root.glob("srcnn*int8*"))
+
+
+def test_int8_float_layers_in_bf16_share_the_int8_file_and_are_keyed_apart(store, cache, calib, butterfly):
+    """--int8-float-precision bf16: the same int8 IR, its float layers compiled in bf16 (where the CPU
+    has bf16: else OpenVINO's f32 fallback is recorded); close to the f32 run, and keyed apart from it."""
+    import dataclasses
+
+    f32 = ov("srcnn", "int8", store, cache, calib)
+    bf16 = ov("srcnn", "int8", store, cache, dataclasses.replace(calib, float_precision="bf16"))
+    a, b = f32.upscale(butterfly, 2), bf16.upscale(butterfly, 2)
+    assert bf16.artefact(2).path == f32.artefact(2).path
+    assert bf16.build_identity() != f32.build_identity()
+    assert bf16.build_identity()["calibration"]["float_precision"] == "bf16"
+    prov = bf16.provenance()["x2"]
+    if {"amx_bf16", "avx512_bf16"} & set(cpu_flags()):
+        assert prov["inference_precision"] == "bf16" and "bf16" in prov["conv_runtime_precision"]
+        assert 40 < psnr01(a, b) < 90  # really computed in bf16, and close
+    else:
+        assert prov["inference_precision"] == "f32"
