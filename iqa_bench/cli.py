@@ -876,12 +876,14 @@ def list_cmd(what: _Listable = typer.Argument(..., help="metrics, models, datase
             from iqa_bench.weights import WeightsStore
 
             store = WeightsStore(allow_download=False)
-            t = Table("name", "kind", "better", "range", "colour", "crop", "traits", "weights", "description")
+            t = Table("name", "kind", "better", "range", "colour", "crop", "precision", "traits", "weights",
+                      "description")
             for e in METRICS:
                 m = e.meta
                 traits = ", ".join(t for t, on in (("perceptual", m.perceptual), ("loss", m.differentiable)) if on)
                 t.add_row(e.name, m.kind, "higher" if m.higher_is_better else "lower",
-                          escape(f"[{m.value_range[0]:g}, {m.value_range[1]:g}]"), escape(m.colour), m.crop, traits or "–",
+                          escape(f"[{m.value_range[0]:g}, {m.value_range[1]:g}]"), escape(m.colour), m.crop,
+                          escape(m.precision or "–"), traits or "–",
                           _weights_status(store, m.weights) if not m.unavailable else
                           f"UNAVAILABLE ({m.weights[0].file if m.weights else 'no implementation'})", escape(m.description))
         elif what is _Listable.models:

@@ -40,6 +40,10 @@ class MetricInfo:
     equivalence_margin
         Default margin of the TOST equivalence test of a quantized variant against its FP32 model,
         in the metric's units (``|mean difference| <= margin``); None: no default, pass one.
+    precision
+        The arithmetic its value is computed in, e.g. ``"float64"`` (numpy), ``"float32"`` (a torch
+        network), or the external tool's; chosen per metric so that its oracle test passes at its
+        stated tolerance. None: not stated (a third-party plugin's).
     unavailable
         Why the metric cannot be computed with this install (e.g. its weights cannot be had), or
         None. An unavailable metric is listed but its factory raises
@@ -57,6 +61,7 @@ class MetricInfo:
     perceptual: bool = False
     differentiable: bool = False
     equivalence_margin: float | None = None
+    precision: str | None = None
     unavailable: str | None = None
 
 

@@ -79,5 +79,6 @@ def register(reg: Registry[MetricInfo]) -> None:
             description="BRISQUE, LIVE allmodel SVR (gamma 0.05, rho -153.591), 7x7 Gaussian 7/6, two scales",
             weights=(SVR,),
             perceptual=True,
+            precision="float64",
         ),
     )

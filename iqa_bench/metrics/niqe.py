@@ -137,5 +137,6 @@ def register(reg: Registry[MetricInfo]) -> None:
             description="NIQE, LIVE pristine model, 96x96 blocks, two scales (MATLAB bicubic 1/2)",
             weights=(PRISTINE,),
             perceptual=True,
+            precision="float64",
         ),
     )

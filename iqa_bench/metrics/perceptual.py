@@ -239,6 +239,7 @@ def register(reg: Registry[MetricInfo]) -> None:
                 description=f"LPIPS v0.1, {net} trunk, official linear heads (lpips package), [0,1] -> [-1,1], no resize",
                 weights=(BACKBONES[net],),
                 equivalence_margin=0.005,
+                precision="float32",
                 **common,
             ),
         )
@@ -248,6 +249,7 @@ def register(reg: Registry[MetricInfo]) -> None:
         MetricInfo(
             description="DISTS, VGG16 with L2 pooling, official alpha/beta, ImageNet normalisation, no resize",
             weights=(BACKBONES["vgg"], DISTS_WEIGHTS),
+            precision="float32 features, float64 pooling",
             **common,
         ),
     )

@@ -127,6 +127,7 @@ def register(reg: Registry[MetricInfo]) -> None:
                 crop="scale",
                 description=f"{spec.description} (piq.{spec.function}, {spec.precision})",
                 devices=("cpu", "cuda"),
+                precision=spec.precision,
             ),
         )
     reg.register(
@@ -139,5 +140,6 @@ def register(reg: Registry[MetricInfo]) -> None:
             colour="rgb (grey as is)",
             crop="scale",
             description="total variation per pixel, mean|dx| + mean|dy| on [0,1]: smoothness/noise, not quality alone",
+            precision="float64",
         ),
     )

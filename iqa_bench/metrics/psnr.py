@@ -30,7 +30,7 @@ def psnr_y(sr: np.ndarray, hr: np.ndarray) -> float:
 def register(reg: Registry[MetricInfo]) -> None:
     """Register ``psnr`` and ``psnr_y``."""
     common = dict(kind="fr", higher_is_better=True, value_range=(0.0, float("inf")), crop="scale",
-                  equivalence_margin=0.05)  # dB
+                  equivalence_margin=0.05, precision="float64")  # dB
     reg.register(
         "psnr",
         lambda: psnr,

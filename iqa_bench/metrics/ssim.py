@@ -130,7 +130,7 @@ class SSIM:
 def register(reg: Registry[MetricInfo]) -> None:
     """Register ``ssim`` and ``ssim_y``."""
     common = dict(kind="fr", higher_is_better=True, value_range=(-1.0, 1.0), crop="scale", equivalence_margin=0.001,
-                  differentiable=True)
+                  differentiable=True, precision="float64")
     reg.register(
         "ssim",
         lambda: SSIM(y=False),

@@ -178,6 +178,9 @@ _Y = "y_bt601 of 8-bit YCbCr 4:4:4 clips (grey frames: grey values)"
 _NO_RESCALE = "clips must have equal size and frame count (never rescaled)"
 
 
+_LIBVMAF = "libvmaf's (ffmpeg's libvmaf filter)"
+
+
 def register(reg: Registry[MetricInfo]) -> None:
     """Register the video metrics."""
 
@@ -191,23 +194,23 @@ def register(reg: Registry[MetricInfo]) -> None:
         kind="video", higher_is_better=True, value_range=(0.0, 100.0), colour=_Y, crop="none",
         description="libvmaf vmaf_v0.6.1 (model file bundled with ffmpeg-quality-metrics) through ffmpeg's libvmaf "
         f"filter, per frame, clipped to [0, 100]; {_NO_RESCALE}",
-        equivalence_margin=0.5))
+        equivalence_margin=0.5, precision=_LIBVMAF))
     reg.register("vmaf_neg", ffqm("vmaf_neg", "vmaf", "vmaf", "vmaf_v0.6.1neg.json"), MetricInfo(
         kind="video", higher_is_better=True, value_range=(0.0, 100.0), colour=_Y, crop="none",
         description="libvmaf vmaf_v0.6.1neg ('no enhancement gain': ADM/VIF gains limited to 1, so sharpening "
         f"cannot raise the score), per frame; {_NO_RESCALE}",
-        equivalence_margin=0.5))
+        equivalence_margin=0.5, precision=_LIBVMAF))
     reg.register("ffmpeg_psnr_y", ffqm("ffmpeg_psnr_y", "psnr", "psnr_y", None), MetricInfo(
         kind="video", higher_is_better=True, value_range=(0.0, float("inf")), colour=_Y, crop="none",
         description="ffmpeg psnr filter, Y plane, peak 255, per frame (its stats file prints 2 decimals, so "
         "per-frame values are 0.01 dB steps); no border crop",
-        equivalence_margin=0.05))
+        equivalence_margin=0.05, precision="ffmpeg's, printed to 0.01 dB"))
     reg.register("ffmpeg_ssim_y", ffqm("ffmpeg_ssim_y", "ssim", "ssim_y", None), MetricInfo(
         kind="video", higher_is_better=True, value_range=(-1.0, 1.0), colour=_Y, crop="none",
         description="ffmpeg ssim filter, Y plane: 8x8 windows at stride 4, no Gaussian weighting (x264's SSIM; "
         "NOT the Wang et al. Gaussian SSIM of ssim_y, nor libvmaf's float_ssim, which differ from it by "
         "~0.02); per-frame values rounded to 0.001 by ffmpeg-quality-metrics",
-        equivalence_margin=0.001))
+        equivalence_margin=0.001, precision="ffmpeg's, rounded to 0.001"))
     for neg in (False, True):
         name = "vmaf_neg_torch" if neg else "vmaf_torch"
         reg.register(name, lambda ffmpeg=None, device="cpu", neg=neg: VmafTorch(neg, device), MetricInfo(
@@ -215,14 +218,14 @@ def register(reg: Registry[MetricInfo]) -> None:
             description=f"vmaf-torch {'NEG ' if neg else ''}VMAF (float re-implementation of libvmaf "
             f"vmaf_v0.6.1{'neg' if neg else ''}; clipped to [0, 100]); for a GPU or a gradient, cross-checked "
             "against libvmaf in the tests",
-            devices=("cpu", "cuda"), equivalence_margin=0.5))
+            devices=("cpu", "cuda"), equivalence_margin=0.5, precision="float32 (TF32 off on GPUs)"))
     reg.register("tgrad_mad", lambda ffmpeg=None, device="cpu": TemporalGradientMAD(), MetricInfo(
         kind="video", higher_is_better=False, value_range=(0.0, 255.0), colour=_Y, crop="none",
         description="temporal consistency: mean |(D_t - D_t-1) - (R_t - R_t-1)| on Y, 0-255 levels "
         "(QW-Net temporal loss); frame 0 has no value",
-        equivalence_margin=0.05))
+        equivalence_margin=0.05, precision="float64"))
     reg.register("flicker", lambda ffmpeg=None, device="cpu": Flicker(), MetricInfo(
         kind="video", higher_is_better=False, value_range=(0.0, 255.0), colour=_Y, crop="none",
         description="flicker: |change of mean Y from frame t-1 to t, output minus reference|, 0-255 levels; "
         "frame 0 has no value",
-        equivalence_margin=0.05))
+        equivalence_margin=0.05, precision="float64"))

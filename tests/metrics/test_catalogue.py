@@ -166,3 +166,17 @@ def test_small_image_gives_readable_error():
     x = np.full((64, 64, 3), 0.5)
     with pytest.raises(InputError, match="ms_ssim cannot score a 64x64 image"):
         METRICS.create("ms_ssim")(x, x)
+
+
+def test_every_computable_metric_states_the_precision_it_computes_in():
+    """MetricInfo.precision is stated for every built-in metric, and a piq wrapper's is the dtype it runs."""
+    from iqa_bench.metrics import METRICS, create_metric
+
+    missing = [e.name for e in METRICS if not e.meta.unavailable and not e.meta.precision]
+    assert missing == []
+    for name in ("ssim", "ms_ssim", "dss", "fsim"):
+        meta = METRICS.get(name).meta
+        fn = create_metric(name)._fn
+        if hasattr(fn, "dtype"):
+            assert str(fn.dtype) == f"torch.{meta.precision}", name
+    assert METRICS.get("dss").meta.precision == "float64" and METRICS.get("ms_ssim").meta.precision == "float32"
