@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from iqa_bench.metrics._torch import as_tensor, resolve_device
+from iqa_bench.metrics._torch import as_tensor, ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo, check_pair
 from iqa_bench.registry import Registry
 from iqa_bench.weights import WeightSpec, WeightsStore
@@ -103,7 +103,7 @@ class LPIPS:
     def reference(self, hr: np.ndarray) -> _Features:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), ieee_fp32():
             return _Features(self._features(as_tensor(hr, rgb=True, device=self.device)))
 
     def compare(self, sr: np.ndarray, ref: _Features) -> float:
@@ -202,7 +202,7 @@ class DISTS:
     def reference(self, hr: np.ndarray) -> _Features:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), ieee_fp32():
             return _Features(self._features(as_tensor(hr, rgb=True, device=self.device)))
 
     def compare(self, sr: np.ndarray, ref: _Features) -> float:

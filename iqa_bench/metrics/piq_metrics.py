@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from iqa_bench.errors import InputError
-from iqa_bench.metrics._torch import as_tensor, resolve_device
+from iqa_bench.metrics._torch import as_tensor, ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo, check_pair
 from iqa_bench.registry import Registry
 
@@ -91,7 +91,7 @@ class PiqMetric:
         kwargs = self.kwargs
         if x.shape[1] == 1 and kwargs.get("chromatic"):
             kwargs = {**kwargs, "chromatic": False}  # a grey image has no chroma: its luma-only score
-        with warnings.catch_warnings(), torch.inference_mode():
+        with warnings.catch_warnings(), torch.inference_mode(), ieee_fp32():
             warnings.filterwarnings("ignore", message=r"The original \w+ supports only RGB")  # grey -> RGB, documented
             try:
                 value = self.fn(x, y, **kwargs)

@@ -23,6 +23,7 @@ from typing import Iterator, Protocol
 import numpy as np
 
 from iqa_bench.errors import ComputeError, MetricUnavailableError
+from iqa_bench.metrics._torch import ieee_fp32
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.registry import Registry
 from iqa_bench.video.clips import DistortedClip, ReferenceClip, check_clip_pair
@@ -120,28 +121,9 @@ class VmafTorch:
         def tensor(clip: ReferenceClip | DistortedClip) -> torch.Tensor:
             return torch.from_numpy(read_y(clip.path)).to(self.device, torch.float32)[:, None]
 
-        with torch.no_grad(), _ieee_fp32():
+        with torch.no_grad(), ieee_fp32():
             scores = self.model(tensor(ref), tensor(dist))
         return scores.reshape(-1).double().cpu().numpy()
-
-
-@contextmanager
-def _ieee_fp32() -> Iterator[None]:
-    """Full-precision float32 convolutions and matmuls for the duration (restored after).
-
-    PyTorch lets cuDNN run float32 convolutions in TF32 (10-bit mantissa) on Ampere and newer GPUs
-    by default. VMAF's VIF and ADM features subtract large similar terms (E[x^2] - E[x]^2 on 0-255
-    values), and with TF32 vmaf-torch on an H100 was 2.4 VMAF off libvmaf (0.01 on the CPU).
-    """
-    import torch
-
-    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-    old = cudnn.allow_tf32, matmul.allow_tf32
-    cudnn.allow_tf32 = matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        cudnn.allow_tf32, matmul.allow_tf32 = old
 
 
 def _temporal_diffs(dist: DistortedClip, ref: ReferenceClip) -> tuple[np.ndarray, np.ndarray]:
