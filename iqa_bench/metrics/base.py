@@ -129,9 +129,10 @@ def as_unit_image(img: object, role: str, metric: str) -> np.ndarray:
     if a.dtype.kind != "f":
         raise InputError(f"{where} has dtype {a.dtype}", "pass uint8, uint16 or float images on [0, 1]")
     a = np.asarray(a, dtype=np.float64)
-    if not np.isfinite(a).all():
-        raise InputError(f"{where} has NaN/inf values", "score finite images only")
+    # min and max propagate NaN and reach +-inf, so they also find non-finite values (no third pass)
     lo, hi = float(a.min()), float(a.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError(f"{where} has NaN/inf values", "score finite images only")
     if lo < -1e-6 or hi > 1 + 1e-6:
         raise InputError(f"{where} has float values in [{lo:.4g}, {hi:.4g}], outside [0, 1]",
                          "divide 0..255 images by 255 (or pass them as uint8); clip float outputs to [0, 1]")

@@ -125,6 +125,8 @@ def test_integer_images_are_converted_by_their_range_and_equal_float_inputs():
     (lambda a: np.dstack([a, a[..., :1]]), "has shape"),  # RGBA
     (lambda a: a.tolist(), "not a numpy array"),
     (lambda a: np.full(a.shape, np.nan), "NaN"),
+    (lambda a: np.where(np.arange(a.size).reshape(a.shape) == 7, np.nan, a / 255.0), "NaN/inf"),  # one pixel
+    (lambda a: np.where(np.arange(a.size).reshape(a.shape) == 7, -np.inf, a / 255.0), "NaN/inf"),
 ])
 def test_bad_inputs_are_refused_with_the_fix(bad, match):
     from iqa_bench.errors import InputError
