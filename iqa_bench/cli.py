@@ -261,8 +261,9 @@ def evaluate(
     int8_float_precision: str = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the "
                                              "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16)."),
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Workers computing SR outputs and metrics; the run directory "
-                             "keeps one writer and the results equal --jobs 1's."),
+    jobs: str = typer.Option("1", "--jobs", "-j", help="Workers computing SR outputs and metrics; the run directory "
+                             "keeps one writer and the results equal --jobs 1's. auto: the CPUs at --threads each "
+                             "(default: shared out), capped by available memory."),
     threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch threads per process (default: one per "
                                           "core); --jobs 2 --threads 1 on 2 cores, equal to --jobs 1 --threads 1."),
     executor: str = typer.Option("local", "--executor", help="local (worker processes here) or ray (Ray actors, "
@@ -276,6 +277,7 @@ def evaluate(
         from iqa_bench.results import load_run
 
         outs = _parse_outputs(outputs)
+        n_jobs, threads = _parse_jobs(jobs, threads)
         extra = _custom_models(model, arch, arch_param, net_input, value_range, upsample, _parse_scales(scale))
         if models is not None and not _split([models]):
             raise IQABenchError(f"--models {models!r} names no model", "pass 'all' or a comma list of zoo models")
@@ -299,7 +301,7 @@ def evaluate(
             calib=_calib_config(calib, calib_method, calib_patches, int8_float_layers, int8_activations,
                                 int8_float_precision),
             qat=_qat_config(qat_steps),
-            jobs=jobs,
+            jobs=n_jobs,
             threads=threads,
             executor=executor,
             address=address,
@@ -327,6 +329,20 @@ def evaluate(
                 err.print(f"[bold red]error:[/] {escape(f)}", highlight=False)
             err.print(f"{len(report.failures)} failure(s) (see above); every other result is in {report.run_dir}")
             raise typer.Exit(1)
+
+
+def _parse_jobs(jobs: str, threads: Optional[int]) -> tuple[int, Optional[int]]:
+    """``--jobs N`` or ``--jobs auto`` (with the threads it chose; the choice is printed)."""
+    if jobs.strip().lower() == "auto":
+        from iqa_bench.executor import auto_jobs
+
+        n, threads, why = auto_jobs(threads)
+        err.print(f"--jobs auto: {why}", highlight=False, markup=False)
+        return n, threads
+    try:
+        return int(jobs), threads
+    except ValueError:
+        raise IQABenchError(f"--jobs {jobs!r} is not a number of workers", "pass e.g. --jobs 2, or --jobs auto") from None
 
 
 def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_float: int = 0,

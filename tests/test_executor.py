@@ -147,3 +147,39 @@ def test_one_thread_per_worker_equals_one_thread_serially(env, tmp_path):
     assert all(np.array_equal(pa[k], pb[k]) for k in pa)
     with pytest.raises(InputError, match="--threads"):
         EvalConfig(threads=0)
+
+
+@pytest.mark.parametrize("cores, mem_gib, threads, expected", [
+    (8, 10.0, None, (3, 2)),   # memory caps 8 workers at 3 (3 GiB each); the 8 CPUs shared out
+    (2, 100.0, None, (2, 1)),  # this machine's shape: one thread per worker
+    (2, 2.0, None, (1, 2)),    # too little memory for a second worker
+    (8, 100.0, 2, (4, 2)),     # --threads 2 given: 4 workers
+])
+def test_jobs_auto_uses_the_cpus_capped_by_memory(monkeypatch, cores, mem_gib, threads, expected):
+    import iqa_bench._parallel as parallel
+    import iqa_bench.executor as executor
+
+    monkeypatch.setattr(parallel, "cpu_count", lambda: cores)
+    monkeypatch.setattr(executor, "available_memory_gib", lambda: mem_gib)
+    jobs, used, why = executor.auto_jobs(threads)
+    assert (jobs, used) == expected and f"--jobs 1 --threads {used}" in why
+
+
+def test_jobs_auto_on_the_command_line_says_what_it_chose_and_equals_the_serial_run(env, tmp_path):
+    from typer.testing import CliRunner
+
+    from iqa_bench.cli import app
+    from iqa_bench.executor import available_memory_gib
+
+    assert available_memory_gib() > 0
+    args = ["evaluate", "--models", "bicubic,fsrcnn", "--dataset", str(env / "data" / "Set5"), "--scale", "2",
+            "--metrics", "psnr_y,ssim_y", "--threads", "1"]
+    auto = CliRunner().invoke(app, [*args, "--jobs", "auto", "--out", str(tmp_path / "auto")])
+    assert auto.exit_code == 0, auto.output
+    assert "--jobs auto:" in auto.output and "equal to --jobs 1 --threads 1" in auto.output
+    serial = CliRunner().invoke(app, [*args, "--jobs", "1", "--out", str(tmp_path / "serial")])
+    assert serial.exit_code == 0, serial.output
+    a, b = _rows(tmp_path / "serial"), _rows(tmp_path / "auto")
+    assert len(a) == 20 and (a["value"].to_numpy() == b["value"].to_numpy()).all()
+    bad = CliRunner().invoke(app, [*args, "--jobs", "many", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "--jobs auto" in bad.output
