@@ -342,7 +342,8 @@ def _parse_jobs(jobs: str, threads: Optional[int]) -> tuple[int, Optional[int]]:
     try:
         return int(jobs), threads
     except ValueError:
-        raise IQABenchError(f"--jobs {jobs!r} is not a number of workers", "pass e.g. --jobs 2, or --jobs auto") from None
+        raise IQABenchError(f"--jobs {jobs!r} is not a number of workers",
+                            "pass e.g. --jobs 2, or --jobs auto") from None
 
 
 def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_float: int = 0,
