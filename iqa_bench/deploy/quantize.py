@@ -53,28 +53,29 @@ def image_facing_onnx(path: Path) -> list[str]:
     return out
 
 
+def check_qdq_options(calib: CalibConfig) -> None:
+    """Refuse, in one line, int8 options the QDQ file (ONNX Runtime, TensorRT) cannot honour."""
+    from iqa_bench.errors import InputError
+
+    if calib.sensitive_float:
+        raise InputError("the sensitivity sweep (--int8-float-layers) is made for OpenVINO int8, not the QDQ file",
+                         "use --backend openvino, or leave --int8-float-layers at 0")
+    if calib.float_precision != "f32":
+        raise InputError(f"--int8-float-precision {calib.float_precision} is an OpenVINO setting, not the QDQ file's",
+                         "use --backend openvino, or leave --int8-float-precision at f32")
+    if calib.activations == "asymmetric":
+        raise InputError("the QDQ int8 file (ONNX Runtime, TensorRT) has symmetric activations only, not asymmetric",
+                         "use --backend openvino (or torchao) for asymmetric activations, "
+                         "or leave --int8-activations unset")
+
+
 def to_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: CalibConfig) -> dict[str, Any]:
     """Static INT8 QDQ quantization calibrated on ``inputs`` (network inputs, one shape) by ``calib.method``;
     returns ``{"float_layers": [...]}``, the convolutions kept in float."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
 
-    if calib.sensitive_float:
-        from iqa_bench.errors import InputError
-
-        raise InputError("the sensitivity sweep (--int8-float-layers) is made for OpenVINO int8, not the QDQ file",
-                         "use --backend openvino, or leave --int8-float-layers at 0")
-    if calib.float_precision != "f32":
-        from iqa_bench.errors import InputError
-
-        raise InputError(f"--int8-float-precision {calib.float_precision} is an OpenVINO setting, not the QDQ file's",
-                         "use --backend openvino, or leave --int8-float-precision at f32")
-    if calib.activations == "asymmetric":
-        from iqa_bench.errors import InputError
-
-        raise InputError("the QDQ int8 file (ONNX Runtime, TensorRT) has symmetric activations only, not asymmetric",
-                         "use --backend openvino (or torchao) for asymmetric activations, "
-                         "or leave --int8-activations unset")
+    check_qdq_options(calib)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -195,7 +196,8 @@ def probe_openvino_ir(xml: Path, inputs: list[np.ndarray], what: str, timeout: f
         why = (f"crashed (signal {-done.returncode})" if done.returncode < 0
                else f"failed: {(done.stderr.strip().splitlines() or ['exit ' + str(done.returncode)])[-1]}")
         raise ComputeError(f"OpenVINO {why} running the int8 model built for {what}; nothing was cached",
-                           "use --int8-activations symmetric, another variant, or --backend torch")
+                           "use another variant or backend (e.g. --backend torch); built with --int8-activations "
+                           "asymmetric, try symmetric")
 
 
 def probe_inputs(patch: np.ndarray) -> list[np.ndarray]:

@@ -21,10 +21,16 @@ class OnnxBackedUpscaler(NetworkUpscaler):
     calibration images. ``calib`` defaults to ``$IQA_BENCH_CALIB``, else the built-in calibration
     set (:func:`~iqa_bench.deploy.calibration.builtin_calibration`, never the evaluation images)."""
 
+    qdq_int8 = True  # its int8 is the symmetric QDQ ONNX file (ONNX Runtime, TensorRT); OpenVINO builds its own
+
     def __init__(self, info: ModelInfo, variant: str, *, calib: CalibConfig | None = None,
                  cache: ArtefactCache | None = None, **kwargs: Any) -> None:
         super().__init__(info, variant, **kwargs)
         self.calib = calib if calib is not None else resolve_calibration()
+        if self.qdq_int8 and variant.startswith("int8"):
+            from iqa_bench.deploy.quantize import check_qdq_options
+
+            check_qdq_options(self.calib)  # here, not at build time: a cached file would skip the build
         self.cache = cache or ArtefactCache()
         self._artefacts: dict[int, Artefact] = {}
 

@@ -72,6 +72,8 @@ def _versions() -> dict[str, str]:
 class OpenVinoUpscaler(OnnxBackedUpscaler):
     """One zoo model x variant through OpenVINO; one compiled model per scale, made on first use."""
 
+    qdq_int8 = False  # int8 is an NNCF-quantized IR, with every option of the calibration config
+
     def __init__(self, info: ModelInfo, variant: str = "fp32", *, device: str = "cpu", store: WeightsStore | None = None,
                  weights: dict[int, str] | None = None, tile: int | None = 256, overlap: int = 32,
                  calib: CalibConfig | None = None, cache: ArtefactCache | None = None, threads: int | None = None,
