@@ -61,7 +61,8 @@ class CalibConfig:
         int8 activation ranges: ``symmetric`` (zero point 0; the QDQ file TensorRT takes needs it),
         ``asymmetric`` (a zero point per tensor, so a range such as PReLU/LeakyReLU outputs, mostly
         positive with a small negative tail, gets all 256 steps), or None: the backend's own
-        (OpenVINO and the QDQ file symmetric, torchao asymmetric). A backend that cannot honour an
+        (OpenVINO int8: asymmetric, rebuilt symmetric where OpenVINO cannot run that model; OpenVINO
+        int8-qat and the QDQ file: symmetric; torchao: asymmetric). A backend that cannot honour an
         explicit choice refuses it.
     float_precision
         What the layers kept in float compute in (OpenVINO int8): ``f32``, or ``bf16`` (AMX /

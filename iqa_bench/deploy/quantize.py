@@ -117,9 +117,9 @@ def to_openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: Cali
 
     ``calib.activations == "asymmetric"`` uses NNCF's MIXED preset instead (activations with a zero
     point, weights still symmetric): measured on SRGAN x2 (PReLU), Set5 / Set14 ΔPSNR-Y against FP32
-    -1.18 / -0.70 dB symmetric, -0.62 / -0.37 asymmetric, at the same speed. It is not the default:
-    OpenVINO 2026.4's CPU plugin crashed (SIGSEGV) running FSRCNN x2 and x4 built so (the build's probe,
-    :func:`probe_openvino_ir`, turns that into this variant's one-line failure).
+    -1.18 / -0.70 dB symmetric, -0.62 / -0.37 asymmetric, at the same speed. OpenVINO 2026.4's CPU
+    plugin crashed (SIGSEGV) running FSRCNN x2 and x4 built so: the openvino runner probes every IR
+    (:func:`probe_openvino_ir`) and, by default, rebuilds a crashing asymmetric one symmetric.
 
     With ``calib.sensitive_float = k > 0``, a per-layer sensitivity sweep (:func:`sweep_float_layers`,
     on the calibration patches, never the test set) keeps the ``k`` convolutions whose int8 costs the

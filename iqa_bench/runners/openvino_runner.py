@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from importlib import metadata
+import logging
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,11 @@ INFO = RunnerInfo(
     requires=("openvino", "nncf"),
 )
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32", "int8-qat": "f32"}
+# The int8 (PTQ) recipe, part of the artefact key and of the result cells' identity: 2 = activations
+# asymmetric unless --int8-activations says otherwise, falling back to symmetric where OpenVINO cannot
+# run the asymmetric model (1: always symmetric).
+PTQ_RECIPE = 2
+log = logging.getLogger(__name__)
 EXTRA_HINT = "pip install 'iqa-bench[openvino]' (openvino and nncf wheels)"
 
 
@@ -114,16 +120,31 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         fp32 = self._fp32(scale)
         shrink = int(fp32.record["shrink"])
         calib = self.calib
-        desc = {"from": fp32.key, "kind": "openvino-int8", "recipe": 1, "tools": _versions(),
+        desc = {"from": fp32.key, "kind": "openvino-int8", "recipe": PTQ_RECIPE, "tools": _versions(),
                 "calibration": calibration_record(calib), "shrink": shrink}
 
         def build(path: Any) -> dict[str, Any]:
             from iqa_bench.deploy.quantize import probe_inputs, probe_openvino_ir, to_openvino_int8
+            from iqa_bench.errors import ComputeError
 
             inputs = calibration_inputs(calib, scale, self.network_input, shrink)
-            record = to_openvino_int8(fp32.path, path, inputs, calib)
-            probe_openvino_ir(path, probe_inputs(inputs[0]), f"{self.info.arch} x{scale} int8")
-            return record
+            what, probes = f"{self.info.arch} x{scale} int8", probe_inputs(inputs[0])
+            if calib.activations:  # the user's choice, kept or failed as it is
+                record = to_openvino_int8(fp32.path, path, inputs, calib)
+                probe_openvino_ir(path, probes, what)
+                return record
+            # Default: asymmetric activations (measured better than or equal to symmetric on every zoo
+            # network, README), symmetric where OpenVINO cannot run the asymmetric model.
+            record = to_openvino_int8(fp32.path, path, inputs, dataclasses.replace(calib, activations="asymmetric"))
+            try:
+                probe_openvino_ir(path, probes, what)
+                return record
+            except ComputeError as exc:
+                log.warning("%s; building it with symmetric activations instead", exc.message)
+                fallback = f"asymmetric: {exc.message}"
+            record = to_openvino_int8(fp32.path, path, inputs, dataclasses.replace(calib, activations="symmetric"))
+            probe_openvino_ir(path, probes, what)
+            return record | {"activations_fallback": fallback}
 
         return self.cache.find_or_build(f"{self.info.arch}-x{scale}-int8-openvino", desc, build, (".xml", ".bin"),
                                         variant="int8")
@@ -153,6 +174,8 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
                                         variant="int8-qat")
 
     def build_identity(self) -> dict:
+        if self.variant == "int8":
+            return {"calibration": self.calib.identity(f"openvino-ptq-{PTQ_RECIPE}")}
         return super().build_identity() | ({"qat": self.qat.record()} if self.variant == "int8-qat" else {})
 
     def compiled(self, scale: int) -> Any:

@@ -62,7 +62,7 @@ def test_int8_close_to_fp32_with_image_facing_convs_in_float(store, cache, calib
 
 
 def test_int8_ir_is_cached_verified_and_rebuilt_when_broken(store, cache, calib, butterfly, monkeypatch):
-    first = ov("fsrcnn", "int8", store, cache, calib)
+    first = ov("srcnn", "int8", store, cache, calib)
     a = first.artefact(2)
     record = json.loads(a.path.with_suffix(".json").read_text())
     assert set(record["sha256"]) == {".xml", ".bin"} and a.path.with_suffix(".bin").is_file()
@@ -73,11 +73,11 @@ def test_int8_ir_is_cached_verified_and_rebuilt_when_broken(store, cache, calib,
     calls = []
     real = quantize.to_openvino_int8
     monkeypatch.setattr(quantize, "to_openvino_int8", lambda *args: calls.append(1) or real(*args))
-    again = ov("fsrcnn", "int8", store, cache, calib)
+    again = ov("srcnn", "int8", store, cache, calib)
     assert again.artefact(2).path == a.path and calls == []  # found, not rebuilt
     # a planted broken artefact (weights overwritten, sidecar intact) is detected and rebuilt
     a.path.with_suffix(".bin").write_bytes(b"\0" * 100)
-    fixed = ov("fsrcnn", "int8", store, cache, calib)
+    fixed = ov("srcnn", "int8", store, cache, calib)
     assert np.array_equal(fixed.upscale(butterfly, 2), out) and calls == [1]
 
 
@@ -171,10 +171,12 @@ def test_asymmetric_activations_are_built_recorded_and_closer_on_a_prelu_network
     assert got["asymmetric"] > got["symmetric"] + ASYM_GAIN_DB, got
 
 
-def test_an_openvino_crash_fails_that_variant_in_one_line_and_caches_nothing(store, calib, tmp_path, monkeypatch):
+def test_an_openvino_crash_fails_that_variant_in_one_line_and_caches_nothing(store, calib, butterfly, tmp_path,
+                                                                             monkeypatch):
     """OpenVINO's CPU plugin can kill the process on some int8 graphs; the build runs the new IR in a
     child first. Real case: FSRCNN with asymmetric activations (SIGSEGV with OpenVINO 2026.4; a fixed
-    OpenVINO builds it, which passes too). Then the child's crash itself, planted in the probe."""
+    OpenVINO builds it, which passes too): asked for explicitly, one line and nothing cached; by
+    default, rebuilt symmetric. Then the child's crash itself, planted in the probe."""
     import dataclasses
 
     import iqa_bench.deploy.quantize as quantize
@@ -187,8 +189,18 @@ def test_an_openvino_crash_fails_that_variant_in_one_line_and_caches_nothing(sto
     except ComputeError as exc:
         assert "fsrcnn x2 int8; nothing was cached" in str(exc) and "asymmetric, try symmetric" in str(exc)
         assert not list(fresh.root.glob("*int8*"))
+        crashed = True
     else:
         assert list(fresh.root.glob("fsrcnn-x2-int8-openvino-*.xml"))
+        crashed = False
+    # by default (no --int8-activations) the crashing asymmetric model is rebuilt symmetric, and said so
+    default = ov("fsrcnn", "int8", store, fresh, calib)
+    record = default.artefact(2).record
+    if crashed:
+        assert record["activations"] == "symmetric" and "crashed" in record["activations_fallback"]
+    else:
+        assert record["activations"] == "asymmetric" and "activations_fallback" not in record
+    assert 30 < psnr01(default.upscale(butterfly, 2), ov("fsrcnn", "fp32", store, fresh).upscale(butterfly, 2))
 
     monkeypatch.setattr(quantize, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
     planted = ov("srcnn", "int8", store, fresh, calib)
