@@ -14,6 +14,8 @@ One run on one machine (its CPU flags are recorded with the numbers):
 
     IQA_BENCH_WEIGHTS=../shared/weights python benchmarks/quantization.py --calib ../shared/data/T91 \\
         --datasets ../shared/data/Set5,../shared/data/Set14 --scales 2,4
+    IQA_BENCH_WEIGHTS=../shared/weights python benchmarks/quantization.py --models srunet,unet,srgan \\
+        --qat-models "" --int8-float-precision bf16
 
 Configurations: PyTorch fp32 eager (the reference), ONNX Runtime fp32 and int8 (QDQ), OpenVINO fp32,
 bf16 and int8 (NNCF PTQ), torchao int8 (PT2E + inductor) and, for ``--qat-models``, OpenVINO
@@ -36,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from iqa_bench._cpu import cpu_description
-from iqa_bench.bench import BenchConfig, peak_memory_mib, time_configs
+from iqa_bench.bench import BenchConfig, backend_calib, peak_memory_mib, time_configs
 from iqa_bench.stats import compare
 from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.deploy.qat import QatConfig
@@ -71,7 +73,7 @@ def quality(models: list[str], datasets: list[str], scales: list[int], calib: Ca
                 continue
             rep = evaluate(EvalConfig(datasets=tuple(datasets), models=ms, scales=(scale,), metrics=("psnr_y", "ssim_y"),
                                       variants=variants, backend=None if backend == "torch" else backend, out=out,
-                                      calib=calib, qat=qat))
+                                      calib=backend_calib(backend, calib), qat=qat))
             for f in rep.failures:
                 print("quality:", f)
     return load_run(out)
@@ -104,10 +106,13 @@ def main() -> None:
     ap.add_argument("--no-quality", action="store_true", help="speed and memory only")
     ap.add_argument("--qat-models", default="srcnn,fsrcnn", help="models that also get the int8-qat variant")
     ap.add_argument("--qat-steps", type=int, default=QatConfig().steps)
+    ap.add_argument("--int8-activations", default=None,
+                    help="OpenVINO int8: symmetric or asymmetric (default: its own)")
+    ap.add_argument("--int8-float-precision", default="f32", help="OpenVINO int8's float layers: f32 or bf16")
     ap.add_argument("--json", default="benchmarks/results/quantization.json")
     args = ap.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle worker threads must not slow the next config
-    calib = CalibConfig(Path(args.calib))
+    calib = CalibConfig(Path(args.calib), activations=args.int8_activations, float_precision=args.int8_float_precision)
     qat = QatConfig(steps=args.qat_steps)
     qat_models = [m for m in args.qat_models.split(",") if m]
     models = args.models.split(",")

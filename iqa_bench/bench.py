@@ -11,6 +11,8 @@ counts towards another's.
 
 from __future__ import annotations
 
+import dataclasses
+
 import multiprocessing
 import os
 import statistics
@@ -48,9 +50,19 @@ def _lr_image(size: int) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 
+def backend_calib(backend: str, calib: CalibConfig | None) -> CalibConfig | None:
+    """The int8 options one backend is measured with: ``--int8-activations`` and
+    ``--int8-float-precision`` are OpenVINO's (its int8 is built by NNCF); a bench across backends
+    measures the others with their own int8 (the QDQ file: symmetric; torchao: asymmetric)."""
+    if calib is None or backend == "openvino":
+        return calib
+    return dataclasses.replace(calib, activations=None, float_precision="f32")
+
+
 def make_upscaler(cfg: BenchConfig, calib: CalibConfig | None, qat: QatConfig | None = None) -> NetworkUpscaler:
     info = MODELS.get(cfg.model).meta
-    up = RUNNERS.get(cfg.backend).factory(info, cfg.variant, device=cfg.device, calib=calib, qat=qat, tile=None)
+    up = RUNNERS.get(cfg.backend).factory(info, cfg.variant, device=cfg.device, calib=backend_calib(cfg.backend, calib),
+                                          qat=qat, tile=None)
     if not isinstance(up, NetworkUpscaler):
         raise InputError(f"{cfg.model} on {cfg.backend} is not a network", "bench learned models only")
     return up

@@ -324,6 +324,14 @@ def test_quantize_and_bench_with_openvino(shared, tmp_path, monkeypatch):
     t = pd.read_parquet(tmp_path / "run" / "timings.parquet")
     assert {("torch", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"), ("onnxruntime", "fp32")} <= set(
         zip(t["backend"], t["variant"]))
+    # OpenVINO-only int8 options apply to OpenVINO; ONNX Runtime int8 in the same bench is measured as its own
+    res = runner.invoke(app, ["bench", "-m", "srcnn", "--scale", "2", "--size", "32", "--variants", "int8",
+                              "--backends", "onnxruntime,openvino", "--int8-float-precision", "bf16",
+                              "--calib", str(shared / "data" / "T91"), "--reps", "2", "--rounds", "1", "--no-memory",
+                              "--run", str(tmp_path / "run2")], terminal_width=300)
+    assert res.exit_code == 0, res.output
+    t = pd.read_parquet(tmp_path / "run2" / "timings.parquet")
+    assert set(zip(t["backend"], t["variant"])) == {("onnxruntime", "int8"), ("openvino", "int8")}
     res = runner.invoke(app, ["quantize", "fsrcnn", "--calib-patches", "0"])
     assert res.exit_code == 2 and "at least one is needed" in res.output
 
