@@ -19,9 +19,9 @@ runtime precision of every convolution. Install with ``pip install 'iqa-bench[op
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import Counter
 from importlib import metadata
-import logging
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,7 @@ INFO = RunnerInfo(
     preferred_for=("int8",),
     requires=("openvino", "nncf"),
 )
-HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32", "int8-qat": "f32"}
+HINTS = {"fp32": "f32", "bf16": "bf16"}  # int8 variants: their calibration's float_precision (f32 by default)
 # The int8 (PTQ) recipe, part of the artefact key and of the result cells' identity: 2 = activations
 # asymmetric unless --int8-activations says otherwise, falling back to symmetric where OpenVINO cannot
 # run the asymmetric model (1: always symmetric).
