@@ -137,7 +137,7 @@ def main() -> None:
                 configs = [BenchConfig(model, v, b, scale, args.size) for b, v in speed if available(b)]
                 rows = time_configs(configs, calib, reps=args.reps, rounds=args.rounds, qat=qat)
                 for row, c in zip(rows, configs):
-                    row["peak_mib"] = peak_memory_mib(c, calib, qat=qat)
+                    row["peak_mib"] = peak_memory_mib(c, calib, qat=qat) if "error" not in row else math.nan
                 ref = rows[0]
                 print(f"\n{model} x{scale}: LR {args.size}x{args.size}, 2 threads; quality on "
                       f"{', '.join(Path(d).name for d in datasets)} vs PyTorch fp32")
@@ -146,6 +146,10 @@ def main() -> None:
                 print(head)
                 print("-" * len(head))
                 for r in rows:
+                    if r.get("error"):
+                        print(f"{r['backend']:<12}{r['variant']:<9}  failed: {r['error']}")
+                        r["quality"] = []
+                        continue
                     r.update(cpu=cpu, speedup_vs_torch_fp32=ref["median_ms"] / r["median_ms"],
                              mem_vs_torch_fp32=r["peak_mib"] / ref["peak_mib"] if ref["peak_mib"] else math.nan)
                     lines = []

@@ -26,7 +26,7 @@ import numpy as np
 from iqa_bench._cpu import cpu_flags
 from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.deploy.qat import QatConfig
-from iqa_bench.errors import InputError
+from iqa_bench.errors import InputError, is_storage_error, one_line_cause
 from iqa_bench.models import MODELS
 from iqa_bench.runners import RUNNERS
 from iqa_bench.runners.network import NetworkUpscaler
@@ -104,19 +104,42 @@ def _time_once(up: NetworkUpscaler, x: np.ndarray, scale: int, cuda: bool) -> fl
 
 def time_configs(configs: list[BenchConfig], calib: CalibConfig | None, *, reps: int = 10, rounds: int = 3,
                  warmup: int = 2, qat: QatConfig | None = None) -> list[dict[str, Any]]:
-    """Latency of each configuration, interleaved in ``rounds`` of ``reps`` calls each."""
-    ups = [make_upscaler(c, calib, qat) for c in configs]
-    xs = [_prepare(u, c) for u, c in zip(ups, configs)]
+    """Latency of each configuration, interleaved in ``rounds`` of ``reps`` calls each.
+
+    A configuration that cannot be made or built (a library refusing the model, a failed build) is
+    its own row's failure: timings NaN and ``error`` its one-line cause; the others are measured.
+    """
+    ups: list[NetworkUpscaler | None] = []
+    xs: list[np.ndarray | None] = []
+    errors: list[str] = []
+    for c in configs:
+        try:
+            up = make_upscaler(c, calib, qat)
+            xs.append(_prepare(up, c))
+            ups.append(up)
+            errors.append("")
+        except Exception as exc:  # noqa: BLE001 - one configuration's failure is its row's, the rest go on
+            if is_storage_error(exc):
+                raise
+            ups.append(None)
+            xs.append(None)
+            errors.append(one_line_cause(exc))
     cuda = [c.device == "cuda" for c in configs]
     for u, x, c, g in zip(ups, xs, configs, cuda):
-        for _ in range(warmup):
+        for _ in range(warmup if u is not None else 0):
             _time_once(u, x, c.scale, g)
     times: list[list[float]] = [[] for _ in configs]
     for _ in range(rounds):
         for i, (u, x, c, g) in enumerate(zip(ups, xs, configs, cuda)):
-            times[i].extend(_time_once(u, x, c.scale, g) for _ in range(reps))
+            if u is not None:
+                times[i].extend(_time_once(u, x, c.scale, g) for _ in range(reps))
     rows = []
-    for c, u, t in zip(configs, ups, times):
+    for c, u, t, e in zip(configs, ups, times, errors):
+        if u is None:
+            nan = float("nan")
+            rows.append({**asdict(c), "kind": "bench", "median_ms": nan, "p90_ms": nan, "mpix_per_s": nan, "calls": 0,
+                         "file_bytes": nan, "build_s": nan, "cpu_flags": " ".join(cpu_flags()), "error": e})
+            continue
         t = sorted(t)
         out_pixels = (c.size * c.scale) ** 2
         med = statistics.median(t)
@@ -169,6 +192,6 @@ def bench(configs: list[BenchConfig], calib: CalibConfig | None, *, reps: int = 
     """Time every configuration (interleaved) and, with ``memory``, measure each one's peak memory."""
     rows = time_configs(configs, calib, reps=reps, rounds=rounds)
     for row, cfg in zip(rows, configs):
-        row["peak_mib"] = peak_memory_mib(cfg, calib) if memory else float("nan")
+        row["peak_mib"] = peak_memory_mib(cfg, calib) if memory and "error" not in row else float("nan")
         row["memory"] = ("cuda max_memory_allocated" if cfg.device == "cuda" else "peak RSS increase") if memory else ""
     return rows

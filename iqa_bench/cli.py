@@ -554,6 +554,13 @@ def bench(
             raise typer.BadParameter("no configuration to measure")
         cal = _calib_config(calib, calib_method, 64, int8_float_layers, int8_activations, int8_float_precision)
         rows = run_bench(configs, cal, reps=reps, rounds=rounds, memory=memory)
+        failed = [r for r in rows if r.get("error")]
+        rows = [r for r in rows if not r.get("error")]
+        for r in failed:
+            err.print(f"[red]failed:[/] {escape(r['model'])} {escape(r['variant'])} on {escape(r['backend'])}: "
+                      f"{escape(r['error'])}", highlight=False)
+        if not rows:
+            raise typer.Exit(1)
         t = Table("model", "backend", "variant", "median ms", "p90 ms", "MPix/s", "peak MiB", "file MiB", "speed-up")
         base = {}
         for r in rows:
@@ -572,6 +579,8 @@ def bench(
             out.print(f"rows appended to {store.path}", highlight=False)
         if json_out:
             json_out.write_text(json.dumps(rows, indent=2))
+        if failed:
+            raise typer.Exit(1)  # what was measured is printed and kept; the failures are said above
 
 
 @app.command()

@@ -28,8 +28,8 @@ from iqa_bench.data.datasets import Sample, resolve_dataset
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
 from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.deploy.qat import QatConfig
-from iqa_bench.errors import (ComputeError, IQABenchError, InputError, MetricUnavailableError, RunStateError, brief,
-                              is_storage_error)
+from iqa_bench.errors import (ComputeError, InputError, MetricUnavailableError, RunStateError, is_storage_error,
+                              one_line_cause as _cause)
 from iqa_bench.io import ImageInfo, list_images, png_text, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS, create_metric
 from iqa_bench.metrics.base import ReferenceCached
@@ -439,13 +439,6 @@ def open_manifest(run_dir: Path, conv: dict[str, str], sources: list[_Source], c
         entry.setdefault("weights", {}).update(s.describe.get("weights", {}))
         entry.setdefault("variants", {})[f"{s.variant}/{s.backend}"] = {"variant": s.variant, "backend": s.backend}
     return manifest
-
-
-def _cause(exc: BaseException) -> str:
-    """One line for a failure: our errors' own message, else the exception type and its first line."""
-    if isinstance(exc, IQABenchError):
-        return f"{exc.message} (fix: {exc.hint})" if exc.hint else exc.message
-    return brief(exc, limit=10_000)
 
 
 def _prepare(src: _Source, scale: int, dataset: str, timings: TimingRows) -> None:

@@ -84,3 +84,10 @@ def brief(exc: BaseException, limit: int = 200) -> str:
     when the message is empty), at most ``limit`` characters of message."""
     first = (str(exc).strip().splitlines() or [""])[0][:limit]
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def one_line_cause(exc: BaseException) -> str:
+    """One line for a failure: our errors' own message (and fix), else the exception type and its first line."""
+    if isinstance(exc, IQABenchError):
+        return f"{exc.message} (fix: {exc.hint})" if exc.hint else exc.message
+    return brief(exc, limit=10_000)
