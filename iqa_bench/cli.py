@@ -257,7 +257,8 @@ def evaluate(
                                           "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
     int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
                                                    "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
-                                                   "Default: the backend's own."),
+                                                   "Default: the backend's own (OpenVINO int8: asymmetric, "
+                                                   "rebuilt symmetric where OpenVINO cannot run it)."),
     int8_float_precision: str = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the "
                                              "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16)."),
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
@@ -267,7 +268,7 @@ def evaluate(
     threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch threads per process (default: one per "
                                           "core); --jobs 2 --threads 1 on 2 cores, equal to --jobs 1 --threads 1."),
     executor: str = typer.Option("local", "--executor", help="local (worker processes here) or ray (Ray actors, "
-                                 "`pip install 'iqa-bench[ray]'`)."),
+                                 "`pip install 'iqa-bench\\[ray]'`)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: $RAY_ADDRESS, "
                                           "else a local Ray instance)."),
 ) -> None:
@@ -376,7 +377,8 @@ def quantize(
                                           "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
     int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
                                                    "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
-                                                   "Default: the backend's own."),
+                                                   "Default: the backend's own (OpenVINO int8: asymmetric, "
+                                                   "rebuilt symmetric where OpenVINO cannot run it)."),
     int8_float_precision: str = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the "
                                              "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16)."),
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
@@ -516,7 +518,8 @@ def bench(
                                           "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
     int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
                                                    "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
-                                                   "Default: the backend's own."),
+                                                   "Default: the backend's own (OpenVINO int8: asymmetric, "
+                                                   "rebuilt symmetric where OpenVINO cannot run it)."),
     int8_float_precision: str = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the "
                                              "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows as JSON."),
