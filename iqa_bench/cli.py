@@ -221,6 +221,16 @@ class _LRSource(str, Enum):
     provided = "provided"
 
 
+# The int8 recipe options evaluate, quantize and bench share (one definition, one help text).
+INT8_FLOAT_LAYERS = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most sensitive "
+                                 "convolutions in float (a per-layer sweep on the calibration patches).")
+INT8_ACTIVATIONS = typer.Option(None, "--int8-activations", help="int8 activation ranges: symmetric or asymmetric "
+                                "(a zero point; OpenVINO, torchao). Default: the backend's own (OpenVINO int8: "
+                                "asymmetric, rebuilt symmetric where OpenVINO cannot run it).")
+INT8_FLOAT_PRECISION = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the layers kept in "
+                                    "float compute in, f32 or bf16 (AMX/AVX-512 BF16).")
+
+
 @app.command()
 def evaluate(
     models: Optional[str] = typer.Option(
@@ -253,14 +263,9 @@ def evaluate(
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="int8 calibration: minmax, entropy or percentile."),
     calib_patches: int = typer.Option(64, "--calib-patches", help="Number of LR patches used for calibration."),
-    int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
-                                          "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
-    int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
-                                                   "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
-                                                   "Default: the backend's own (OpenVINO int8: asymmetric, "
-                                                   "rebuilt symmetric where OpenVINO cannot run it)."),
-    int8_float_precision: str = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the "
-                                             "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16)."),
+    int8_float_layers: int = INT8_FLOAT_LAYERS,
+    int8_activations: Optional[str] = INT8_ACTIVATIONS,
+    int8_float_precision: str = INT8_FLOAT_PRECISION,
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     jobs: str = typer.Option("1", "--jobs", "-j", help="Workers computing SR outputs and metrics; the run directory "
                              "keeps one writer and the results equal --jobs 1's. auto: the CPUs at --threads each "
@@ -373,14 +378,9 @@ def quantize(
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, entropy or percentile."),
     calib_patches: int = typer.Option(64, "--calib-patches", help="Number of LR patches used for calibration."),
-    int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
-                                          "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
-    int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
-                                                   "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
-                                                   "Default: the backend's own (OpenVINO int8: asymmetric, "
-                                                   "rebuilt symmetric where OpenVINO cannot run it)."),
-    int8_float_precision: str = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the "
-                                             "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16)."),
+    int8_float_layers: int = INT8_FLOAT_LAYERS,
+    int8_activations: Optional[str] = INT8_ACTIVATIONS,
+    int8_float_precision: str = INT8_FLOAT_PRECISION,
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write what was built as JSON."),
 ) -> None:
@@ -514,14 +514,9 @@ def bench(
     run: Optional[Path] = typer.Option(None, "--run", help="Run directory: rows appended to its timings.parquet."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images for int8 (default: $IQA_BENCH_CALIB)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, entropy or percentile."),
-    int8_float_layers: int = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most "
-                                          "sensitive convolutions in float (a per-layer sweep on the calibration patches)."),
-    int8_activations: Optional[str] = typer.Option(None, "--int8-activations", help="int8 activation ranges: "
-                                                   "symmetric or asymmetric (a zero point; OpenVINO, torchao). "
-                                                   "Default: the backend's own (OpenVINO int8: asymmetric, "
-                                                   "rebuilt symmetric where OpenVINO cannot run it)."),
-    int8_float_precision: str = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the "
-                                             "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16)."),
+    int8_float_layers: int = INT8_FLOAT_LAYERS,
+    int8_activations: Optional[str] = INT8_ACTIVATIONS,
+    int8_float_precision: str = INT8_FLOAT_PRECISION,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows as JSON."),
 ) -> None:
     """Latency (median, p90), throughput, peak memory and file size of model x variant x backend."""
