@@ -12,7 +12,6 @@ counts towards another's.
 from __future__ import annotations
 
 import dataclasses
-
 import multiprocessing
 import os
 import statistics
