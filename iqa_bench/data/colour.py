@@ -67,3 +67,29 @@ def rgb_to_ycbcr_bt601(img: np.ndarray) -> np.ndarray:
 def ycbcr_to_rgb_bt601(img: np.ndarray) -> np.ndarray:
     """Inverse of :func:`rgb_to_ycbcr_bt601` (MATLAB ``ycbcr2rgb``), not clipped."""
     return (img.astype(np.float64, copy=False) - _YCBCR_OFFSET) @ np.linalg.inv(_YCBCR).T
+
+
+# MATLAB rgb2gray: the luma row of its NTSC (YIQ) matrix inverted and rounded, as the function uses it.
+_MATLAB_GREY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+
+
+def grey_uint8_matlab(img: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2gray`` of a uint8 image: full-range luma on 0..255, rounded to integers.
+
+    Parameters
+    ----------
+    img
+        ``(H, W, 3)`` RGB or ``(H, W, 1)`` grey, float on [0, 1]; a grey image is kept as it is.
+
+    Returns
+    -------
+    ``(H, W)`` float64 with integer values 0..255, the grey image the authors' MATLAB code sees for
+    an 8-bit file (``round(255 * gray)``; for 8-bit inputs equal to ``rgb2gray`` of the uint8 array).
+    """
+    x = img.astype(np.float64, copy=False)
+    if x.ndim == 3 and x.shape[2] == 1:
+        return np.round(x[..., 0] * 255.0)
+    if x.ndim != 3 or x.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB or (H, W, 1) grey image, got shape {img.shape}")
+    r, g, b = _MATLAB_GREY_WEIGHTS
+    return np.round((r * x[..., 0] + g * x[..., 1] + b * x[..., 2]) * 255.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iqa_bench.metrics import brisque, niqe, perceptual, piq_metrics, psnr, ssim, unavailable, video
+from iqa_bench.metrics import brisque, cw_ssim, entropy, niqe, perceptual, piq_metrics, piqe, psnr, ssim, unavailable, video
 import inspect
 from typing import Any
 
@@ -16,6 +16,9 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     ssim.register(reg)
     niqe.register(reg)
     brisque.register(reg)
+    piqe.register(reg)
+    entropy.register(reg)
+    cw_ssim.register(reg)
     perceptual.register(reg)
     piq_metrics.register(reg)
     unavailable.register(reg)

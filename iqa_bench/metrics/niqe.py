@@ -55,6 +55,17 @@ def _blur(img: np.ndarray) -> np.ndarray:
     return correlate1d(correlate1d(img, _WINDOW, axis=0, mode="nearest"), _WINDOW, axis=1, mode="nearest")
 
 
+def mscn(img: np.ndarray) -> np.ndarray:
+    """Mean-subtracted contrast-normalised coefficients ``(I - mu) / (sigma + 1)`` of a 2-D image on 0..255.
+
+    Local mean and deviation from the 7x7 Gaussian (sigma 7/6) with replicated edges, as MATLAB's
+    ``imgaussfilt(I, 7/6, 'FilterSize', 7, 'Padding', 'replicate')`` in NIQE and PIQE.
+    """
+    mu = _blur(img)
+    sigma = np.sqrt(np.abs(_blur(img * img) - mu * mu))
+    return (img - mu) / (sigma + 1)
+
+
 def _aggd(x: np.ndarray) -> tuple[float, float, float]:
     """Asymmetric generalised Gaussian fit by moment matching: (alpha, beta_left, beta_right)."""
     x = x.ravel()
@@ -86,12 +97,10 @@ def niqe_features(grey255: np.ndarray) -> np.ndarray:
     img = grey255[: nh * BLOCK, : nw * BLOCK].astype(np.float64)
     per_scale = []
     for s in (1, 2):
-        mu = _blur(img)
-        sigma = np.sqrt(np.abs(_blur(img * img) - mu * mu))
-        mscn = (img - mu) / (sigma + 1)
+        coeffs = mscn(img)
         b = BLOCK // s
         per_scale.append(
-            np.array([_block_features(mscn[i * b : (i + 1) * b, j * b : (j + 1) * b]) for j in range(nw) for i in range(nh)])
+            np.array([_block_features(coeffs[i * b : (i + 1) * b, j * b : (j + 1) * b]) for j in range(nw) for i in range(nh)])
         )
         if s == 1:
             img = imresize(img / 255.0, 0.5, border="symmetric") * 255.0
