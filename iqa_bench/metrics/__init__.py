@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from iqa_bench.metrics import brisque, cw_ssim, entropy, niqe, perceptual, piq_metrics, piqe, psnr, ssim, unavailable, video
+from iqa_bench.metrics import (
+    brisque, cw_ssim, entropy, niqe, perceptual, piq_metrics, piqe, psnr, ssim, unavailable, video,
+)
 import inspect
 from typing import Any
 

@@ -77,7 +77,7 @@ def register(reg: Registry[MetricInfo]) -> None:
             value_range=(0.0, 100.0),
             colour="grey, MATLAB rgb2gray rounded to uint8; grey as is",
             crop="scale",
-            description="PIQE (MATLAB piqe): 16x16 MSCN blocks, activity 0.1, edge segments 6 px, centre-surround noise",
+            description="PIQE (MATLAB piqe): 16x16 MSCN blocks, activity 0.1, 6-px edge segments, centre-surround noise",
             perceptual=True,
             precision="float64",
         ),
