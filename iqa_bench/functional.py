@@ -34,7 +34,7 @@ import numpy as np
 
 from iqa_bench.errors import InputError
 
-__all__ = ["score", "psnr", "psnr_y", "ssim", "ssim_y", "ms_ssim", "cw_ssim", "lpips", "dists", "niqe", "brisque",
+__all__ = ["score", "psnr", "psnr_y", "ssim", "ssim_y", "ms_ssim", "cw_ssim", "nlpd", "lpips", "dists", "niqe", "brisque",
            "piqe", "entropy"]
 
 
@@ -126,6 +126,8 @@ ssim_y = _fr("ssim_y", "SSIM on BT.601 luma (grey as is): the SR papers' SSIM.")
 ms_ssim = _fr("ms_ssim", "MS-SSIM (piq), RGB.")
 cw_ssim = _fr("cw_ssim", "CW-SSIM (Sampat et al. 2009): complex steerable pyramid level 4, 8 orientations, on MATLAB "
               "rgb2gray; 1 for equal images.")
+nlpd = _fr("nlpd", "NLPD (Laparra et al. 2016): normalised Laplacian pyramid distance on MATLAB rgb2gray; 0 for equal "
+           "images, lower is better.")
 lpips = _fr("lpips", "LPIPS v0.1, AlexNet trunk (lower is better); needs its weights file.")
 dists = _fr("dists", "DISTS with the official weights (lower is better); needs its weights files.")
 niqe = _nr("niqe", "NIQE with the LIVE pristine model (lower is better); images of at least 96x96 pixels.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from iqa_bench.metrics import (
-    brisque, cw_ssim, entropy, niqe, perceptual, piq_metrics, piqe, psnr, ssim, unavailable, video,
+    brisque, cw_ssim, entropy, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, ssim, unavailable, video,
 )
 import inspect
 from typing import Any
@@ -21,6 +21,7 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     piqe.register(reg)
     entropy.register(reg)
     cw_ssim.register(reg)
+    nlpd.register(reg)
     perceptual.register(reg)
     piq_metrics.register(reg)
     unavailable.register(reg)

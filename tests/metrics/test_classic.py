@@ -1,4 +1,4 @@
-"""Classic metrics without learned weights (entropy, PIQE, CW-SSIM) against the official MATLAB values.
+"""Classic metrics without learned weights (entropy, PIQE, CW-SSIM, NLPD) against the official MATLAB values.
 
 Values: the original implementations' results on IQA-PyTorch's calibration images (its
 ResultsCalibra/calibration_summary.csv, rows without "(ours)"), published rounded to 4 decimals
@@ -19,6 +19,7 @@ OFFICIAL = {
     "entropy": ((6.9511, 6.9661, 7.5309, 7.5566, 5.7629), 5.1e-5),
     "piqe": ((100.0, 21.62, 35.86, 41.15, 76.95), 5.1e-3),
     "cw_ssim": ((0.2763, 0.9996, 1.0, 0.9068, 0.8658), 5.1e-5),
+    "nlpd": ((0.5616, 0.0195, 0.0159, 0.3028, 0.4326), 5.1e-5),
 }
 
 
@@ -76,3 +77,11 @@ def test_cw_ssim_is_one_for_equal_images_symmetric_and_refuses_tiny_images():
     assert m(a, b) == pytest.approx(m(b, a), abs=1e-12)
     with pytest.raises(InputError, match="cw_ssim cannot build 4 pyramid levels on a 40x40 image"):
         m(a[:40, :40], b[:40, :40])
+
+
+def test_nlpd_is_zero_for_equal_images_and_symmetric():
+    rng = np.random.default_rng(2)
+    a, b = rng.random((64, 80, 3)), rng.random((64, 80, 3))
+    m = create_metric("nlpd")
+    assert m(a, a) == 0.0
+    assert m(a, b) == pytest.approx(m(b, a), abs=1e-12)
