@@ -34,8 +34,8 @@ import numpy as np
 
 from iqa_bench.errors import InputError
 
-__all__ = ["score", "psnr", "psnr_y", "ssim", "ssim_y", "ms_ssim", "cw_ssim", "nlpd", "lpips", "dists", "niqe", "brisque",
-           "piqe", "entropy"]
+__all__ = ["score", "psnr", "psnr_y", "ssim", "ssim_y", "ms_ssim", "cw_ssim", "nlpd", "lpips", "dists", "niqe",
+           "brisque", "piqe", "entropy"]
 
 
 def _to_numpy(x: Any, role: str) -> np.ndarray:
