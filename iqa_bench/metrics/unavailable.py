@@ -44,6 +44,30 @@ UNAVAILABLE: dict[str, tuple[MetricInfo, str]] = {
         ),
         _UNKNOWN_HASH,
     ),
+    "niqe_matlab": (
+        MetricInfo(
+            kind="nr", higher_is_better=False, value_range=(0.0, float("inf")), colour="grey (MATLAB rgb2gray)",
+            crop="scale", perceptual=True,
+            description="NIQE as MATLAB's Image Processing Toolbox computes it (niqe), with its built-in model",
+            weights=(WeightSpec("nr/niqe_matlab_model.mat", None,
+                                source="MATLAB Image Processing Toolbox (the default model of niqe)"),),
+            unavailable="MATLAB's built-in NIQE model ships only with MATLAB; 'niqe' is the LIVE release's model "
+            "(the SR papers' NIQE)",
+        ),
+        _UNKNOWN_HASH,
+    ),
+    "brisque_matlab": (
+        MetricInfo(
+            kind="nr", higher_is_better=False, value_range=(float("-inf"), float("inf")),
+            colour="grey (MATLAB rgb2gray)", crop="scale", perceptual=True,
+            description="BRISQUE as MATLAB's Image Processing Toolbox computes it (brisque), with its built-in model",
+            weights=(WeightSpec("nr/brisque_matlab_model.mat", None,
+                                source="MATLAB Image Processing Toolbox (the default model of brisque)"),),
+            unavailable="MATLAB's built-in BRISQUE model ships only with MATLAB; 'brisque' is the LIVE release's "
+            "model",
+        ),
+        _UNKNOWN_HASH,
+    ),
     "clipiqa": (
         MetricInfo(
             kind="nr", higher_is_better=True, value_range=(0.0, 1.0), colour="rgb", crop="none", perceptual=True,
