@@ -13,7 +13,7 @@ import socket
 import time
 from pathlib import Path
 from types import TracebackType
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,12 +52,27 @@ class ParquetTable:
 
 
 PARTS_DIR = "results.parts"
-MAX_PARTS = 64  # parts kept before they are merged into results.parquet
+# Parts are merged in tiers, like the levels of a log-structured merge tree: this many consecutive
+# parts of one tier become one part of the next tier. A row is rewritten once per tier
+# (log_FANOUT of the number of flushes), never once per flush, and a run holds at most FANOUT - 1
+# parts per tier.
+PARTS_FANOUT = 16
+
+
+def _part_order(path: Path) -> tuple[int, int]:
+    """Reading order of a part: by sequence number, and a merged part (higher tier) before the
+    not-yet-removed last part it was merged from (a run killed mid-merge then reads the same rows)."""
+    _, seq, *tier = path.stem.split("-")
+    return int(seq), -int(tier[0][1:]) if tier else 0
+
+
+def _tier(path: Path) -> int:
+    return -_part_order(path)[1]
 
 
 def _table_files(main: Path, parts_dir: Path) -> list[Path]:
     """``main`` (when present), then its appended parts in the order they were written."""
-    parts = sorted(parts_dir.glob("part-*.parquet")) if parts_dir.is_dir() else []
+    parts = sorted(parts_dir.glob("part-*.parquet"), key=_part_order) if parts_dir.is_dir() else []
     return ([main] if main.exists() else []) + parts
 
 
@@ -69,7 +84,7 @@ def _append_part(parts_dir: Path, files: list[Path], df: pd.DataFrame) -> Path:
     """Write ``df`` atomically as the next part file of ``parts_dir`` (numbered after those in
     ``files``, the store's own list: no directory scan per flush) and return its path."""
     parts_dir.mkdir(parents=True, exist_ok=True)
-    last = max((int(f.stem.split("-")[1]) for f in files if f.parent == parts_dir), default=0)
+    last = max((_part_order(f)[0] for f in files if f.parent == parts_dir), default=0)
     path = parts_dir / f"part-{last + 1:08d}.parquet"
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
@@ -91,25 +106,66 @@ def _merge_parts(main: Path, files: list[Path], df: pd.DataFrame) -> None:
             pass
 
 
-def _read_rows(files: list[Path]) -> dict[tuple[Any, ...], tuple[float, str]]:
-    """``{key: (value, inputs)}`` from the result files in order (a later file's row replaces an earlier one)."""
-    rows: dict[tuple[Any, ...], tuple[float, str]] = {}
+def _merge_full_tiers(files: list[Path], main: Path, combine: Callable[[list[Path]], pd.DataFrame]) -> None:
+    """While the last :data:`PARTS_FANOUT` files are parts of one tier, write ``combine`` of them as
+    one part of the next tier (atomically, in their place in ``files``) and remove them."""
+    while len(files) >= PARTS_FANOUT:
+        tail = files[-PARTS_FANOUT:]
+        tiers = {-1 if f == main else _tier(f) for f in tail}
+        if len(tiers) != 1 or -1 in tiers:
+            return
+        merged = tail[-1].with_name(f"part-{_part_order(tail[-1])[0]:08d}-t{tiers.pop() + 1}.parquet")
+        with atomic_path(merged) as tmp:
+            combine(tail).to_parquet(tmp, index=False)
+        for f in tail:
+            f.unlink(missing_ok=True)
+        files[-PARTS_FANOUT:] = [merged]
+
+
+def _read_index(files: list[Path]) -> dict[tuple[Any, ...], str]:
+    """``{key: inputs}`` of the result files in order (a later file's row replaces an earlier one).
+    Values are not kept: the store holds one small entry per cell, the table stays on disk."""
+    index: dict[tuple[Any, ...], str] = {}
+    intern: dict[Any, Any] = {}  # one object per distinct name/hash instead of one per row
     for path in files:
         df = read_table(path)
         inputs = df["inputs"].astype(str) if "inputs" in df else pd.Series("", index=df.index)
-        for k, v, h in zip(zip(*(df[c] for c in KEY)), df["value"], inputs):
-            rows[tuple(k)] = (float(v), h)
-    return rows
+        cols = [df[c].tolist() for c in KEY]
+        for k, h in zip(zip(*cols), inputs.tolist()):
+            index[tuple(intern.setdefault(x, x) for x in k)] = intern.setdefault(h, h)
+    return index
 
 
 def _frame(rows: dict[tuple[Any, ...], tuple[float, str]]) -> pd.DataFrame:
-    """The rows as the results table: columns :data:`COLUMNS`, sorted by key."""
-    recs = [dict(zip(KEY, k), value=v, inputs=h) for k, (v, h) in rows.items()]
-    df = pd.DataFrame.from_records(recs, columns=[*KEY, "value", "inputs"])
+    """The rows as the results table: columns :data:`COLUMNS`, sorted by key.
+
+    Sorted as Python tuples (the order pandas' sort by the key columns gives): a flush's few rows
+    are written without pandas' multi-column sort, the largest cost of a small flush."""
+    items = sorted(rows.items())
+    cols: dict[str, Any] = {c: [k[i] for k, _ in items] for i, c in enumerate(KEY)}
+    cols["value"] = np.array([v for _, (v, _) in items], dtype=np.float64)
+    cols["inputs"] = [h for _, (_, h) in items]
+    cols["scale"] = np.array(cols["scale"], dtype=np.int64)
+    return pd.DataFrame(cols, columns=COLUMNS)
+
+
+def _canonical(df: pd.DataFrame) -> pd.DataFrame:
     df = df.sort_values(list(KEY), kind="stable", ignore_index=True)
     df["scale"] = df["scale"].astype("int64")
     df["value"] = df["value"].astype("float64")
     return df[COLUMNS]
+
+
+def _combine(files: list[Path], extra: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows of ``files`` then ``extra``, a later row replacing an earlier one of the same key,
+    as the results table (columns :data:`COLUMNS`, sorted by key)."""
+    frames = [read_table(f) for f in files] + ([extra] if extra is not None else [])
+    frames = [f.assign(inputs="") if "inputs" not in f else f for f in frames]  # runs made before hashes
+    if not frames:
+        return _frame({})
+    df = pd.concat(frames, ignore_index=True)
+    df["inputs"] = df["inputs"].astype(str)
+    return _canonical(df.drop_duplicates(list(KEY), keep="last"))
 
 
 class ResultsStore:
@@ -117,50 +173,51 @@ class ResultsStore:
 
     :meth:`flush` writes only the rows added since the last flush, as a new part file
     (``results.parts/part-NNNNNNNN.parquet``, atomically), so a long sweep never rewrites what it
-    already wrote; :meth:`compact` merges everything into ``results.parquet`` (sorted by key, so a
-    resumed run and an uninterrupted one give identical files) and removes the parts. A run killed
-    before compacting keeps its parts: :func:`load_run` and the next :class:`ResultsStore` read them
-    (a later part's row replaces an earlier row of the same key: its inputs changed).
+    already wrote at every flush: every :data:`PARTS_FANOUT` consecutive parts of one tier are merged
+    into one part of the next tier (``part-NNNNNNNN-tK.parquet``), so a row is rewritten about
+    ``log_16(flushes)`` times. In memory the store keeps only which cells it has (key -> inputs
+    hash), not their values. :meth:`compact` merges everything into ``results.parquet`` (sorted by
+    key, so a resumed run and an uninterrupted one give identical files) and removes the parts. A
+    run killed before compacting keeps its parts: :func:`load_run` and the next :class:`ResultsStore`
+    read them (a later part's row replaces an earlier row of the same key: its inputs changed).
     """
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / RESULTS_FILE
         self._files = _result_files(self.run_dir)
-        self._rows = _read_rows(self._files)
-        self._new: list[tuple[Any, ...]] = []
+        self._index = _read_index(self._files)
+        self._new: dict[tuple[Any, ...], tuple[float, str]] = {}
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._index)
 
     def has(self, key: tuple[Any, ...], inputs: str | None = None) -> bool:
         """Whether the cell ``key`` (ordered as :data:`KEY`) is stored, and with ``inputs`` (the hash
         of what produced it) when given: a value from other inputs is not this cell's."""
-        return key in self._rows and (inputs is None or self._rows[key][1] == inputs)
+        stored = self._index.get(key)
+        return stored is not None and (inputs is None or stored == inputs)
 
     def add(self, key: tuple[Any, ...], value: float, inputs: str = "") -> None:
         """Store one value. The same key with the same ``inputs`` is an error (a cell is computed
         once); with other inputs it replaces the stale value (its inputs changed)."""
-        if key in self._rows and self._rows[key][1] == inputs:
+        if self._index.get(key) == inputs:
             raise KeyError(f"result {key} is already stored")
-        self._rows[key] = (float(value), inputs)
-        self._new.append(key)
+        self._index[key] = inputs
+        self._new[key] = (float(value), inputs)
 
     def frame(self) -> pd.DataFrame:
-        """The whole table with columns :data:`COLUMNS`, sorted by key."""
-        return _frame(self._rows)
+        """The whole table with columns :data:`COLUMNS`, sorted by key (read from disk)."""
+        return _combine(self._files, _frame(self._new) if self._new else None)
 
     def flush(self) -> None:
-        """Append the rows added since the last flush as one new part file (atomically). Every
-        :data:`MAX_PARTS` parts are merged into ``results.parquet``, so a long sweep keeps few files
-        and rewrites the table only every so often (amortised, not on every flush)."""
+        """Append the rows added since the last flush as one new part file (atomically), then merge
+        full tiers (see the class)."""
         if not self._new:
             return
-        new = _frame({k: self._rows[k] for k in dict.fromkeys(self._new)})
-        self._files.append(_append_part(self.run_dir / PARTS_DIR, self._files, new))
-        self._new = []
-        if len(self._files) > MAX_PARTS:
-            self.compact()
+        self._files.append(_append_part(self.run_dir / PARTS_DIR, self._files, _frame(self._new)))
+        self._new = {}
+        _merge_full_tiers(self._files, self.path, _combine)
 
     def compact(self) -> None:
         """Merge everything into ``results.parquet`` (atomically) and remove the merged parts."""
@@ -205,7 +262,7 @@ class TimingsStore(TimingRows):
     ``iqa-bench bench`` adds its own rows (``kind="bench"``) with latency percentiles and memory.
 
     Append-only like :class:`ResultsStore`: :meth:`flush` writes the new rows as one part file
-    (``timings.parts/part-NNNNNNNN.parquet``), :meth:`compact` merges the parts into
+    (``timings.parts/part-NNNNNNNN.parquet``; full tiers merged in order), :meth:`compact` merges the parts into
     ``timings.parquet``; :func:`read_timings` reads both, so a killed run's timings are kept.
     """
 
@@ -221,8 +278,7 @@ class TimingsStore(TimingRows):
             return
         self._files.append(_append_part(self.run_dir / TIMINGS_PARTS, self._files, pd.DataFrame(self._new)))
         self._new = []
-        if len(self._files) > MAX_PARTS:
-            self.compact()
+        _merge_full_tiers(self._files, self.path, _concat)
 
     def compact(self) -> None:
         """Merge the parts into ``timings.parquet`` (rows in the order they were written)."""
@@ -333,7 +389,7 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
         raise InputError(f"no {RESULTS_FILE} in {run_dir}", "run `iqa-bench evaluate --out DIR` first")
     if files == [run_dir / RESULTS_FILE]:
         return read_table(files[0])
-    return _frame(_read_rows(files))
+    return _combine(files)
 
 
 def plan_key(dataset: str, scale: int, model: str, variant: str, backend: str) -> str:
