@@ -120,6 +120,39 @@ def test_ray_actors_give_the_serial_run_bit_for_bit(env, tmp_path):
     assert pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa)
 
 
+def test_a_two_node_ray_cluster_gives_the_serial_run_bit_for_bit(env, tmp_path):
+    """A Ray cluster of two nodes (two raylets on this machine, one CPU each, built the way Ray's own
+    multi-node tests build one), reached by its address like a real cluster: the two one-CPU actors
+    can only run on different nodes; rows and SR PNGs equal the serial run's, and evaluate leaves
+    the cluster running (it only connected to it)."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'iqa-bench[ray]')")
+    from ray.cluster_utils import Cluster
+
+    base = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("bicubic", "fsrcnn"), scales=(2,),
+                      metrics=("psnr_y", "ssim_y"))
+    evaluate(EvalConfig(**{**base.__dict__, "out": tmp_path / "serial"}))
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address)
+        nodes = [n for n in ray.nodes() if n["Alive"]]
+        assert len(nodes) == 2 and all(n["Resources"].get("CPU") == 1 for n in nodes)
+        ray.shutdown()  # evaluate connects by itself, through --address
+        rep = evaluate(EvalConfig(**{**base.__dict__, "out": tmp_path / "ray", "jobs": 2, "executor": "ray",
+                                     "address": cluster.address}))
+        assert not rep.failures and rep.computed_cells == 10 and not ray.is_initialized()
+        ray.init(address=cluster.address)  # the cluster itself is still up: evaluate only disconnected
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    a, b = _rows(tmp_path / "serial"), _rows(tmp_path / "ray")
+    assert a[KEY].equals(b[KEY]) and (a["value"].to_numpy() == b["value"].to_numpy()).all()
+    pa, pb = _pngs(tmp_path / "serial"), _pngs(tmp_path / "ray")
+    assert pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa)
+
+
 def test_unknown_executor_and_missing_ray_are_one_line(env, tmp_path, monkeypatch):
     with pytest.raises(InputError, match="unknown executor 'dask'"):
         EvalConfig(executor="dask")
