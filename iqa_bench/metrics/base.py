@@ -101,8 +101,14 @@ class FRMetric(Protocol):
 
 def check_pair(sr: np.ndarray, hr: np.ndarray, metric: str) -> None:
     """Raise ``ValueError`` unless ``sr`` and ``hr`` have the same ``(H, W, C)`` shape."""
-    if sr.shape != hr.shape or sr.ndim != 3:
-        raise ValueError(f"{metric}: SR {sr.shape} and HR {hr.shape} must be equal (H, W, C) arrays")
+    check_shape(sr, hr.shape, metric)
+
+
+def check_shape(sr: np.ndarray, hr_shape: tuple[int, ...], metric: str) -> None:
+    """Raise ``ValueError`` unless ``sr`` is an ``(H, W, C)`` array of the HR image's shape (also for a
+    cached reference, which keeps only the shape of its HR image)."""
+    if sr.shape != tuple(hr_shape) or sr.ndim != 3:
+        raise ValueError(f"{metric}: SR {sr.shape} and HR {tuple(hr_shape)} must be equal (H, W, C) arrays")
 
 
 def as_unit_image(img: object, role: str, metric: str) -> np.ndarray:

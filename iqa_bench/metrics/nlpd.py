@@ -13,15 +13,14 @@ Reproduces the authors' ``NLP_dist.m`` values on IQA-PyTorch's calibration image
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import convolve, correlate
+from scipy.ndimage import correlate1d
 
 from iqa_bench.data.colour import grey_uint8_matlab
 from iqa_bench.metrics.base import MetricInfo, check_pair
 from iqa_bench.registry import Registry
 
 LEVELS = 6
-_TAPS = np.array([0.05, 0.25, 0.4, 0.25, 0.05])
-_LOWPASS = np.outer(_TAPS, _TAPS)
+_TAPS = np.array([0.05, 0.25, 0.4, 0.25, 0.05])  # the 5x5 low-pass is their outer product: applied separably
 # Divisive normalisation of the authors' release: per level sigma, and the neighbour weights.
 SIGMAS = (0.0248, 0.0185, 0.0179, 0.0191, 0.0220, 0.2782)
 
@@ -43,16 +42,31 @@ NEIGHBOURS = (
 )
 
 
+def _lowpass(img: np.ndarray, mode: str) -> np.ndarray:
+    return correlate1d(correlate1d(img, _TAPS, axis=0, mode=mode), _TAPS, axis=1, mode=mode)
+
+
 def _reduce(img: np.ndarray) -> np.ndarray:
-    return correlate(img, _LOWPASS, mode="reflect")[::2, ::2]  # MATLAB imfilter 'symmetric', then decimate
+    return _lowpass(img, "reflect")[::2, ::2]  # MATLAB imfilter 'symmetric', then decimate
 
 
 def _expand(low: np.ndarray, odd: np.ndarray) -> np.ndarray:
     padded = np.pad(low, 1, mode="edge")
     up = np.zeros((2 * padded.shape[0], 2 * padded.shape[1]))
     up[::2, ::2] = 4 * padded
-    up = correlate(up, _LOWPASS, mode="constant")
+    up = _lowpass(up, "constant")
     return up[2:up.shape[0] - 2 - odd[0], 2:up.shape[1] - 2 - odd[1]]
+
+
+def _neighbour_sum(mag: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """MATLAB ``conv2(mag, weights, 'same')`` (a true convolution, zeros outside) for a 5x5 filter,
+    as a sum over its few non-zero taps."""
+    h, w = mag.shape
+    padded = np.pad(mag, 2)
+    out = np.zeros_like(mag)
+    for u, v in zip(*np.nonzero(weights)):
+        out += weights[u, v] * padded[4 - u:4 - u + h, 4 - v:4 - v + w]
+    return out
 
 
 def laplacian_pyramid(img: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]:
@@ -67,8 +81,7 @@ def laplacian_pyramid(img: np.ndarray, levels: int = LEVELS) -> list[np.ndarray]
 
 def normalised_pyramid(grey: np.ndarray) -> list[np.ndarray]:
     """The divisively normalised Laplacian pyramid of a 2-D image on [0, 1]."""
-    # conv2(..., 'same'), a true convolution: the neighbour filters are not symmetric.
-    return [band / (s + convolve(np.abs(band), f, mode="constant"))
+    return [band / (s + _neighbour_sum(np.abs(band), f))
             for band, s, f in zip(laplacian_pyramid(grey), SIGMAS, NEIGHBOURS)]
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from iqa_bench.metrics._torch import as_tensor, ieee_fp32, resolve_device
-from iqa_bench.metrics.base import MetricInfo, check_pair
+from iqa_bench.metrics.base import MetricInfo, check_pair, check_shape
 from iqa_bench.registry import Registry
 from iqa_bench.weights import WeightSpec, WeightsStore
 
@@ -69,6 +69,7 @@ class _Features:
     """Per-layer features of one image (already unit-normalised for LPIPS)."""
 
     layers: list[torch.Tensor]
+    shape: tuple[int, ...]  # of the HR image, (H, W, C): an SR image of another shape is refused
 
 
 class LPIPS:
@@ -104,11 +105,12 @@ class LPIPS:
         import torch
 
         with torch.inference_mode(), ieee_fp32():
-            return _Features(self._features(as_tensor(hr, rgb=True, device=self.device)))
+            return _Features(self._features(as_tensor(hr, rgb=True, device=self.device)), hr.shape)
 
     def compare(self, sr: np.ndarray, ref: _Features) -> float:
         import torch
 
+        check_shape(sr, ref.shape, "lpips")
         out = self.reference(sr)
         with torch.inference_mode():
             return sum(float(d[0]) for d in self._layer_distances(out.layers, ref.layers))
@@ -203,11 +205,12 @@ class DISTS:
         import torch
 
         with torch.inference_mode(), ieee_fp32():
-            return _Features(self._features(as_tensor(hr, rgb=True, device=self.device)))
+            return _Features(self._features(as_tensor(hr, rgb=True, device=self.device)), hr.shape)
 
     def compare(self, sr: np.ndarray, ref: _Features) -> float:
         import torch
 
+        check_shape(sr, ref.shape, "dists")
         with torch.inference_mode():
             return 1.0 - sum(float(t[0]) for t in self._layer_similarities(self.reference(sr).layers, ref.layers))
 

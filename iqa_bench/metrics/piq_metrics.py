@@ -25,7 +25,7 @@ import numpy as np
 
 from iqa_bench.errors import InputError
 from iqa_bench.metrics._torch import as_tensor, ieee_fp32, resolve_device
-from iqa_bench.metrics.base import MetricInfo, check_pair
+from iqa_bench.metrics.base import MetricInfo, check_pair, check_shape
 from iqa_bench.registry import Registry
 
 _YIQ = "yiq luma 0.299/0.587/0.114 (authors' MATLAB); grey as is"
@@ -82,25 +82,34 @@ class PiqMetric:
         self.device = resolve_device(device)
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[spec.precision]
 
-    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+    def reference(self, hr: np.ndarray) -> Any:
+        """The HR image as the tensor piq takes, converted once per HR image (the engine reuses it for
+        every model's output)."""
+        return as_tensor(hr, device=self.device, dtype=self.dtype)
+
+    def compare(self, sr: np.ndarray, ref: Any) -> float:
+        """The metric of ``sr`` against a :meth:`reference`."""
         import torch
 
-        check_pair(sr, hr, self.name)
+        check_shape(sr, (*ref.shape[2:], ref.shape[1]), self.name)
         x = as_tensor(sr, device=self.device, dtype=self.dtype)
-        y = as_tensor(hr, device=self.device, dtype=self.dtype)
         kwargs = self.kwargs
         if x.shape[1] == 1 and kwargs.get("chromatic"):
             kwargs = {**kwargs, "chromatic": False}  # a grey image has no chroma: its luma-only score
         with warnings.catch_warnings(), torch.inference_mode(), ieee_fp32():
             warnings.filterwarnings("ignore", message=r"The original \w+ supports only RGB")  # grey -> RGB, documented
             try:
-                value = self.fn(x, y, **kwargs)
+                value = self.fn(x, ref, **kwargs)
             except (AssertionError, ValueError) as exc:  # piq validates with assert/ValueError: make it readable
                 raise InputError(
                     f"{self.name} cannot score a {sr.shape[1]}x{sr.shape[0]} image: {exc}",
                     f"drop {self.name} from --metrics for images this small",
                 ) from None
         return float(value.reshape(-1)[0])
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        check_pair(sr, hr, self.name)
+        return self.compare(sr, self.reference(hr))
 
 
 def total_variation(img: np.ndarray) -> float:

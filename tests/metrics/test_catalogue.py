@@ -80,13 +80,19 @@ def test_lpips_equals_official_forward(store, img):
         assert ours(a, b) == pytest.approx(want, abs=1e-6), name
 
 
-@pytest.mark.parametrize("name", ["lpips", "dists"])
+@pytest.mark.parametrize("name", ["lpips", "dists", *sorted(SPECS)])
 def test_reference_cache_equals_direct_call(store, img, name):
+    """The engine's path (HR-side work once, reused for every model's output) gives the direct call's value."""
+    from iqa_bench.metrics.base import ReferenceCached
+
     m = create(name, store)
+    assert isinstance(m, ReferenceCached)
     hr = img("I01.BMP")[:192, :256]
     ref = m.reference(hr)
     for sr in (img("i01_01_5.bmp")[:192, :256], np.clip(hr + 0.05, 0, 1)):
         assert m.compare(sr, ref) == m(sr, hr)
+    with pytest.raises(ValueError, match="must be equal"):
+        m.compare(sr[:96], ref)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
