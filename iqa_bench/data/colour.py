@@ -9,6 +9,7 @@ import numpy as np
 # ITU-R BT.601 "studio swing" luma on [0, 1] RGB (MATLAB rgb2ycbcr, BasicSR): Y in [16/255, 235/255].
 _BT601_OFFSET = 16.0 / 255.0
 _BT601_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64) / 255.0
+BT601_LUMA_WEIGHTS: tuple[float, float, float] = tuple(float(w) for w in _BT601_WEIGHTS)  # R, G, B on [0, 1]
 
 
 def rgb_to_y_bt601(img: np.ndarray) -> np.ndarray:
