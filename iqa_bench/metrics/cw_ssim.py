@@ -79,22 +79,18 @@ def steerable_bands(grey: np.ndarray, level: int, orientations: int) -> list[np.
     alpha = np.mod(np.pi + ax, 2 * np.pi) - np.pi
     ay = 2 * np.sqrt(const) * np.cos(ax) ** order * (np.abs(alpha) < np.pi / 2)  # one lobe: analytic bands
 
-    for lev in range(1, level + 1):
+    for _ in range(level - 1):  # low-pass and crop down to the chosen level; finer bands are not needed
         rx = rx - 1.0  # one octave down
-        if lev == level:
-            himask = _lookup(log_rad, rx, ry)
-            return [
-                np.fft.ifft2(np.fft.ifftshift(
-                    (-1j) ** order * lodft * _lookup(angle, ax + np.pi * b / orientations, ay) * himask))
-                for b in range(orientations)
-            ]
         d = np.array(lodft.shape)
         lodims = np.ceil((d - 0.5) / 2).astype(int)
         start = (_centre(d) + 1) - (_centre(lodims) + 1)
         crop = (slice(start[0], start[0] + lodims[0]), slice(start[1], start[1] + lodims[1]))
         log_rad, angle, lodft = log_rad[crop], angle[crop], lodft[crop]
-        lodft = lodft * _lookup(log_rad, rx, np.abs(np.sqrt(1.0 - ry**2)))
-    raise AssertionError("unreachable")
+        lodft = lodft * _lookup(log_rad, rx, ry_low)
+    himask = _lookup(log_rad, rx - 1.0, ry)
+    spin = (-1j) ** order * lodft
+    return [np.fft.ifft2(np.fft.ifftshift(spin * _lookup(angle, ax + np.pi * b / orientations, ay) * himask))
+            for b in range(orientations)]
 
 
 def _gaussian_weights(shape: tuple[int, int], sigma: float) -> np.ndarray:

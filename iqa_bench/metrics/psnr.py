@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from iqa_bench.data.colour import BT601_LUMA_WEIGHTS, luma
+from iqa_bench.data.colour import BT601_LUMA_WEIGHTS
 from iqa_bench.metrics.base import MetricInfo, check_pair
 from iqa_bench.registry import Registry
 
@@ -18,7 +18,11 @@ def psnr(sr: np.ndarray, hr: np.ndarray) -> float:
     ``+inf``, which callers report and count rather than average.
     """
     check_pair(sr, hr, "psnr")
-    mse = _sum_squared_difference(np.asarray(sr, dtype=np.float64), np.asarray(hr, dtype=np.float64)) / sr.size
+    sse = _sum_squared_difference(np.asarray(sr, dtype=np.float64), np.asarray(hr, dtype=np.float64))
+    return _decibels(sse / sr.size)
+
+
+def _decibels(mse: float) -> float:
     return float("inf") if mse == 0.0 else float(10.0 * np.log10(1.0 / mse))
 
 
@@ -55,13 +59,11 @@ def _sum_squared_difference(a: np.ndarray, b: np.ndarray, weights: tuple[float, 
 def psnr_y(sr: np.ndarray, hr: np.ndarray) -> float:
     """PSNR on BT.601 limited-range luma (float, not rounded); a grey image on its grey values."""
     check_pair(sr, hr, "psnr_y")
-    if sr.shape[2] == 1:
-        return psnr(luma(sr), luma(hr))
-    # the luma difference directly (its 16/255 offsets cancel): no two luma images to allocate
-    sse = _sum_squared_difference(np.asarray(sr, dtype=np.float64), np.asarray(hr, dtype=np.float64),
-                                  BT601_LUMA_WEIGHTS)
-    mse = sse / (sr.shape[0] * sr.shape[1])
-    return float("inf") if mse == 0.0 else float(10.0 * np.log10(1.0 / mse))
+    # RGB: the luma difference directly (its 16/255 offsets cancel), no two luma images to allocate;
+    # a grey image: its own values (as luma() keeps them)
+    weights = BT601_LUMA_WEIGHTS if sr.shape[2] == 3 else None
+    sse = _sum_squared_difference(np.asarray(sr, dtype=np.float64), np.asarray(hr, dtype=np.float64), weights)
+    return _decibels(sse / (sr.shape[0] * sr.shape[1]))
 
 
 def register(reg: Registry[MetricInfo]) -> None:
