@@ -30,9 +30,10 @@ class _UNetBody(nn.Module):
         self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(levels - 1))
         self.dec = nn.ModuleList(_block(2 * widths[i], widths[i]) for i in range(levels - 1))
         self.levels = levels
+        self.multiple_of = 2 ** (levels - 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        m = 2 ** (self.levels - 1)
+        m = self.multiple_of
         h, w = x.shape[-2:]
         x = F.pad(x, (0, (-w) % m, 0, (-h) % m), mode="replicate")  # any size in, same size out
         skips = [self.head(x)]
@@ -51,6 +52,7 @@ class UNet(nn.Module):
         super().__init__()
         self.body = _UNetBody(channels, feats, levels)
         self.tail = nn.Conv2d(feats, channels, 3, padding=1)
+        self.multiple_of = self.body.multiple_of  # the side the body pads to; exporters may pad outside
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.tail(self.body(x))
@@ -63,8 +65,12 @@ class SRUNet(nn.Module):
         super().__init__()
         self.scale = scale
         self.body = _UNetBody(channels, feats, levels)
+        self.multiple_of = self.body.multiple_of
         self.upsample = nn.Sequential(nn.Conv2d(feats, channels * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
 
     def forward(self, x: Tensor) -> Tensor:
-        skip = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        # An integer output size rather than `scale_factor`: the same source coordinates (in/out is 1/scale
+        # exactly as rounded), and a shape that compilers can keep symbolic (no float-to-int step).
+        h, w = x.shape[-2:]
+        skip = F.interpolate(x, size=(h * self.scale, w * self.scale), mode="bicubic", align_corners=False)
         return skip + self.upsample(self.body(x))

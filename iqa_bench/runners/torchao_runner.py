@@ -5,9 +5,12 @@ exported with dynamic height and width (``torch.export``), annotated by torchao'
 ``X86InductorQuantizer`` (uint8 activations per tensor with min/max ranges, int8 weights per
 channel) except the image-facing convolutions (<= 3 channels in or out, kept in float as in the
 other int8 variants), calibrated on the calibration patches (never the test set), converted, and
-compiled by ``torch.compile`` with inductor (``dynamic=True``: one graph for every image size;
-weights frozen so that oneDNN's int8 convolutions are used). No file is cached: a compiled graph
-lives in its process; the build is repeated per run.
+compiled by ``torch.compile`` with inductor (``dynamic=True``, weights frozen so that oneDNN's int8
+convolutions are used). A network that pads its input to a multiple of ``multiple_of`` (the UNets)
+is exported for such sizes and fed inputs padded the way it pads them itself. The build compiles
+every graph an image size can need (one per range of input areas in which ATen keeps one
+convolution algorithm), so no image's time holds a compilation. No file is cached: a compiled
+graph lives in its process; the build is repeated per run.
 
 Install with ``pip install 'iqa-bench[torchao]'``.
 """
@@ -42,9 +45,12 @@ INFO = RunnerInfo(
     requires=("torchao",),
 )
 EXTRA_HINT = "pip install 'iqa-bench[torchao]'"
-# Warm-up input sides (network input, before valid padding): inductor guards a convolution's
-# algorithm on the input's area, so one small and one large input compile both graphs up front.
-WARMUP_SIDES = ((40, 48), (176, 200))
+# ATen's CPU convolution takes oneDNN for a batch-1, ungrouped convolution whose kernel is at most 3
+# wide or high only when its input holds more than this many elements (`use_mkldnn`,
+# aten/src/ATen/native/Convolution.cpp). Dynamo guards on that choice, so each side of each such
+# threshold is a graph of its own: the build compiles one input per side up front (`_warmup_sides`).
+MKLDNN_MIN_NUMEL = 20480
+LARGEST_WARMUP = 176 * 200
 
 
 def _versions() -> dict[str, str]:
@@ -108,6 +114,7 @@ class TorchaoUpscaler(NetworkUpscaler):
         self.threads = threads
         self._graphs: dict[int, Any] = {}
         self._shrinks: dict[int, int] = {}
+        self._multiples: dict[int, int] = {}
         self._records: dict[int, dict[str, Any]] = {}
 
     def _shrink(self, scale: int) -> int:
@@ -131,8 +138,16 @@ class TorchaoUpscaler(NetworkUpscaler):
         shrink = self._shrinks[scale] = int(getattr(net, "shrink", 0))
         patches = calibration_inputs(self.calib, scale, self.network_input, shrink)
         least = 2 * shrink + 16  # a valid-padding network needs more than its receptive field
-        dims = {2: Dim("h", min=least, max=16384), 3: Dim("w", min=least, max=16384)}
-        example = torch.from_numpy(patches[0])
+        multiple = self._multiples[scale] = int(getattr(net, "multiple_of", 1))
+        if multiple > 1:
+            # A network that pads its input to a multiple of `multiple` (UNets) is exported for such
+            # sides only (`multiple * Dim`): torch.export cannot reason about the modulo of a free
+            # dimension. `_call` replicate-pads outside, as the network itself would, and crops.
+            dims = {2: multiple * Dim("h", min=-(-least // multiple), max=16384 // multiple),
+                    3: multiple * Dim("w", min=-(-least // multiple), max=16384 // multiple)}
+        else:
+            dims = {2: Dim("h", min=least, max=16384), 3: Dim("w", min=least, max=16384)}
+        example = torch.from_numpy(_pad_to_multiple(patches[0], multiple))
         exported = export(net, (example,), dynamic_shapes=(dims,)).module()
         quantizer = xiq.X86InductorQuantizer().set_global(_minmax_config())
         float_layers = []
@@ -147,14 +162,16 @@ class TorchaoUpscaler(NetworkUpscaler):
         graph = torch.compile(convert_pt2e(prepared), dynamic=True)
         convs = sum(isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) for m in net.modules())
         c = 1 if self.info.input == "y" else 3
+        sides = _warmup_sides(net, c, least, multiple)
         with self._threads(), _compile_settings(), torch.no_grad():
-            for h, w in WARMUP_SIDES:
-                graph(torch.zeros(1, c, h + 2 * shrink, w + 2 * shrink))
+            for h, w in sides:
+                _call(graph, np.zeros((1, c, h, w), np.float32), multiple)
         self._records[scale] = {
             "tools": _versions(), "calibration": calibration_record(self.calib), "float_layers": float_layers,
             "conv_precision": {"int8": convs - len(float_layers), "f32": len(float_layers)},
             "quantizer": "X86InductorQuantizer: uint8 activations per tensor (min/max ranges), "
                          "int8 weights per channel",
+            "input_multiple": multiple, "warmup_sides": [list(hw) for hw in sides],
             "build_seconds": round(time.perf_counter() - t0, 3), "cpu_flags": list(cpu_flags()),
         }
         return graph
@@ -187,7 +204,63 @@ class TorchaoUpscaler(NetworkUpscaler):
 
         graph = self.graph(scale)
         with self._threads(), _compile_settings(), torch.no_grad():
-            return graph(torch.from_numpy(x)).numpy()
+            return _call(graph, x, self._multiples[scale])
+
+
+def _warmup_sides(net: Any, channels: int, least: int, multiple: int) -> list[tuple[int, int]]:
+    """One network-input size ``(H, W)`` per range of input areas in which every convolution keeps one
+    ATen algorithm (see ``MKLDNN_MIN_NUMEL``), so that no image size compiles a graph after the build.
+
+    Each such convolution's input size is measured relative to the network's input on a probe
+    (forward hooks on the float network); sides are multiples of ``multiple``, at least ``least``."""
+    import torch
+
+    probe = multiple * max(8, -(-least // multiple))
+    ratios: set[float] = set()
+
+    def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        kh, kw = module.kernel_size
+        if module.groups == 1 and not (kh > 3 and kw > 3):
+            ratios.add(args[0].numel() / probe**2)
+
+    handles = [m.register_forward_pre_hook(hook) for m in net.modules() if type(m) is torch.nn.Conv2d]
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, channels, probe, probe))
+    finally:
+        for h in handles:
+            h.remove()
+    cuts = sorted({MKLDNN_MIN_NUMEL / r for r in ratios if least**2 < MKLDNN_MIN_NUMEL / r < LARGEST_WARMUP})
+    bounds = [least**2 - 1, *cuts, LARGEST_WARMUP]
+    candidates = range(-(-least // multiple) * multiple, 257, multiple)
+    sides = []
+    for lo, hi in zip(bounds, bounds[1:]):  # areas in (lo, hi]; the pair nearest the geometric middle
+        target = (max(lo, 1) * hi) ** 0.5
+        fits = [(h, w) for h in candidates for w in candidates if lo < h * w <= hi]
+        if fits:
+            sides.append(min(fits, key=lambda hw: (abs(np.log(hw[0] * hw[1] / target)), abs(hw[0] - hw[1]))))
+    return sides
+
+
+def _pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
+    """``x`` ``(1, C, H, W)`` replicate-padded at the bottom and right to sides divisible by ``multiple``."""
+    h, w = x.shape[-2:]
+    if multiple <= 1 or (h % multiple == 0 and w % multiple == 0):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (0, -h % multiple), (0, -w % multiple)), mode="edge")
+
+
+def _call(graph: Any, x: np.ndarray, multiple: int) -> np.ndarray:
+    """One patch through ``graph``, padded to ``multiple`` and the output cropped back to ``x``'s extent."""
+    import torch
+
+    padded = _pad_to_multiple(x, multiple)
+    t = torch.from_numpy(padded)
+    y = graph(t).numpy()
+    if padded is x:
+        return y
+    ratio = y.shape[-1] // padded.shape[-1]
+    return np.ascontiguousarray(y[..., : x.shape[-2] * ratio, : x.shape[-1] * ratio])
 
 
 def create(model: ModelInfo, variant: str, **kwargs: Any) -> Upscaler:
