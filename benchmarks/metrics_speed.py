@@ -429,10 +429,14 @@ def time_suite(suite: str, outputs: dict[str, list[np.ndarray]], hrs: list[np.nd
             fn()
             runs.append(time.perf_counter() - t0)
         result[f"{col}_s"] = statistics.median(runs)
-    ratio = f"{result['pyiqa_s'] / result['iqa_bench_s']:.2f}x" if "pyiqa_s" in result else "-"
+    if "pyiqa_s" in result:
+        theirs = (f"pyiqa {result['pyiqa_s']:.1f} s (iqa-bench faster by "
+                  f"{result['pyiqa_s'] / result['iqa_bench_s']:.2f}x)")
+    else:
+        result["pyiqa_missing"] = [m for m in metrics if m not in pyiqa_]
+        theirs = f"pyiqa not timed: it lacks {', '.join(result['pyiqa_missing'])}"
     print(f"\nsuite {suite} ({', '.join(metrics)}) on {len(outputs)} models x {len(hrs)} images = {n} pairs: "
-          f"iqa-bench {result['iqa_bench_s']:.1f} s, pyiqa {result.get('pyiqa_s', float('nan')):.1f} s "
-          f"(iqa-bench faster by {ratio})")
+          f"iqa-bench {result['iqa_bench_s']:.1f} s, {theirs}")
     return result
 
 

@@ -105,6 +105,63 @@ def test_a_killed_worker_stops_the_run_with_one_line_and_a_rerun_completes_it(en
     assert len(load_run(run)) == 56 and f"reused {kept // 2}" in rerun.stdout.replace("\n", " ")
 
 
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    out, todo = [], [pid]
+    while todo:
+        kids = _children(todo.pop())
+        out += kids
+        todo += [k for k, _ in kids]
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the Ray actor processes through /proc")
+def test_a_killed_ray_actor_stops_the_run_with_one_line_and_a_rerun_completes_it(env, tmp_path):
+    """``--executor ray``: SIGKILL one of the Ray actors (a process of the local Ray instance the run
+    started) once some cells are stored; the run ends with the one-line cause, keeps what was stored,
+    shuts its Ray down, and the same command completes the rest."""
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'iqa-bench[ray]')")
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "iqa_bench.cli", "evaluate", "--dataset", str(env / "data" / "Set14"), "--scale", "2",
+           "--models", "bicubic,fsrcnn", "--metrics", "psnr_y,ssim_y", "--out", str(run), "--jobs", "2",
+           "--executor", "ray"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        actors: list[int] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            parts = list((run / "results.parts").glob("*.parquet")) if (run / "results.parts").is_dir() else []
+            actors = [p for p, c in _descendants(proc.pid) if c.startswith("ray::_RayCellWorker")]
+            if len(parts) >= 2 and actors:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None and actors, "the run ended before a Ray actor could be killed"
+        ray_procs = {p for p, _ in _descendants(proc.pid)}
+        os.kill(actors[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1, err
+    assert "a worker process died" in err and "rerun the same command" in err and "Traceback" not in err
+    deadline = time.monotonic() + 30
+    while (alive := [p for p in ray_procs if _running(p)]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not alive, "the run left processes of its Ray instance running"
+    kept = len(load_run(run))
+    assert 0 < kept < 56
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(load_run(run)) == 56 and f"reused {kept // 2}" in rerun.stdout.replace("\n", " ")
+
+
 def test_ray_actors_give_the_serial_run_bit_for_bit(env, tmp_path):
     """``executor="ray"`` on a local Ray instance (2 CPUs): the same rows and SR PNGs as the serial run,
     stored by this process; Ray is shut down after the run it started."""
