@@ -143,26 +143,34 @@ def imresize(
     -------
     uint8 (rounded half away from zero, clipped) for uint8 input, otherwise float64.
     """
+    is_uint8 = img.dtype == np.uint8
+    out = img.astype(np.float64)
+    squeeze = out.ndim == 2
+    if squeeze:
+        out = out[..., None]
+    # Rows first, then columns (MATLAB sorts dimensions by scale, stable on ties).
+    m_rows, m_cols = imresize_matrices(out.shape[:2], scale, kernel=kernel, antialias=antialias, border=border)
+    out = np.einsum("oi,iwc->owc", m_rows, out, optimize=True)
+    if is_uint8 and integer_intermediate:
+        out = round_half_up_uint8(out).astype(np.float64)
+    out = np.einsum("oi,hic->hoc", m_cols, out, optimize=True)
+    if squeeze:
+        out = out[..., 0]
+    return round_half_up_uint8(out) if is_uint8 else out
+
+
+def imresize_matrices(shape: tuple[int, int], scale: float, *, kernel: str = "bicubic", antialias: bool = True,
+                      border: str = "replicate") -> tuple[np.ndarray, np.ndarray]:
+    """The two weight matrices of :func:`imresize` for an ``(H, W)`` image: ``rows (H', H)`` and
+    ``cols (W', W)``, so that ``rows @ img @ cols.T`` is the resized float image (``H' = ceil(scale H)``).
+    For callers that apply them with another array library (torch). Arguments as :func:`imresize`."""
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; choose one of {sorted(KERNELS)}")
     if border not in ("replicate", "symmetric"):
         raise ValueError(f"border must be 'replicate' or 'symmetric', got {border!r}")
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
-    is_uint8 = img.dtype == np.uint8
-    out = img.astype(np.float64)
-    squeeze = out.ndim == 2
-    if squeeze:
-        out = out[..., None]
-    h, w = out.shape[:2]
+    h, w = shape
     out_h, out_w = math.ceil(h * scale - 1e-9), math.ceil(w * scale - 1e-9)
-    # Rows first, then columns (MATLAB sorts dimensions by scale, stable on ties).
-    m = _weight_matrix(h, out_h, float(scale), kernel, antialias, border)
-    out = np.einsum("oi,iwc->owc", m, out, optimize=True)
-    if is_uint8 and integer_intermediate:
-        out = round_half_up_uint8(out).astype(np.float64)
-    m = _weight_matrix(w, out_w, float(scale), kernel, antialias, border)
-    out = np.einsum("oi,hic->hoc", m, out, optimize=True)
-    if squeeze:
-        out = out[..., 0]
-    return round_half_up_uint8(out) if is_uint8 else out
+    return (_weight_matrix(h, out_h, float(scale), kernel, antialias, border),
+            _weight_matrix(w, out_w, float(scale), kernel, antialias, border))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from iqa_bench.data.degrade import DEGRADATIONS, modcrop
-from iqa_bench.data.imresize import imresize
+from iqa_bench.data.imresize import imresize, imresize_matrices
 from iqa_bench.io import list_images, read_image
 
 
@@ -88,3 +88,14 @@ def test_invalid_arguments():
         imresize(img, 2, border="wrap")
     with pytest.raises(ValueError, match="positive"):
         imresize(img, 0)
+
+
+@pytest.mark.parametrize("border", ["replicate", "symmetric"])
+def test_matrices_applied_by_hand_resize_as_imresize(border):
+    """``rows @ img @ cols.T`` with :func:`imresize_matrices` is :func:`imresize` (odd sides: ceil(scale n))."""
+    img = np.random.default_rng(0).random((361, 125)) * 255
+    rows, cols = imresize_matrices(img.shape, 0.5, border=border)
+    assert rows.shape == (181, 361) and cols.shape == (63, 125)
+    np.testing.assert_allclose(rows @ img @ cols.T, imresize(img, 0.5, border=border), rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="scale"):
+        imresize_matrices(img.shape, 0)

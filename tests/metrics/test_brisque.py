@@ -9,10 +9,11 @@ from iqa_bench.io import read_image, to_float
 from iqa_bench.metrics import METRICS, brisque
 
 
-def _conv2d_sums(x, kernel):
+def _conv2d_sums(x, g):
+    """The same sums as ``brisque._gauss_sum`` by torch's 2-D ``conv2d`` (another order)."""
     import torch.nn.functional as F
 
-    return F.conv2d(x, kernel.reshape(1, 1, *kernel.shape), padding=kernel.shape[-1] // 2)
+    return F.conv2d(x, (g[:, None] * g[None, :])[None, None], padding=g.shape[0] // 2)
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +47,11 @@ def test_flat_areas_score_the_same_whatever_the_order_of_the_sums(metric, calibr
     monkeypatch.undo()
     monkeypatch.setattr(brisque, "FLAT", 0.0)
     assert abs(metric(img) - with_conv2d) > 0.5  # the residue's signs decide the score
+
+
+def test_second_scale_of_an_odd_side_is_matlabs_half_size(metric, shared):
+    """Set14 zebra x4 bicubic LR is 97x146: MATLAB's imresize(I, 0.5) gives 49 rows (ceil), piq 48
+    (floor, another grid), and BRISQUE follows the grid by 3 points (19.97 with piq's)."""
+    img = to_float(read_image(shared / "data" / "Set14" / "LR_bicubic" / "X4" / "zebra.png")[0])
+    assert img.shape[:2] == (97, 146)
+    assert metric(img) == pytest.approx(22.9909, abs=1e-3)
