@@ -50,7 +50,7 @@ EXTRA_HINT = "pip install 'iqa-bench[torchao]'"
 # aten/src/ATen/native/Convolution.cpp). Dynamo guards on that choice, so each side of each such
 # threshold is a graph of its own: the build compiles one input per side up front (`_warmup_sides`).
 MKLDNN_MIN_NUMEL = 20480
-LARGEST_WARMUP = 176 * 200
+UNTILED_SIDE = 1024  # the largest input side the warm-up covers when images are not tiled
 
 
 def _versions() -> dict[str, str]:
@@ -162,7 +162,8 @@ class TorchaoUpscaler(NetworkUpscaler):
         graph = torch.compile(convert_pt2e(prepared), dynamic=True)
         convs = sum(isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) for m in net.modules())
         c = 1 if self.info.input == "y" else 3
-        sides = _warmup_sides(net, c, least, multiple)
+        largest = self.tile + 2 * self.overlap + 2 * shrink if self.tile else UNTILED_SIDE
+        sides = _warmup_sides(net, c, least, multiple, largest)
         with self._threads(), _compile_settings(), torch.no_grad():
             for h, w in sides:
                 _call(graph, np.zeros((1, c, h, w), np.float32), multiple)
@@ -207,12 +208,13 @@ class TorchaoUpscaler(NetworkUpscaler):
             return _call(graph, x, self._multiples[scale])
 
 
-def _warmup_sides(net: Any, channels: int, least: int, multiple: int) -> list[tuple[int, int]]:
+def _warmup_sides(net: Any, channels: int, least: int, multiple: int, largest: int) -> list[tuple[int, int]]:
     """One network-input size ``(H, W)`` per range of input areas in which every convolution keeps one
     ATen algorithm (see ``MKLDNN_MIN_NUMEL``), so that no image size compiles a graph after the build.
 
     Each such convolution's input size is measured relative to the network's input on a probe
-    (forward hooks on the float network); sides are multiples of ``multiple``, at least ``least``."""
+    (forward hooks on the float network); sides are multiples of ``multiple``, from ``least`` to
+    ``largest`` (the largest tile the runner feeds)."""
     import torch
 
     probe = multiple * max(8, -(-least // multiple))
@@ -230,13 +232,17 @@ def _warmup_sides(net: Any, channels: int, least: int, multiple: int) -> list[tu
     finally:
         for h in handles:
             h.remove()
-    cuts = sorted({MKLDNN_MIN_NUMEL / r for r in ratios if least**2 < MKLDNN_MIN_NUMEL / r < LARGEST_WARMUP})
-    bounds = [least**2 - 1, *cuts, LARGEST_WARMUP]
-    candidates = range(-(-least // multiple) * multiple, 257, multiple)
+    cuts = sorted({MKLDNN_MIN_NUMEL / r for r in ratios if least**2 < MKLDNN_MIN_NUMEL / r < largest**2})
+    bounds = [least**2 - 1, *cuts, largest**2]
+    first, last = -(-least // multiple), largest // multiple  # sides in units of `multiple`
     sides = []
     for lo, hi in zip(bounds, bounds[1:]):  # areas in (lo, hi]; the pair nearest the geometric middle
         target = (max(lo, 1) * hi) ** 0.5
-        fits = [(h, w) for h in candidates for w in candidates if lo < h * w <= hi]
+        fits = []
+        for h in range(first * multiple, last * multiple + 1, multiple):
+            w = min(max(round(target / h / multiple), first), last) * multiple  # the nearest width for h
+            if lo < h * w <= hi:
+                fits.append((h, w))
         if fits:
             sides.append(min(fits, key=lambda hw: (abs(np.log(hw[0] * hw[1] / target)), abs(hw[0] - hw[1]))))
     return sides
