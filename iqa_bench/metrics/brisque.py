@@ -162,9 +162,9 @@ def _scene_statistics(luma: Any, g: Any) -> Any:
     mscn = torch.where(dev.abs() < FLAT, 0.0, dev) / (sigma + 1)
     alpha, s = _ggd(mscn)
     feats = [alpha, s * s]
+    lg = torch.lgamma
     for shift in ((0, 1), (1, 0), (1, 1), (-1, 1)):
         alpha, left, right = _aggd(mscn * torch.roll(mscn, shifts=shift, dims=(-2, -1)))
-        lg = torch.lgamma
         eta = (right - left) * torch.exp(lg(2 / alpha) - (lg(1 / alpha) + lg(3 / alpha)) / 2)
         feats += [alpha, eta, left * left, right * right]
     return torch.stack(feats, dim=-1)

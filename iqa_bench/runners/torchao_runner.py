@@ -261,8 +261,7 @@ def _call(graph: Any, x: np.ndarray, multiple: int) -> np.ndarray:
     import torch
 
     padded = _pad_to_multiple(x, multiple)
-    t = torch.from_numpy(padded)
-    y = graph(t).numpy()
+    y = graph(torch.from_numpy(padded)).numpy()
     if padded is x:
         return y
     ratio = y.shape[-1] // padded.shape[-1]
