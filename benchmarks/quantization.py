@@ -57,15 +57,18 @@ QUALITY = [("torch", ("fp32",)), ("openvino", ("bf16", "int8")), ("onnxruntime",
 QAT = ("openvino", "int8-qat")  # only for --qat-models: minutes of training per model on this CPU
 
 
-def available(backend: str) -> bool:
+def available(backend: str, selected: set[str] | None = None) -> bool:
+    """``backend`` is installed and, when ``selected`` (``--backends``) is given, in it or the reference."""
+    if selected is not None and backend not in selected | {REFERENCE[0]}:
+        return False
     return backend in RUNNERS and RUNNERS.get(backend).meta.installed()
 
 
 def quality(models: list[str], datasets: list[str], scales: list[int], calib: CalibConfig, out: Path,
-            qat_models: list[str], qat: QatConfig) -> pd.DataFrame:
+            qat_models: list[str], qat: QatConfig, selected: set[str] | None = None) -> pd.DataFrame:
     """Per-image PSNR-Y/SSIM-Y of every quality configuration (one run directory)."""
     for backend, variants in QUALITY + [(QAT[0], (QAT[1],))]:
-        if not available(backend):
+        if not available(backend, selected):
             continue
         for scale in scales:
             ms = tuple(m for m in (qat_models if variants == (QAT[1],) else models) if scale in MODELS.get(m).meta.scales)
@@ -109,8 +112,11 @@ def main() -> None:
     ap.add_argument("--int8-activations", default=None,
                     help="OpenVINO int8: symmetric or asymmetric (default: its own)")
     ap.add_argument("--int8-float-precision", default="f32", help="OpenVINO int8's float layers: f32 or bf16")
+    ap.add_argument("--backends", default=None,
+                    help="comma-separated backends to measure beside PyTorch fp32 (default: every installed one)")
     ap.add_argument("--json", default="benchmarks/results/quantization.json")
     args = ap.parse_args()
+    selected = set(args.backends.split(",")) if args.backends else None
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle worker threads must not slow the next config
     calib = CalibConfig(Path(args.calib), activations=args.int8_activations, float_precision=args.int8_float_precision)
     qat = QatConfig(steps=args.qat_steps)
@@ -126,7 +132,7 @@ def main() -> None:
         stats = pd.DataFrame()
         df = pd.DataFrame()
         if not args.no_quality:
-            df = quality(models, datasets, scales, calib, run, qat_models, qat)
+            df = quality(models, datasets, scales, calib, run, qat_models, qat, selected)
             stats = compare(run, baseline="none", metrics=["psnr_y", "ssim_y"])
         results: list[dict[str, Any]] = []
         for model in models:
@@ -134,7 +140,7 @@ def main() -> None:
                 if scale not in MODELS.get(model).meta.scales:
                     continue
                 speed = SPEED + ([QAT] if model in qat_models else [])
-                configs = [BenchConfig(model, v, b, scale, args.size) for b, v in speed if available(b)]
+                configs = [BenchConfig(model, v, b, scale, args.size) for b, v in speed if available(b, selected)]
                 rows = time_configs(configs, calib, reps=args.reps, rounds=args.rounds, qat=qat)
                 for row, c in zip(rows, configs):
                     row["peak_mib"] = peak_memory_mib(c, calib, qat=qat) if "error" not in row else math.nan

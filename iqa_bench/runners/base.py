@@ -29,6 +29,8 @@ class RunnerInfo:
     preferred_for
         Variants for which this runner is picked before other installed runners that could replace
         a model's own (e.g. ``openvino`` for ``int8``: the fastest faithful CPU int8 measured).
+    int8_float_precisions
+        What the layers its int8 keeps in float can compute in (``--int8-float-precision``).
     requires
         Importable modules it needs (an optional extra). A runner whose modules are missing is
         never picked automatically for a variant; asked for by name, its factory says how to
@@ -41,6 +43,7 @@ class RunnerInfo:
     replaces: tuple[str, ...] = ()
     precision_free: bool = False
     preferred_for: tuple[str, ...] = ()
+    int8_float_precisions: tuple[str, ...] = ("f32",)
     requires: tuple[str, ...] = ()
 
     def installed(self) -> bool:

@@ -51,6 +51,29 @@ def test_one_graph_serves_every_image_size(srcnn_int8):
     assert counters["stats"]["unique_graphs"] == before
 
 
+def test_float_layers_in_bf16_compute_in_bf16_without_new_graphs(srcnn_int8, store, calib, butterfly):
+    """``--int8-float-precision bf16``: SRCNN x2's two image-facing convolutions run in bfloat16 (the
+    record says so), the output stays within int8's error of FP32 and differs from the f32 layers'
+    output (the setting is used, not ignored); new image sizes reuse the build's graphs."""
+    import torch._dynamo
+
+    info = MODELS.get("srcnn").meta
+    up = TorchaoUpscaler(info, "int8", store=store, calib=dataclasses.replace(calib, float_precision="bf16"), threads=2)
+    up.prepare(2)
+    prov = up.provenance()["x2"]
+    assert prov["float_layers"] == ["conv1", "conv3"] and prov["conv_precision"] == {"int8": 1, "bf16": 2}
+    assert up.build_identity()["calibration"]["float_precision"] == "bf16"
+    fp32 = TorchUpscaler(info, store=store).upscale(butterfly, 2)
+    got = up.upscale(butterfly, 2)
+    assert 40 < psnr01(got, fp32) < 80
+    assert not np.array_equal(got, srcnn_int8.upscale(butterfly, 2))
+    counters = torch._dynamo.utils.counters
+    before = counters["stats"]["unique_graphs"]
+    for h, w in ((37, 53), (127, 90)):
+        assert up.upscale(butterfly[:h, :w], 2).shape == (2 * h, 2 * w, 3)
+    assert counters["stats"]["unique_graphs"] == before
+
+
 def test_refusals_name_the_fix(store, calib):
     info = MODELS.get("srcnn").meta
     with pytest.raises(InputError, match="--device cpu"):
@@ -86,3 +109,34 @@ def test_a_unet_runs_at_every_size_from_the_build_graphs(store, calib, butterfly
         assert got.shape == want.shape == (2 * h, 2 * w, 3)
         assert 40 < psnr01(got, want) < 80, (h, w)
     assert counters["stats"]["unique_graphs"] == before
+
+
+def test_sub_pixel_convolutions_are_reordered_into_blocks_with_every_value_unchanged():
+    import torch
+    from torch.export import Dim, export
+
+    from iqa_bench.models.srresnet import SRGANLeftthomas
+    from iqa_bench.runners.torchao_runner import _sub_pixel_in_block_order
+
+    class Shared(torch.nn.Module):  # one weight feeding a shuffle and another output: left alone
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 12, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x)
+            return torch.nn.functional.pixel_shuffle(y, 2).mean() + y.mean()
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 21, 34)
+    dims = ({2: Dim("h", min=8, max=256), 3: Dim("w", min=8, max=256)},)
+    for net, rewritten in ((SRGANLeftthomas(4).eval(), 2), (Shared().eval(), 0)):
+        gm = export(net, (x,), dynamic_shapes=dims).module()
+        with torch.no_grad():
+            before = gm(x)
+            assert _sub_pixel_in_block_order(gm) == rewritten
+            assert torch.equal(gm(x), before)
+            other = torch.rand(1, 3, 17, 9)  # still dynamic in both sides
+            assert torch.equal(gm(other), net(other))
+    shuffles = [n for n in gm.graph.nodes if n.target is torch.ops.aten.pixel_shuffle.default]
+    assert len(shuffles) == 1
