@@ -227,8 +227,8 @@ INT8_FLOAT_LAYERS = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: 
 INT8_ACTIVATIONS = typer.Option(None, "--int8-activations", help="int8 activation ranges: symmetric or asymmetric "
                                 "(a zero point; OpenVINO, torchao). Default: the backend's own (OpenVINO int8: "
                                 "asymmetric, rebuilt symmetric where OpenVINO cannot run it).")
-INT8_FLOAT_PRECISION = typer.Option("f32", "--int8-float-precision", help="OpenVINO int8: what the layers kept in "
-                                    "float compute in, f32 or bf16 (AMX/AVX-512 BF16).")
+INT8_FLOAT_PRECISION = typer.Option("f32", "--int8-float-precision", help="int8 on OpenVINO or torchao: what the "
+                                    "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16).")
 
 
 @app.command()

@@ -61,8 +61,8 @@ def check_qdq_options(calib: CalibConfig) -> None:
         raise InputError("the sensitivity sweep (--int8-float-layers) is made for OpenVINO int8, not the QDQ file",
                          "use --backend openvino, or leave --int8-float-layers at 0")
     if calib.float_precision != "f32":
-        raise InputError(f"--int8-float-precision {calib.float_precision} is an OpenVINO setting, not the QDQ file's",
-                         "use --backend openvino, or leave --int8-float-precision at f32")
+        raise InputError(f"--int8-float-precision {calib.float_precision} is an OpenVINO and torchao setting, not the "
+                         "QDQ file's", "use --backend openvino (or torchao), or leave --int8-float-precision at f32")
     if calib.activations == "asymmetric":
         raise InputError("the QDQ int8 file (ONNX Runtime, TensorRT) has symmetric activations only, not asymmetric",
                          "use --backend openvino (or torchao) for asymmetric activations, "

@@ -153,7 +153,7 @@ def test_activation_mode_keys_artefacts_only_when_chosen(calib, store, cache):
     assert "activations" not in calib.identity(2) and asym.identity(2)["activations"] == "asymmetric"
     with pytest.raises(InputError, match="(?s)symmetric activations only.*--backend openvino"):
         ort("fsrcnn", "int8", store, cache, asym)
-    with pytest.raises(InputError, match="(?s)OpenVINO setting.*--backend openvino"):
+    with pytest.raises(InputError, match="(?s)OpenVINO and torchao setting.*--backend openvino"):
         ort("fsrcnn", "int8", store, cache, dataclasses.replace(calib, float_precision="bf16"))
     with pytest.raises(InputError, match="(?s)unknown precision 'fp8'.*f32, bf16"):
         dataclasses.replace(calib, float_precision="fp8")
