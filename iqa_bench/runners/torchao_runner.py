@@ -178,7 +178,8 @@ class TorchaoUpscaler(NetworkUpscaler):
             "conv_precision": {"int8": len(convs) - len(float_layers), float_precision: len(float_layers)},
             "quantizer": "X86InductorQuantizer: uint8 activations per tensor (min/max ranges), "
                          "int8 weights per channel",
-            "input_multiple": multiple, "sub_pixel_convs_in_block_order": reordered, "warmup_sides": [list(hw) for hw in sides],
+            "input_multiple": multiple, "sub_pixel_convs_in_block_order": reordered,
+            "warmup_sides": [list(hw) for hw in sides],
             "build_seconds": round(time.perf_counter() - t0, 3), "cpu_flags": list(cpu_flags()),
         }
         return graph
