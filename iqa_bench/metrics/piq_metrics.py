@@ -5,7 +5,7 @@ MATLAB code: an RGB image is converted to full-range YIQ (Y = 0.299R + 0.587G + 
 BT.601 limited-range luma of ``psnr_y``/``ssim_y``; a grey image is used as it is (VSI and MDSI
 copy it to three channels, as piq does). Each metric's ``colour`` metadata says which, and the run
 manifest records it. Downsampling that is part of an algorithm's definition (FSIM, VSI, SR-SIM:
-average pooling by ``round(min(H, W) / 256)``; GMSD: 2x2 average) is kept, and stated.
+average pooling by ``round(min(H, W) / 256)``; MS-GMSD: 2x2 averages) is kept, and stated.
 
 Inputs: float ``(H, W, C)`` in [0, 1], passed with ``data_range=1``; piq rescales to 0..255 where
 the original constants expect it. Computed in float32 (piq's own precision; torch's float64
@@ -54,7 +54,6 @@ SPECS: dict[str, _Spec] = {
                    "FSIMc (Zhang 2011), chromatic, built-in avg-pool by round(min(H,W)/256)", {"chromatic": True}),
     "vsi": _Spec("vsi", True, (0.0, 1.0), "rgb -> LMN/Lab (authors' MATLAB); grey copied to RGB",
                  "VSI (Zhang 2014), SDSP saliency, built-in avg-pool by round(min(H,W)/256)"),
-    "gmsd": _Spec("gmsd", False, (0.0, 1.0), _YIQ, "GMSD (Xue 2014), Prewitt, T=170/255^2, built-in 2x2 avg-pool"),
     "ms_gmsd": _Spec("multi_scale_gmsd", False, (0.0, 1.0), _YIQ, "MS-GMSD (Zhang 2017), 4 scales, luma only"),
     "vif_p": _Spec("vif_p", True, (0.0, float("inf")), _YIQ,
                    "VIF pixel domain (Sheikh & Bovik 2006), sigma_n^2 = 2; > 1 for contrast enhancement"),

@@ -20,11 +20,6 @@ def store(shared):
     return WeightsStore(paths=[shared / "weights"], cache_dir=shared / "no-cache", allow_download=False)
 
 
-@pytest.fixture(scope="module")
-def img(shared):
-    return lambda name: to_float(read_image(shared / "oracles" / "images" / name, drop_alpha=True)[0])
-
-
 def create(name, store):
     return METRICS.create(name, store=store) if METRICS.get(name).meta.weights else METRICS.create(name)
 
