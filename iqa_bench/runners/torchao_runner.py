@@ -4,7 +4,9 @@ Per scale, on first use (timed as the build, never as per-image time): the FP32 
 exported with dynamic height and width (``torch.export``), annotated by torchao's
 ``X86InductorQuantizer`` (uint8 activations per tensor with min/max ranges, int8 weights per
 channel) except the image-facing convolutions (<= 3 channels in or out, kept in float as in the
-other int8 variants), calibrated on the calibration patches (never the test set), converted, and
+other int8 variants; ``--int8-float-precision bf16`` computes them in bfloat16), with every sub-pixel
+convolution rewritten into block order (same values, a contiguous shuffle: see
+``_sub_pixel_in_block_order``), calibrated on the calibration patches (never the test set), converted, and
 compiled by ``torch.compile`` with inductor (``dynamic=True``, weights frozen so that oneDNN's int8
 convolutions are used). A network that pads its input to a multiple of ``multiple_of`` (the UNets)
 is exported for such sizes and fed inputs padded the way it pads them itself. The build compiles
@@ -280,7 +282,7 @@ def _sub_pixel_in_block_order(gm: Any) -> int:
     Why: inductor compiles ``pixel_shuffle`` on the channels-last tensors of oneDNN convolutions
     (with dynamic sizes) into a gather of one element at a time, which took 60 % of SRGAN x4's int8
     time (measured: 104 ms per 256 x 256 x 256 tensor); in block order each output pixel's channels
-    are one contiguous run of the input, a vectorised copy (37 ms, and fused with the next quantize).
+    are one contiguous run of the input, a vectorised copy (12 ms there, fused with the next quantize).
     Every output value is the same: each output channel of a convolution is computed on its own."""
     import operator
 
