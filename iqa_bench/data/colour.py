@@ -54,6 +54,19 @@ def luma_torch(x: Any) -> Any:
     return _BT601_OFFSET + r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
 
 
+# Full-range YIQ luma (NTSC), the grey image of the authors' MATLAB code for GMSD, FSIM, SR-SIM...
+YIQ_LUMA_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)
+
+
+def yiq_luma_torch(x: Any) -> Any:
+    """Full-range YIQ luma ``0.299 R + 0.587 G + 0.114 B`` of an ``(N, C, H, W)`` torch tensor on [0, 1]
+    (C = 3; C = 1: as it is), element-wise like :func:`luma_torch`; ``(N, 1, H, W)`` in ``x``'s dtype."""
+    if x.shape[1] == 1:
+        return x
+    r, g, b = YIQ_LUMA_WEIGHTS
+    return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
+
+
 _YCBCR = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255.0
 _YCBCR_OFFSET = np.array([16.0, 128.0, 128.0]) / 255.0
 

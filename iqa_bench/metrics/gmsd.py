@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from iqa_bench.data.colour import yiq_luma_torch
 from iqa_bench.metrics._torch import ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo, check_pair, check_shape
+from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
 from iqa_bench.registry import Registry
 
 T = 170 / 255**2
-_YIQ_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 class GMSD:
@@ -40,8 +41,8 @@ class GMSD:
         import torch
         import torch.nn.functional as F
 
-        luma = img @ _YIQ_LUMA if img.shape[2] == 3 else img[..., 0]
-        y = torch.from_numpy(np.ascontiguousarray(luma, dtype=np.float32))[None, None].to(self.device)
+        # luma in float64 from the numpy image (a strided view, no copy), then one channel to float32
+        y = yiq_luma_torch(torch.from_numpy(img).permute(2, 0, 1)[None]).to(self.device, torch.float32)
         odd = max(y.shape[2] % 2, y.shape[3] % 2)
         y = F.avg_pool2d(F.pad(y, [0, odd, 0, odd]), kernel_size=2, stride=2)
         with ieee_fp32():
@@ -80,7 +81,7 @@ def register(reg: Registry[MetricInfo]) -> None:
             kind="fr",
             higher_is_better=False,
             value_range=(0.0, 1.0),
-            colour="yiq luma 0.299/0.587/0.114 (authors' MATLAB); grey as is",
+            colour=YIQ_COLOUR,
             crop="scale",
             description="GMSD (Xue 2014), Prewitt, T=170/255^2, built-in 2x2 avg-pool (piq's conventions, float32)",
             devices=("cpu", "cuda"),

@@ -28,7 +28,7 @@ from iqa_bench.metrics._torch import as_tensor, ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo, check_pair, check_shape
 from iqa_bench.registry import Registry
 
-_YIQ = "yiq luma 0.299/0.587/0.114 (authors' MATLAB); grey as is"
+YIQ_COLOUR = "yiq luma 0.299/0.587/0.114 (authors' MATLAB); grey as is"  # the colour metadata of these metrics
 
 
 @dataclass(frozen=True)
@@ -45,25 +45,25 @@ class _Spec:
 SPECS: dict[str, _Spec] = {
     "ms_ssim": _Spec("multi_scale_ssim", True, (0.0, 1.0), "rgb per channel (grey as is)",
                      "MS-SSIM (Wang 2003), 5 scales, Gaussian 11/1.5, K 0.01/0.03, needs min side >= 161"),
-    "iw_ssim": _Spec("information_weighted_ssim", True, (0.0, 1.0), _YIQ,
+    "iw_ssim": _Spec("information_weighted_ssim", True, (0.0, 1.0), YIQ_COLOUR,
                      "IW-SSIM (Wang & Li 2011), 5 scales, parent band on"),
-    "fsim": _Spec("fsim", True, (0.0, 1.0), _YIQ + "; luma only",
+    "fsim": _Spec("fsim", True, (0.0, 1.0), YIQ_COLOUR + "; luma only",
                   "FSIM (Zhang 2011), luma only, 4 scales x 4 orientations, built-in avg-pool by round(min(H,W)/256)",
                   {"chromatic": False}),
     "fsimc": _Spec("fsim", True, (0.0, 1.0), "yiq (Y, I and Q); grey: luma only",
                    "FSIMc (Zhang 2011), chromatic, built-in avg-pool by round(min(H,W)/256)", {"chromatic": True}),
     "vsi": _Spec("vsi", True, (0.0, 1.0), "rgb -> LMN/Lab (authors' MATLAB); grey copied to RGB",
                  "VSI (Zhang 2014), SDSP saliency, built-in avg-pool by round(min(H,W)/256)"),
-    "ms_gmsd": _Spec("multi_scale_gmsd", False, (0.0, 1.0), _YIQ, "MS-GMSD (Zhang 2017), 4 scales, luma only"),
-    "vif_p": _Spec("vif_p", True, (0.0, float("inf")), _YIQ,
+    "ms_gmsd": _Spec("multi_scale_gmsd", False, (0.0, 1.0), YIQ_COLOUR, "MS-GMSD (Zhang 2017), 4 scales, luma only"),
+    "vif_p": _Spec("vif_p", True, (0.0, float("inf")), YIQ_COLOUR,
                    "VIF pixel domain (Sheikh & Bovik 2006), sigma_n^2 = 2; > 1 for contrast enhancement"),
     "haarpsi": _Spec("haarpsi", True, (0.0, 1.0), "yiq (Y, I and Q); grey: luma only",
                      "HaarPSI (Reisenhofer 2018), 3 scales, C=30, alpha=4.2, built-in 2x2 subsampling"),
     "mdsi": _Spec("mdsi", False, (0.0, float("inf")), "rgb -> LMN (authors' MATLAB); grey copied to RGB",
                   "MDSI (Nafchi 2016), sum combination, q=o=0.25"),
-    "srsim": _Spec("srsim", True, (0.0, 1.0), _YIQ,
+    "srsim": _Spec("srsim", True, (0.0, 1.0), YIQ_COLOUR,
                    "SR-SIM (Zhang 2012), spectral-residual saliency, built-in avg-pool by round(min(H,W)/256)"),
-    "dss": _Spec("dss", True, (0.0, 1.0), _YIQ, "DSS (Balanov 2015), DCT 8x8 subband similarity",
+    "dss": _Spec("dss", True, (0.0, 1.0), YIQ_COLOUR, "DSS (Balanov 2015), DCT 8x8 subband similarity",
                  precision="float64"),
 }
 
