@@ -111,14 +111,17 @@ def main() -> None:
     ap.add_argument("--qat-steps", type=int, default=QatConfig().steps)
     ap.add_argument("--int8-activations", default=None,
                     help="OpenVINO int8: symmetric or asymmetric (default: its own)")
-    ap.add_argument("--int8-float-precision", default="f32", help="OpenVINO int8's float layers: f32 or bf16")
+    ap.add_argument("--int8-float-precision", default="f32", help="OpenVINO and torchao int8's float layers: f32 or bf16")
+    ap.add_argument("--int8-float-layers", type=int, default=0,
+                    help="OpenVINO and torchao int8: also keep the K most sensitive convolutions in float")
     ap.add_argument("--backends", default=None,
                     help="comma-separated backends to measure beside PyTorch fp32 (default: every installed one)")
     ap.add_argument("--json", default="benchmarks/results/quantization.json")
     args = ap.parse_args()
     selected = set(args.backends.split(",")) if args.backends else None
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle worker threads must not slow the next config
-    calib = CalibConfig(Path(args.calib), activations=args.int8_activations, float_precision=args.int8_float_precision)
+    calib = CalibConfig(Path(args.calib), activations=args.int8_activations, float_precision=args.int8_float_precision,
+                        sensitive_float=args.int8_float_layers)
     qat = QatConfig(steps=args.qat_steps)
     qat_models = [m for m in args.qat_models.split(",") if m]
     models = args.models.split(",")

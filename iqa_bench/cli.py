@@ -222,8 +222,8 @@ class _LRSource(str, Enum):
 
 
 # The int8 recipe options evaluate, quantize and bench share (one definition, one help text).
-INT8_FLOAT_LAYERS = typer.Option(0, "--int8-float-layers", help="OpenVINO int8: also keep the K most sensitive "
-                                 "convolutions in float (a per-layer sweep on the calibration patches).")
+INT8_FLOAT_LAYERS = typer.Option(0, "--int8-float-layers", help="int8 on OpenVINO or torchao: also keep the "
+                                 "K most sensitive convolutions in float (a per-layer sweep on the calibration patches).")
 INT8_ACTIVATIONS = typer.Option(None, "--int8-activations", help="int8 activation ranges: symmetric or asymmetric "
                                 "(a zero point; OpenVINO, torchao). Default: the backend's own (OpenVINO int8: "
                                 "asymmetric, rebuilt symmetric where OpenVINO cannot run it).")

@@ -8,12 +8,13 @@ from iqa_bench.bench import backend_calib
 
 
 def test_each_backend_gets_the_int8_options_it_declares(calib):
-    """--int8-float-precision bf16 reaches the runners that declare it (OpenVINO, torchao); the QDQ
-    file is measured with its own f32 float layers and symmetric activations, never refused."""
-    asked = dataclasses.replace(calib, float_precision="bf16", activations="asymmetric")
+    """--int8-float-precision bf16 and --int8-float-layers reach the runners that declare them
+    (OpenVINO, torchao); the QDQ file is measured with its own f32 float layers, symmetric activations
+    and no sweep, never refused."""
+    asked = dataclasses.replace(calib, float_precision="bf16", activations="asymmetric", sensitive_float=3)
     assert backend_calib("openvino", asked) == asked
     torchao = backend_calib("torchao", asked)
-    assert (torchao.float_precision, torchao.activations) == ("bf16", None)
+    assert (torchao.float_precision, torchao.activations, torchao.sensitive_float) == ("bf16", None, 3)
     ort = backend_calib("onnxruntime", asked)
-    assert (ort.float_precision, ort.activations) == ("f32", None)
+    assert (ort.float_precision, ort.activations, ort.sensitive_float) == ("f32", None, 0)
     assert backend_calib("onnxruntime", None) is None

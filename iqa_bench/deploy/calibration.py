@@ -56,7 +56,7 @@ class CalibConfig:
         44.6 -> 44.7.
     sensitive_float
         Also keep this many inner convolutions in float: the most sensitive ones by a per-layer
-        sweep on the calibration patches (OpenVINO int8; 0: none, no sweep).
+        sweep on the calibration patches (OpenVINO and torchao int8; 0: none, no sweep).
     activations
         int8 activation ranges: ``symmetric`` (zero point 0; the QDQ file TensorRT takes needs it),
         ``asymmetric`` (a zero point per tensor, so a range such as PReLU/LeakyReLU outputs, mostly

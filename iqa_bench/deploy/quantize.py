@@ -249,14 +249,16 @@ def snr_db(outputs: list[np.ndarray], reference: list[np.ndarray]) -> float:
 
 def sweep_float_layers(candidates: list[Any], keep: list[Any], k: int, quantize: Callable[[list[Any]], Any],
                        run: Callable[[Any], list[np.ndarray]], reference: list[np.ndarray],
-                       name: Callable[[Any], str]) -> tuple[Any, list[Any], dict[str, Any]]:
+                       name: Callable[[Any], str],
+                       cost: Callable[[Any], float] | None = None) -> tuple[Any, list[Any], dict[str, Any]]:
     """Per-layer sensitivity sweep: which ``k`` of the ``candidates`` to keep in float as well as ``keep``.
 
     ``quantize(kept)`` quantizes the network with the layers ``kept`` in float; ``run(model)`` gives
     its outputs on the calibration patches, compared with ``reference`` (FP32's). Each candidate is
     kept in float alone (with ``keep``); its sensitivity is the output SNR (dB) won over the
     all-int8 network. Returns the network quantized with ``keep`` + the chosen layers (the ``k``
-    most sensitive with a positive gain), the chosen layers, and the record: ``sensitivity``
+    most sensitive with a positive gain; with ``cost``, e.g. a layer's multiply-adds, the ``k`` with
+    the most gain per cost), the chosen layers, and the record: ``sensitivity``
     (name -> dB, every candidate) and ``calib_snr_db`` (``int8``: every candidate quantized;
     ``final``: the chosen ones in float). More than :data:`SWEEP_MAX_LAYERS` candidates are not swept
     (nothing chosen; ``sweep`` says why).
@@ -266,13 +268,17 @@ def sweep_float_layers(candidates: list[Any], keep: list[Any], k: int, quantize:
     base_model = quantize(keep)
     base = snr_db(run(base_model), reference)
     gain: dict[Any, float] = {}
-    best: tuple[float, Any] = (0.0, None)  # the most sensitive layer's network, reused when k = 1
+
+    def rank(c: Any) -> float:
+        return gain[c] / (cost(c) if cost else 1.0)
+
+    best: tuple[float, Any] = (0.0, None)  # the top-ranked layer's network, reused when k = 1
     for c in candidates:
         model = quantize(keep + [c])
         gain[c] = round(snr_db(run(model), reference) - base, 4)
-        if gain[c] > best[0]:
-            best = (gain[c], model)
-    chosen = sorted((c for c in candidates if gain[c] > 0), key=lambda c: -gain[c])[:k]
+        if gain[c] > 0 and (best[1] is None or rank(c) > best[0]):
+            best = (rank(c), model)
+    chosen = sorted((c for c in candidates if gain[c] > 0), key=lambda c: -rank(c))[:k]
     if not chosen:
         final_model, final = base_model, base
     elif len(chosen) == 1:  # the sweep built this one already

@@ -31,6 +31,8 @@ class RunnerInfo:
         a model's own (e.g. ``openvino`` for ``int8``: the fastest faithful CPU int8 measured).
     int8_float_precisions
         What the layers its int8 keeps in float can compute in (``--int8-float-precision``).
+    int8_layer_sweep
+        Its int8 build can keep the most sensitive layers in float too (``--int8-float-layers``).
     requires
         Importable modules it needs (an optional extra). A runner whose modules are missing is
         never picked automatically for a variant; asked for by name, its factory says how to
@@ -44,6 +46,7 @@ class RunnerInfo:
     precision_free: bool = False
     preferred_for: tuple[str, ...] = ()
     int8_float_precisions: tuple[str, ...] = ("f32",)
+    int8_layer_sweep: bool = False
     requires: tuple[str, ...] = ()
 
     def installed(self) -> bool:

@@ -46,6 +46,7 @@ INFO = RunnerInfo(
     replaces=("torch",),
     preferred_for=("int8",),
     int8_float_precisions=("f32", "bf16"),
+    int8_layer_sweep=True,
     requires=("openvino", "nncf"),
 )
 HINTS = {"fp32": "f32", "bf16": "bf16"}  # int8 variants: their calibration's float_precision (f32 by default)

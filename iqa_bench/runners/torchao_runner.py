@@ -4,7 +4,9 @@ Per scale, on first use (timed as the build, never as per-image time): the FP32 
 exported with dynamic height and width (``torch.export``), annotated by torchao's
 ``X86InductorQuantizer`` (uint8 activations per tensor with min/max ranges, int8 weights per
 channel) except the image-facing convolutions (<= 3 channels in or out, kept in float as in the
-other int8 variants; ``--int8-float-precision bf16`` computes them in bfloat16), with every sub-pixel
+other int8 variants; ``--int8-float-precision bf16`` computes them in bfloat16) and, with
+``--int8-float-layers K``, the K inner convolutions a per-layer sensitivity sweep on the calibration
+patches finds most sensitive (kept in f32: they are the ones rounding hurts), with every sub-pixel
 convolution rewritten into block order (same values, a contiguous shuffle: see
 ``_sub_pixel_in_block_order``), calibrated on the calibration patches (never the test set), converted, and
 compiled by ``torch.compile`` with inductor (``dynamic=True``, weights frozen so that oneDNN's int8
@@ -20,6 +22,7 @@ Install with ``pip install 'iqa-bench[torchao]'``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import Iterator
 from importlib import metadata
@@ -30,7 +33,7 @@ import numpy as np
 from iqa_bench._cpu import cpu_flags
 from iqa_bench.deploy.artefacts import calibration_record
 from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs, resolve_calibration
-from iqa_bench.deploy.quantize import is_image_facing
+from iqa_bench.deploy.quantize import is_image_facing, sweep_float_layers
 from iqa_bench.errors import InputError
 from iqa_bench.models import ModelInfo
 from iqa_bench.models.archs import build_network
@@ -45,6 +48,7 @@ INFO = RunnerInfo(
     devices=("cpu",),
     replaces=("torch",),
     int8_float_precisions=("f32", "bf16"),
+    int8_layer_sweep=True,
     requires=("torchao",),
 )
 EXTRA_HINT = "pip install 'iqa-bench[torchao]'"
@@ -103,9 +107,6 @@ class TorchaoUpscaler(NetworkUpscaler):
         if calib is not None and calib.method != "minmax":
             raise InputError(f"the torchao runner calibrates activation ranges by min/max only, not --calib-method "
                              f"{calib.method}", "leave --calib-method at minmax, or use --backend openvino")
-        if calib is not None and calib.sensitive_float:
-            raise InputError("the sensitivity sweep (--int8-float-layers) is made for OpenVINO int8, not torchao",
-                             "use --backend openvino, or leave --int8-float-layers at 0")
         if calib is not None and calib.float_precision not in INFO.int8_float_precisions:
             raise InputError(f"the torchao runner's float layers compute in {' or '.join(INFO.int8_float_precisions)}, "
                              f"not {calib.float_precision}", "pick one of them with --int8-float-precision")
@@ -132,9 +133,7 @@ class TorchaoUpscaler(NetworkUpscaler):
 
     def _build(self, scale: int) -> Any:
         import torch
-        from torch.export import Dim, export
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
+        from torch.export import Dim
 
         t0 = time.perf_counter()
         net = build_network(self.info, scale, self.weights_path(scale)).eval()
@@ -154,21 +153,41 @@ class TorchaoUpscaler(NetworkUpscaler):
         float_layers = [n for n in convs if is_image_facing(net.get_submodule(n).in_channels,
                                                              net.get_submodule(n).out_channels)]
         float_precision = self.calib.float_precision
+        sweep: dict[str, Any] = {}
+        chosen: list[str] = []
+        if self.calib.sensitive_float > 0:
+            macs = _conv_macs(net, patches[0])
+            with torch.no_grad():
+                reference = [net(torch.from_numpy(x)).double().numpy() for x in patches]
         if float_precision == "bf16":
-            for name in float_layers:
-                parent, _, leaf = name.rpartition(".")
-                setattr(net.get_submodule(parent) if parent else net, leaf, _in_bf16(net.get_submodule(name)))
-        example = torch.from_numpy(_pad_to_multiple(patches[0], multiple))
-        exported = export(net, (example,), dynamic_shapes=(dims,)).module()
-        reordered = _sub_pixel_in_block_order(exported)
-        quantizer = xiq.X86InductorQuantizer().set_global(_minmax_config())
-        for name in float_layers:
-            quantizer.set_module_name_qconfig(name, None)
-        prepared = prepare_pt2e(exported, quantizer)
-        with torch.no_grad():
-            for x in patches:
-                prepared(torch.from_numpy(x))
-        graph = torch.compile(convert_pt2e(prepared), dynamic=True)
+            _wrap_in_bf16(net, float_layers)
+        exported, reordered = _export(net, patches[0], multiple, dims)
+
+        def quantize(kept: list[str]) -> Any:
+            return _quantized(copy.deepcopy(exported), kept, patches)
+
+        def run(model: Any) -> list[np.ndarray]:
+            with torch.no_grad():
+                return [model(torch.from_numpy(x)).double().numpy() for x in patches]
+
+        if self.calib.sensitive_float > 0:
+            candidates = [n for n in convs if n not in float_layers]
+            # Ranked by gain per multiply-add: a layer kept in float is paid for in f32 time, and on
+            # SRGAN/EDSR x2 the 4x costlier upsampling convolution gains no more than a trunk one.
+            converted, chosen, sweep = sweep_float_layers(candidates, float_layers, self.calib.sensitive_float,
+                                                          quantize, run, reference, str, cost=macs.__getitem__)
+            sweep["ranked_by"] = "output SNR gain (dB) per multiply-add of the layer"
+            sweep["macs_per_patch"] = {n: macs[n] for n in candidates}
+            # The layers the sweep keeps compute in f32 whatever --int8-float-precision says: they are
+            # the ones most sensitive to rounding (SRGAN x2, K = 4, Set5: -0.085 dB vs fp32 with them
+            # in f32, -0.142 dB with them in bf16 too).
+        else:
+            converted = _quantized(exported, float_layers, patches)
+        precision = {"int8": len(convs) - len(float_layers) - len(chosen), float_precision: len(float_layers)}
+        if chosen:
+            precision["f32"] = precision.get("f32", 0) + len(chosen)
+        float_layers = float_layers + chosen
+        graph = torch.compile(converted, dynamic=True)
         c = 1 if self.info.input == "y" else 3
         largest = self.tile + 2 * self.overlap + 2 * shrink if self.tile else UNTILED_SIDE
         sides = _warmup_sides(net, c, least, multiple, largest)
@@ -177,12 +196,12 @@ class TorchaoUpscaler(NetworkUpscaler):
                 _call(graph, np.zeros((1, c, h, w), np.float32), multiple)
         self._records[scale] = {
             "tools": _versions(), "calibration": calibration_record(self.calib), "float_layers": float_layers,
-            "conv_precision": {"int8": len(convs) - len(float_layers), float_precision: len(float_layers)},
+            "conv_precision": precision,
             "quantizer": "X86InductorQuantizer: uint8 activations per tensor (min/max ranges), "
                          "int8 weights per channel",
             "input_multiple": multiple, "sub_pixel_convs_in_block_order": reordered,
             "warmup_sides": [list(hw) for hw in sides],
-            "build_seconds": round(time.perf_counter() - t0, 3), "cpu_flags": list(cpu_flags()),
+            "build_seconds": round(time.perf_counter() - t0, 3), "cpu_flags": list(cpu_flags()), **sweep,
         }
         return graph
 
@@ -255,6 +274,64 @@ def _warmup_sides(net: Any, channels: int, least: int, multiple: int, largest: i
         if fits:
             sides.append(min(fits, key=lambda hw: (abs(np.log(hw[0] * hw[1] / target)), abs(hw[0] - hw[1]))))
     return sides
+
+
+def _conv_macs(net: Any, example: np.ndarray) -> dict[str, float]:
+    """Multiply-adds of each convolution of ``net`` (by module name) on one ``example`` input."""
+    import torch
+
+    macs: dict[str, float] = {}
+    hooks = []
+    for name, m in net.named_modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            def hook(m: Any, args: tuple, out: torch.Tensor, name: str = name) -> None:
+                k = m.kernel_size[0] * m.kernel_size[1]
+                if isinstance(m, torch.nn.ConvTranspose2d):  # every input pixel scatters a kernel
+                    macs[name] = float(args[0].numel() * m.out_channels // m.groups * k)
+                else:
+                    macs[name] = float(out.numel() * m.in_channels // m.groups * k)
+            hooks.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            net(torch.from_numpy(example))
+    finally:
+        for h in hooks:
+            h.remove()
+    return macs
+
+
+def _export(net: Any, example: np.ndarray, multiple: int, dims: dict[int, Any]) -> tuple[Any, int]:
+    """``net`` exported with dynamic height and width, its sub-pixel convolutions in block order;
+    and how many were rewritten."""
+    import torch
+    from torch.export import export
+
+    exported = export(net, (torch.from_numpy(_pad_to_multiple(example, multiple)),), dynamic_shapes=(dims,)).module()
+    return exported, _sub_pixel_in_block_order(exported)
+
+
+def _quantized(exported: Any, float_layers: list[str], patches: list[np.ndarray]) -> Any:
+    """The exported graph annotated by the X86InductorQuantizer (min/max ranges) except the convolutions
+    named in ``float_layers``, calibrated on ``patches`` and converted (modified in place)."""
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
+
+    quantizer = xiq.X86InductorQuantizer().set_global(_minmax_config())
+    for name in float_layers:
+        quantizer.set_module_name_qconfig(name, None)
+    prepared = prepare_pt2e(exported, quantizer)
+    with torch.no_grad():
+        for x in patches:
+            prepared(torch.from_numpy(x))
+    return convert_pt2e(prepared)
+
+
+def _wrap_in_bf16(net: Any, names: list[str]) -> None:
+    """Replace each convolution of ``net`` named in ``names`` by itself computing in bfloat16 (in place)."""
+    for name in names:
+        parent, _, leaf = name.rpartition(".")
+        setattr(net.get_submodule(parent) if parent else net, leaf, _in_bf16(net.get_submodule(name)))
 
 
 def _in_bf16(conv: Any) -> Any:

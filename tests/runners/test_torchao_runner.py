@@ -140,3 +140,26 @@ def test_sub_pixel_convolutions_are_reordered_into_blocks_with_every_value_uncha
             assert torch.equal(gm(other), net(other))
     shuffles = [n for n in gm.graph.nodes if n.target is torch.ops.aten.pixel_shuffle.default]
     assert len(shuffles) == 1
+
+
+def test_sensitivity_sweep_keeps_the_costliest_layers_in_f32(store, calib):
+    """``--int8-float-layers 2`` with ``--int8-float-precision bf16``: every inner convolution of FSRCNN
+    x2 is ranked by the output SNR (against fp32, on calibration patches) won by keeping it in float;
+    the two that win most per multiply-add stay float, in f32 (the image-facing ones compute in bf16);
+    the record gives every layer's gain and cost and the calibration SNR before and after."""
+    info = MODELS.get("fsrcnn").meta
+    swept = dataclasses.replace(calib, patches=8, sensitive_float=2, float_precision="bf16")
+    up = TorchaoUpscaler(info, "int8", store=store, calib=swept, threads=2)
+    up.prepare(2)
+    prov = up.provenance()["x2"]
+    sens = prov["sensitivity"]
+    assert sorted(sens) == ["mid_part.0", "mid_part.10", "mid_part.2", "mid_part.4", "mid_part.6", "mid_part.8"]
+    macs = prov["macs_per_patch"]
+    side = 48  # the calibration patch (LR): FSRCNN's 12 -> 12 3x3 mapping, 1x1 shrink / expand
+    assert macs["mid_part.2"] == side * side * 12 * 12 * 9 and macs["mid_part.0"] == side * side * 56 * 12
+    top = sorted((n for n in sens if sens[n] > 0), key=lambda n: -sens[n] / macs[n])[:2]
+    assert len(top) == 2 and prov["float_layers"] == ["first_part.0", "last_part", *top]
+    assert prov["conv_precision"] == {"int8": 4, "bf16": 2, "f32": 2}
+    assert prov["calib_snr_db"]["final"] > prov["calib_snr_db"]["int8"] + max(sens[n] for n in top)
+    assert prov["calibration"]["sensitive_float"] == 2
+    assert up.build_identity() != TorchaoUpscaler(info, "int8", store=store, calib=calib).build_identity()
