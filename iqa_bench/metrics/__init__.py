@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from iqa_bench.metrics import (
-    brisque, cw_ssim, entropy, gmsd, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, ssim, unavailable, video,
+    brisque, cw_ssim, entropy, gmsd, haarpsi, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, ssim, unavailable, video,
 )
 import inspect
 from typing import Any
@@ -23,6 +23,7 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     cw_ssim.register(reg)
     nlpd.register(reg)
     gmsd.register(reg)
+    haarpsi.register(reg)
     perceptual.register(reg)
     piq_metrics.register(reg)
     unavailable.register(reg)

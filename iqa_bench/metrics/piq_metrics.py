@@ -57,8 +57,6 @@ SPECS: dict[str, _Spec] = {
     "ms_gmsd": _Spec("multi_scale_gmsd", False, (0.0, 1.0), YIQ_COLOUR, "MS-GMSD (Zhang 2017), 4 scales, luma only"),
     "vif_p": _Spec("vif_p", True, (0.0, float("inf")), YIQ_COLOUR,
                    "VIF pixel domain (Sheikh & Bovik 2006), sigma_n^2 = 2; > 1 for contrast enhancement"),
-    "haarpsi": _Spec("haarpsi", True, (0.0, 1.0), "yiq (Y, I and Q); grey: luma only",
-                     "HaarPSI (Reisenhofer 2018), 3 scales, C=30, alpha=4.2, built-in 2x2 subsampling"),
     "mdsi": _Spec("mdsi", False, (0.0, float("inf")), "rgb -> LMN (authors' MATLAB); grey copied to RGB",
                   "MDSI (Nafchi 2016), sum combination, q=o=0.25"),
     "srsim": _Spec("srsim", True, (0.0, 1.0), YIQ_COLOUR,
