@@ -67,6 +67,19 @@ def yiq_luma_torch(x: Any) -> Any:
     return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
 
 
+YIQ_CHROMA_WEIGHTS: tuple[tuple[float, float, float], ...] = ((0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112))
+
+
+def yiq_torch(x: Any) -> Any:
+    """Full-range YIQ (NTSC) of an ``(N, 3, H, W)`` RGB torch tensor, in ``x``'s units and dtype: the rows
+    ``Y = 0.299 R + 0.587 G + 0.114 B``, ``I = 0.5959 R - 0.2746 G - 0.3213 B``, ``Q = 0.2115 R - 0.5227 G
+    + 0.3112 B`` of the authors' MATLAB code (HaarPSI, SR-SIM...), element-wise like :func:`luma_torch`."""
+    import torch
+
+    return torch.cat([sum(w * x[:, c:c + 1] for c, w in enumerate(row))
+                      for row in (YIQ_LUMA_WEIGHTS, *YIQ_CHROMA_WEIGHTS)], dim=1)
+
+
 _YCBCR = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255.0
 _YCBCR_OFFSET = np.array([16.0, 128.0, 128.0]) / 255.0
 

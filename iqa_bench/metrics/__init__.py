@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from iqa_bench.metrics import (
-    brisque, cw_ssim, entropy, gmsd, haarpsi, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, ssim, unavailable, video,
+    brisque, cw_ssim, entropy, gmsd, haarpsi, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, srsim, ssim, unavailable,
+    video,
 )
 import inspect
 from typing import Any
@@ -24,6 +25,7 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     nlpd.register(reg)
     gmsd.register(reg)
     haarpsi.register(reg)
+    srsim.register(reg)
     perceptual.register(reg)
     piq_metrics.register(reg)
     unavailable.register(reg)

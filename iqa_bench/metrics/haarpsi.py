@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from iqa_bench.data.colour import YIQ_LUMA_WEIGHTS
+from iqa_bench.data.colour import yiq_torch
 from iqa_bench.metrics._torch import ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo, check_pair, check_shape
 from iqa_bench.registry import Registry
@@ -30,8 +30,6 @@ from iqa_bench.registry import Registry
 C = 30.0
 ALPHA = 4.2
 SCALES = 3
-_I_WEIGHTS = (0.5959, -0.2746, -0.3213)
-_Q_WEIGHTS = (0.2115, -0.5227, 0.3112)
 
 
 class HaarPSI:
@@ -55,12 +53,7 @@ class HaarPSI:
         import torch.nn.functional as F
 
         x = torch.from_numpy(img).permute(2, 0, 1)[None].to(self.device, torch.float32) * 255
-        if x.shape[1] == 3:
-            # element-wise weighted sums: the same bits whatever the memory layout (a matmul's are not)
-            yiq = torch.cat([sum(w * x[:, c:c + 1] for c, w in enumerate(ws))
-                             for ws in (YIQ_LUMA_WEIGHTS, _I_WEIGHTS, _Q_WEIGHTS)], dim=1)
-        else:
-            yiq = x
+        yiq = yiq_torch(x) if x.shape[1] == 3 else x
         odd = max(yiq.shape[2] % 2, yiq.shape[3] % 2)
         yiq = F.avg_pool2d(F.pad(yiq, [0, odd, 0, odd]), kernel_size=2, stride=2)
         with ieee_fp32():

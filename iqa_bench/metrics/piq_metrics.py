@@ -59,8 +59,6 @@ SPECS: dict[str, _Spec] = {
                    "VIF pixel domain (Sheikh & Bovik 2006), sigma_n^2 = 2; > 1 for contrast enhancement"),
     "mdsi": _Spec("mdsi", False, (0.0, float("inf")), "rgb -> LMN (authors' MATLAB); grey copied to RGB",
                   "MDSI (Nafchi 2016), sum combination, q=o=0.25"),
-    "srsim": _Spec("srsim", True, (0.0, 1.0), YIQ_COLOUR,
-                   "SR-SIM (Zhang 2012), spectral-residual saliency, built-in avg-pool by round(min(H,W)/256)"),
     "dss": _Spec("dss", True, (0.0, 1.0), YIQ_COLOUR, "DSS (Balanov 2015), DCT 8x8 subband similarity",
                  precision="float64"),
 }

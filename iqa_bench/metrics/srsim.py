@@ -1,0 +1,105 @@
+"""SR-SIM, the spectral-residual-based similarity index (Zhang & Li 2012); higher is better, on [0, 1].
+
+Conventions, those of piq's ``srsim`` (from the authors' MATLAB code): images on 0..255, averaged in
+``k x k`` blocks with ``k = max(1, round(min(H, W) / 256))`` (zero padding ``(k - 1) // 2`` before and
+``k // 2`` after); an RGB image reduced to its full-range YIQ luma ``Y = 0.299 R + 0.587 G + 0.114 B``,
+a grey image used as it is; the luma's spectral-residual saliency (piq's own function: a quarter-size
+MATLAB-bicubic copy, 3x3 average of the log amplitude, a 10x10 Gaussian of sigma 3.8, normalised to
+[0, 1] and resized back) and its Scharr gradient magnitude; similarities with ``C1 = 0.40`` (saliency)
+and ``C2 = 225`` (gradient), ``alpha = 0.5``, pooled with the larger saliency as the weight. Luma only
+(piq's default, not the chromatic variant). Float32.
+
+Written here around piq's building blocks instead of calling ``piq.srsim`` (whose value it equals,
+tested): the engine scores every model's output against the same HR image, so the HR image's saliency
+and gradient maps are computed once (:meth:`SRSIM.reference`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from iqa_bench.data.colour import yiq_luma_torch
+from iqa_bench.errors import InputError
+from iqa_bench.metrics._torch import ieee_fp32, resolve_device
+from iqa_bench.metrics.base import MetricInfo, check_pair, check_shape
+from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
+from iqa_bench.registry import Registry
+
+C1, C2, ALPHA = 0.40, 225.0, 0.50
+
+
+class SRSIM:
+    """``metric(sr, hr) -> float`` on ``(H, W, C)`` float images on [0, 1], C = 1 or 3."""
+
+    def __init__(self, device: str | None = "cpu") -> None:
+        import torch
+        from piq.functional import scharr_filter
+
+        self.device = resolve_device(device)
+        s = scharr_filter(dtype=torch.float32)
+        self.kernels = torch.stack([s, s.transpose(-1, -2)]).to(self.device)  # (2, 1, 3, 3)
+
+    def _maps(self, img: np.ndarray) -> tuple[Any, Any]:
+        """The (block-averaged) luma's saliency and gradient magnitude maps, 0..255 units, float32."""
+        import torch
+        import torch.nn.functional as F
+        from piq.functional import gradient_map
+        from piq.srsim import _spectral_residual_visual_saliency
+
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].to(self.device, torch.float32) * 255
+        k = max(1, round(min(x.shape[-2:]) / 256))
+        if k // 2:
+            x = F.pad(x, [(k - 1) // 2, k // 2] * 2)
+        y = yiq_luma_torch(F.avg_pool2d(x, k))
+        try:
+            with ieee_fp32():
+                return _spectral_residual_visual_saliency(y), gradient_map(y, self.kernels)
+        except ValueError as exc:  # piq's size check: a Gaussian larger than the quarter-size image
+            raise InputError(f"srsim cannot score a {img.shape[1]}x{img.shape[0]} image: {exc}",
+                             "drop srsim from --metrics for images this small") from None
+
+    def reference(self, hr: np.ndarray) -> tuple[tuple[int, ...], tuple[Any, Any]]:
+        """The HR image's shape and its saliency and gradient maps, made once per HR image."""
+        import torch
+
+        with torch.inference_mode():
+            return hr.shape, self._maps(hr)
+
+    def compare(self, sr: np.ndarray, ref: tuple[tuple[int, ...], tuple[Any, Any]]) -> float:
+        """SR-SIM of ``sr`` against a :meth:`reference`."""
+        import torch
+
+        shape, (sal_ref, grad_ref) = ref
+        check_shape(sr, shape, "srsim")
+        with torch.inference_mode():
+            sal, grad = self._maps(sr)
+            weight = torch.maximum(sal, sal_ref)
+            sim = (2 * sal * sal_ref + C1) / (sal**2 + sal_ref**2 + C1)
+            sim = sim * ((2 * grad * grad_ref + C2) / (grad**2 + grad_ref**2 + C2)) ** ALPHA
+            eps = torch.finfo(sim.dtype).eps
+            return float((sim * weight).sum() / (weight.sum() + eps))
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        check_pair(sr, hr, "srsim")
+        return self.compare(sr, self.reference(hr))
+
+
+def register(reg: Registry[MetricInfo]) -> None:
+    """Register ``srsim``."""
+    reg.register(
+        "srsim",
+        lambda device="cpu": SRSIM(device),
+        MetricInfo(
+            kind="fr",
+            higher_is_better=True,
+            value_range=(0.0, 1.0),
+            colour=YIQ_COLOUR,
+            crop="scale",
+            description="SR-SIM (Zhang 2012), spectral-residual saliency, built-in avg-pool by round(min(H,W)/256) "
+                        "(piq's conventions and saliency, float32)",
+            devices=("cpu", "cuda"),
+            precision="float32",
+        ),
+    )
