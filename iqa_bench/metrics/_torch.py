@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from iqa_bench.metrics.base import check_pair, check_shape
 
 if TYPE_CHECKING:  # torch is imported where it is used: `iqa-bench list` and PSNR-only runs skip its start-up
     import torch
@@ -59,3 +61,41 @@ def ieee_fp32() -> Iterator[None]:
         yield
     finally:
         cudnn.allow_tf32, matmul.allow_tf32 = old
+
+
+class FeatureMetric:
+    """A full-reference metric computed from per-image torch features, the HR image's made once.
+
+    A subclass sets ``name`` and defines ``features(img) -> F`` (one ``(H, W, C)`` float image on
+    [0, 1]) and ``score(sr_features, hr_features) -> float``; it is then a
+    :class:`~iqa_bench.metrics.base.ReferenceCached` metric: the engine calls :meth:`reference` once per
+    HR image and :meth:`compare` once per model output, and ``metric(sr, hr)`` is the same value.
+    """
+
+    name: str
+
+    def features(self, img: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def score(self, sr_features: Any, hr_features: Any) -> float:
+        raise NotImplementedError
+
+    def reference(self, hr: np.ndarray) -> tuple[tuple[int, ...], Any]:
+        """The HR image's shape and features, made once per HR image."""
+        import torch
+
+        with torch.inference_mode():
+            return hr.shape, self.features(hr)
+
+    def compare(self, sr: np.ndarray, ref: tuple[tuple[int, ...], Any]) -> float:
+        """The metric of ``sr`` against a :meth:`reference`."""
+        import torch
+
+        shape, hr_features = ref
+        check_shape(sr, shape, self.name)
+        with torch.inference_mode():
+            return self.score(self.features(sr), hr_features)
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        check_pair(sr, hr, self.name)
+        return self.compare(sr, self.reference(hr))

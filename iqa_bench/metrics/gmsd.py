@@ -8,7 +8,7 @@ gradients with zero padding, the similarity map ``(2 g1 g2 + T) / (g1^2 + g2^2 +
 
 Written here instead of calling ``piq.gmsd`` (whose value it equals, tested): the engine scores
 every model's output against the same HR image, so the HR image's gradient map is computed once
-(:meth:`GMSD.reference`), and the luma is taken before the tensor conversion, so one channel is
+(``GMSD.reference``), and the luma is taken before the tensor conversion, so one channel is
 converted instead of three.
 """
 
@@ -19,16 +19,18 @@ from typing import Any
 import numpy as np
 
 from iqa_bench.data.colour import yiq_luma_torch
-from iqa_bench.metrics._torch import ieee_fp32, resolve_device
-from iqa_bench.metrics.base import MetricInfo, check_pair, check_shape
+from iqa_bench.metrics._torch import FeatureMetric, ieee_fp32, resolve_device
+from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
 from iqa_bench.registry import Registry
 
 T = 170 / 255**2
 
 
-class GMSD:
+class GMSD(FeatureMetric):
     """``metric(sr, hr) -> float`` on ``(H, W, C)`` float images on [0, 1], C = 1 or 3."""
+
+    name = "gmsd"
 
     def __init__(self, device: str | None = "cpu") -> None:
         import torch
@@ -37,7 +39,8 @@ class GMSD:
         dx = torch.tensor([[-1.0, 0.0, 1.0]] * 3) / 3
         self.kernels = torch.stack([dx, dx.T])[:, None].to(self.device)  # (2, 1, 3, 3): d/dx, d/dy
 
-    def _gradient_magnitude(self, img: np.ndarray) -> Any:
+    def features(self, img: np.ndarray) -> Any:
+        """The gradient magnitude map of the (subsampled) luma, float32."""
         import torch
         import torch.nn.functional as F
 
@@ -49,27 +52,11 @@ class GMSD:
             g = F.conv2d(y, self.kernels, padding=1)
         return torch.sqrt((g**2).sum(dim=1, keepdim=True))
 
-    def reference(self, hr: np.ndarray) -> tuple[tuple[int, ...], Any]:
-        """The HR image's shape and gradient magnitude map, made once per HR image."""
+    def score(self, g: Any, g_ref: Any) -> float:
         import torch
 
-        with torch.inference_mode():
-            return hr.shape, self._gradient_magnitude(hr)
-
-    def compare(self, sr: np.ndarray, ref: tuple[tuple[int, ...], Any]) -> float:
-        """GMSD of ``sr`` against a :meth:`reference`."""
-        import torch
-
-        shape, g_ref = ref
-        check_shape(sr, shape, "gmsd")
-        with torch.inference_mode():
-            g = self._gradient_magnitude(sr)
-            gms = (2 * g * g_ref + T) / (g**2 + g_ref**2 + T)
-            return float(torch.sqrt(((gms - gms.mean()) ** 2).mean()))
-
-    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        check_pair(sr, hr, "gmsd")
-        return self.compare(sr, self.reference(hr))
+        gms = (2 * g * g_ref + T) / (g**2 + g_ref**2 + T)
+        return float(torch.sqrt(((gms - gms.mean()) ** 2).mean()))
 
 
 def register(reg: Registry[MetricInfo]) -> None:

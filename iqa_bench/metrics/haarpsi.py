@@ -13,7 +13,7 @@ pooling with ``alpha = 4.2``, then ``(logit(score) / alpha)^2``. Float32.
 
 Written here instead of calling ``piq.haarpsi`` (whose value it equals, tested): the engine scores
 every model's output against the same HR image, so the HR image's Haar responses and chroma means are
-computed once (:meth:`HaarPSI.reference`).
+computed once (``HaarPSI.reference``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from iqa_bench.data.colour import yiq_torch
-from iqa_bench.metrics._torch import ieee_fp32, resolve_device
-from iqa_bench.metrics.base import MetricInfo, check_pair, check_shape
+from iqa_bench.metrics._torch import FeatureMetric, ieee_fp32, resolve_device
+from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.registry import Registry
 
 C = 30.0
@@ -32,8 +32,10 @@ ALPHA = 4.2
 SCALES = 3
 
 
-class HaarPSI:
+class HaarPSI(FeatureMetric):
     """``metric(sr, hr) -> float`` on ``(H, W, C)`` float images on [0, 1], C = 1 or 3."""
+
+    name = "haarpsi"
 
     def __init__(self, device: str | None = "cpu") -> None:
         import torch
@@ -46,12 +48,13 @@ class HaarPSI:
             h[k // 2:] *= -1  # rows: + over the top half, - over the bottom half
             self.kernels.append(torch.stack([h, h.T])[:, None].to(self.device))  # (2, 1, k, k)
 
-    def _features(self, img: np.ndarray) -> tuple[Any, Any | None]:
-        """The Haar responses of the (subsampled) luma ``(1, 2 * SCALES, H', W')`` and, for RGB, the
-        absolute 2x2 means of I and Q ``(1, 2, H', W')``; 0..255 units, float32."""
+    def features(self, img: np.ndarray) -> tuple[Any, Any | None]:
+        """The Haar response magnitudes of the (subsampled) luma ``(1, 2 * SCALES, H', W')`` and, for
+        RGB, the absolute 2x2 means of I and Q ``(1, 2, H', W')``; 0..255 units, float32."""
         import torch
         import torch.nn.functional as F
 
+        _check_size(img)
         x = torch.from_numpy(img).permute(2, 0, 1)[None].to(self.device, torch.float32) * 255
         yiq = yiq_torch(x) if x.shape[1] == 3 else x
         odd = max(yiq.shape[2] % 2, yiq.shape[3] % 2)
@@ -64,35 +67,19 @@ class HaarPSI:
             chroma = F.avg_pool2d(F.pad(yiq[:, 1:], [0, 1, 0, 1]), kernel_size=2, stride=1).abs()
         return coeffs.abs(), chroma
 
-    def reference(self, hr: np.ndarray) -> tuple[tuple[int, ...], tuple[Any, Any | None]]:
-        """The HR image's shape, Haar response magnitudes and chroma means, made once per HR image."""
+    def score(self, sr_features: tuple[Any, Any | None], hr_features: tuple[Any, Any | None]) -> float:
         import torch
 
-        _check_size(hr)
-        with torch.inference_mode():
-            return hr.shape, self._features(hr)
-
-    def compare(self, sr: np.ndarray, ref: tuple[tuple[int, ...], tuple[Any, Any | None]]) -> float:
-        """HaarPSI of ``sr`` against a :meth:`reference`."""
-        import torch
-
-        shape, (mag_ref, chroma_ref) = ref
-        check_shape(sr, shape, "haarpsi")
-        with torch.inference_mode():
-            mag, chroma = self._features(sr)
-            weights = [torch.maximum(mag[:, 4:], mag_ref[:, 4:])]
-            sims = [_similarity(mag[:, (o, o + 2)], mag_ref[:, (o, o + 2)]) for o in range(2)]
-            if chroma is not None:
-                weights.append(weights[0].mean(dim=1, keepdim=True))
-                sims.append(_similarity(chroma, chroma_ref))
-            w, sim = torch.cat(weights, dim=1), torch.cat(sims, dim=1)
-            eps = torch.finfo(sim.dtype).eps
-            score = ((torch.sigmoid(sim * ALPHA) * w).sum() + eps) / (w.sum() + eps)
-            return float((torch.log(score / (1 - score)) / ALPHA) ** 2)
-
-    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        check_pair(sr, hr, "haarpsi")
-        return self.compare(sr, self.reference(hr))
+        (mag, chroma), (mag_ref, chroma_ref) = sr_features, hr_features
+        weights = [torch.maximum(mag[:, 4:], mag_ref[:, 4:])]
+        sims = [_similarity(mag[:, (o, o + 2)], mag_ref[:, (o, o + 2)]) for o in range(2)]
+        if chroma is not None:
+            weights.append(weights[0].mean(dim=1, keepdim=True))
+            sims.append(_similarity(chroma, chroma_ref))
+        w, sim = torch.cat(weights, dim=1), torch.cat(sims, dim=1)
+        eps = torch.finfo(sim.dtype).eps
+        score = ((torch.sigmoid(sim * ALPHA) * w).sum() + eps) / (w.sum() + eps)
+        return float((torch.log(score / (1 - score)) / ALPHA) ** 2)
 
 
 def _similarity(a: Any, b: Any) -> Any:

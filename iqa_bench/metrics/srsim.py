@@ -11,7 +11,7 @@ and ``C2 = 225`` (gradient), ``alpha = 0.5``, pooled with the larger saliency as
 
 Written here around piq's building blocks instead of calling ``piq.srsim`` (whose value it equals,
 tested): the engine scores every model's output against the same HR image, so the HR image's saliency
-and gradient maps are computed once (:meth:`SRSIM.reference`).
+and gradient maps are computed once (``SRSIM.reference``).
 """
 
 from __future__ import annotations
@@ -22,16 +22,18 @@ import numpy as np
 
 from iqa_bench.data.colour import yiq_luma_torch
 from iqa_bench.errors import InputError
-from iqa_bench.metrics._torch import ieee_fp32, resolve_device
-from iqa_bench.metrics.base import MetricInfo, check_pair, check_shape
+from iqa_bench.metrics._torch import FeatureMetric, ieee_fp32, resolve_device
+from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
 from iqa_bench.registry import Registry
 
 C1, C2, ALPHA = 0.40, 225.0, 0.50
 
 
-class SRSIM:
+class SRSIM(FeatureMetric):
     """``metric(sr, hr) -> float`` on ``(H, W, C)`` float images on [0, 1], C = 1 or 3."""
+
+    name = "srsim"
 
     def __init__(self, device: str | None = "cpu") -> None:
         import torch
@@ -41,7 +43,7 @@ class SRSIM:
         s = scharr_filter(dtype=torch.float32)
         self.kernels = torch.stack([s, s.transpose(-1, -2)]).to(self.device)  # (2, 1, 3, 3)
 
-    def _maps(self, img: np.ndarray) -> tuple[Any, Any]:
+    def features(self, img: np.ndarray) -> tuple[Any, Any]:
         """The (block-averaged) luma's saliency and gradient magnitude maps, 0..255 units, float32."""
         import torch
         import torch.nn.functional as F
@@ -60,30 +62,15 @@ class SRSIM:
             raise InputError(f"srsim cannot score a {img.shape[1]}x{img.shape[0]} image: {exc}",
                              "drop srsim from --metrics for images this small") from None
 
-    def reference(self, hr: np.ndarray) -> tuple[tuple[int, ...], tuple[Any, Any]]:
-        """The HR image's shape and its saliency and gradient maps, made once per HR image."""
+    def score(self, sr_features: tuple[Any, Any], hr_features: tuple[Any, Any]) -> float:
         import torch
 
-        with torch.inference_mode():
-            return hr.shape, self._maps(hr)
-
-    def compare(self, sr: np.ndarray, ref: tuple[tuple[int, ...], tuple[Any, Any]]) -> float:
-        """SR-SIM of ``sr`` against a :meth:`reference`."""
-        import torch
-
-        shape, (sal_ref, grad_ref) = ref
-        check_shape(sr, shape, "srsim")
-        with torch.inference_mode():
-            sal, grad = self._maps(sr)
-            weight = torch.maximum(sal, sal_ref)
-            sim = (2 * sal * sal_ref + C1) / (sal**2 + sal_ref**2 + C1)
-            sim = sim * ((2 * grad * grad_ref + C2) / (grad**2 + grad_ref**2 + C2)) ** ALPHA
-            eps = torch.finfo(sim.dtype).eps
-            return float((sim * weight).sum() / (weight.sum() + eps))
-
-    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        check_pair(sr, hr, "srsim")
-        return self.compare(sr, self.reference(hr))
+        (sal, grad), (sal_ref, grad_ref) = sr_features, hr_features
+        weight = torch.maximum(sal, sal_ref)
+        sim = (2 * sal * sal_ref + C1) / (sal**2 + sal_ref**2 + C1)
+        sim = sim * ((2 * grad * grad_ref + C2) / (grad**2 + grad_ref**2 + C2)) ** ALPHA
+        eps = torch.finfo(sim.dtype).eps
+        return float((sim * weight).sum() / (weight.sum() + eps))
 
 
 def register(reg: Registry[MetricInfo]) -> None:
