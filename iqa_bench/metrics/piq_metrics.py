@@ -54,7 +54,6 @@ SPECS: dict[str, _Spec] = {
                    "FSIMc (Zhang 2011), chromatic, built-in avg-pool by round(min(H,W)/256)", {"chromatic": True}),
     "vsi": _Spec("vsi", True, (0.0, 1.0), "rgb -> LMN/Lab (authors' MATLAB); grey copied to RGB",
                  "VSI (Zhang 2014), SDSP saliency, built-in avg-pool by round(min(H,W)/256)"),
-    "ms_gmsd": _Spec("multi_scale_gmsd", False, (0.0, 1.0), YIQ_COLOUR, "MS-GMSD (Zhang 2017), 4 scales, luma only"),
     "vif_p": _Spec("vif_p", True, (0.0, float("inf")), YIQ_COLOUR,
                    "VIF pixel domain (Sheikh & Bovik 2006), sigma_n^2 = 2; > 1 for contrast enhancement"),
     "mdsi": _Spec("mdsi", False, (0.0, float("inf")), "rgb -> LMN (authors' MATLAB); grey copied to RGB",

@@ -21,3 +21,11 @@ def test_official_values_on_the_calibration_images(calibration_images):
            for n in ("I03", "I04", "I06", "I08", "I19")]
     assert np.abs(np.array(got) - [0.2203, 0.0005, 0.0004, 0.1346, 0.205]).max() < 2.5e-4
     assert got == pytest.approx([0.22041, 0.00028, 0.00021, 0.13463, 0.20486], abs=1e-5)
+
+
+def test_ms_gmsd_refuses_too_small_an_image_with_the_fix(img):
+    from iqa_bench.errors import InputError
+
+    small = img("I01.BMP")[:16, :40]  # four scales need sides of at least 17
+    with pytest.raises(InputError, match="(?s)at least 17.*drop ms_gmsd"):
+        METRICS.create("ms_gmsd")(small, small)

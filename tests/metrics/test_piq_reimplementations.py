@@ -1,5 +1,5 @@
 """The metrics written here on piq's conventions so that the HR side is computed once per HR image
-(``gmsd``, ``haarpsi``, ``srsim``): each equals its piq function, and its cached path its direct call."""
+(``gmsd``, ``ms_gmsd``, ``haarpsi``, ``srsim``): each equals its piq function, and its cached path its direct call."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import torch
 from iqa_bench.metrics import METRICS
 
 # name, abs tolerance against piq (float32 rounding), value of an image against itself
-CASES = [("gmsd", 1e-6, 0.0), ("haarpsi", 2e-6, 1.0), ("srsim", 2e-6, 1.0)]
+CASES = [("gmsd", 1e-6, 0.0), ("ms_gmsd", 1e-6, 0.0), ("haarpsi", 2e-6, 1.0), ("srsim", 2e-6, 1.0)]
+PIQ_NAMES = {"ms_gmsd": "multi_scale_gmsd"}
 
 
 @pytest.mark.parametrize("name, tol", [(n, t) for n, t, _ in CASES])
@@ -26,7 +27,7 @@ def test_equals_piq_in_float32_and_float64(img, name, tol, crop):
     for x, y in ((a, b), (a.mean(axis=2, keepdims=True), b.mean(axis=2, keepdims=True))):
         for dtype in (torch.float32, torch.float64):
             tx, ty = (torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1)))[None].to(dtype) for v in (x, y))
-            assert m(x, y) == pytest.approx(float(getattr(piq, name)(tx, ty, data_range=1.0)), abs=tol)
+            assert m(x, y) == pytest.approx(float(getattr(piq, PIQ_NAMES.get(name, name))(tx, ty, data_range=1.0)), abs=tol)
 
 
 @pytest.mark.parametrize("name, identical", [(n, v) for n, _, v in CASES])
