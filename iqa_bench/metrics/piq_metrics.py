@@ -47,11 +47,6 @@ SPECS: dict[str, _Spec] = {
                      "MS-SSIM (Wang 2003), 5 scales, Gaussian 11/1.5, K 0.01/0.03, needs min side >= 161"),
     "iw_ssim": _Spec("information_weighted_ssim", True, (0.0, 1.0), YIQ_COLOUR,
                      "IW-SSIM (Wang & Li 2011), 5 scales, parent band on"),
-    "fsim": _Spec("fsim", True, (0.0, 1.0), YIQ_COLOUR + "; luma only",
-                  "FSIM (Zhang 2011), luma only, 4 scales x 4 orientations, built-in avg-pool by round(min(H,W)/256)",
-                  {"chromatic": False}),
-    "fsimc": _Spec("fsim", True, (0.0, 1.0), "yiq (Y, I and Q); grey: luma only",
-                   "FSIMc (Zhang 2011), chromatic, built-in avg-pool by round(min(H,W)/256)", {"chromatic": True}),
     "vsi": _Spec("vsi", True, (0.0, 1.0), "rgb -> LMN/Lab (authors' MATLAB); grey copied to RGB",
                  "VSI (Zhang 2014), SDSP saliency, built-in avg-pool by round(min(H,W)/256)"),
     "vif_p": _Spec("vif_p", True, (0.0, float("inf")), YIQ_COLOUR,
@@ -87,13 +82,10 @@ class PiqMetric:
 
         check_shape(sr, (*ref.shape[2:], ref.shape[1]), self.name)
         x = as_tensor(sr, device=self.device, dtype=self.dtype)
-        kwargs = self.kwargs
-        if x.shape[1] == 1 and kwargs.get("chromatic"):
-            kwargs = {**kwargs, "chromatic": False}  # a grey image has no chroma: its luma-only score
         with warnings.catch_warnings(), torch.inference_mode(), ieee_fp32():
             warnings.filterwarnings("ignore", message=r"The original \w+ supports only RGB")  # grey -> RGB, documented
             try:
-                value = self.fn(x, ref, **kwargs)
+                value = self.fn(x, ref, **self.kwargs)
             except (AssertionError, ValueError) as exc:  # piq validates with assert/ValueError: make it readable
                 raise InputError(
                     f"{self.name} cannot score a {sr.shape[1]}x{sr.shape[0]} image: {exc}",

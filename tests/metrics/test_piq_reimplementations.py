@@ -1,5 +1,6 @@
 """The metrics written here on piq's conventions so that the HR side is computed once per HR image
-(``gmsd``, ``ms_gmsd``, ``haarpsi``, ``srsim``): each equals its piq function, and its cached path its direct call."""
+(``fsim``, ``fsimc``, ``gmsd``, ``ms_gmsd``, ``haarpsi``, ``srsim``): each equals its piq function, and
+its cached path its direct call."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import torch
 from iqa_bench.metrics import METRICS
 
 # name, abs tolerance against piq (float32 rounding), value of an image against itself
-CASES = [("gmsd", 1e-6, 0.0), ("ms_gmsd", 1e-6, 0.0), ("haarpsi", 2e-6, 1.0), ("srsim", 2e-6, 1.0)]
-PIQ_NAMES = {"ms_gmsd": "multi_scale_gmsd"}
+CASES = [("fsim", 2e-6, 1.0), ("fsimc", 2e-6, 1.0), ("gmsd", 1e-6, 0.0), ("ms_gmsd", 1e-6, 0.0),
+         ("haarpsi", 2e-6, 1.0), ("srsim", 2e-6, 1.0)]
+PIQ_CALLS = {"ms_gmsd": ("multi_scale_gmsd", {}), "fsim": ("fsim", {"chromatic": False}),
+             "fsimc": ("fsim", {"chromatic": True})}
 
 
 @pytest.mark.parametrize("name, tol", [(n, t) for n, t, _ in CASES])
@@ -27,7 +30,10 @@ def test_equals_piq_in_float32_and_float64(img, name, tol, crop):
     for x, y in ((a, b), (a.mean(axis=2, keepdims=True), b.mean(axis=2, keepdims=True))):
         for dtype in (torch.float32, torch.float64):
             tx, ty = (torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1)))[None].to(dtype) for v in (x, y))
-            assert m(x, y) == pytest.approx(float(getattr(piq, PIQ_NAMES.get(name, name))(tx, ty, data_range=1.0)), abs=tol)
+            fn, kwargs = PIQ_CALLS.get(name, (name, {}))
+            if x.shape[2] == 1 and "chromatic" in kwargs:  # a grey image: its luma-only score
+                kwargs = {**kwargs, "chromatic": False}
+            assert m(x, y) == pytest.approx(float(getattr(piq, fn)(tx, ty, data_range=1.0, **kwargs)), abs=tol)
 
 
 @pytest.mark.parametrize("name, identical", [(n, v) for n, _, v in CASES])
