@@ -13,7 +13,7 @@ chroma and gets its luma-only score. Float32.
 Written here around piq's building blocks instead of calling ``piq.fsim`` (whose value it equals,
 tested): the engine scores every model's output against the same HR image, so the HR image's phase
 congruency, gradient map and chroma are computed once (``FSIM.reference``), and the log-Gabor filters
-once per image size.
+once for the HR image and its outputs.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class FSIM(FeatureMetric):
         self.device = resolve_device(device)
         s = scharr_filter(dtype=torch.float32)
         self.kernels = torch.stack([s, s.transpose(-1, -2)]).to(self.device)  # (2, 1, 3, 3)
-        self._filters: dict[tuple[int, int], Any] = {}
+        self._filters: tuple[tuple[int, int], Any] = ((0, 0), None)  # the last size's only: 16 maps of its size
 
     def features(self, img: np.ndarray) -> tuple[Any, Any, Any | None]:
         """The (block-averaged) luma's phase congruency and gradient magnitude, and for ``fsimc`` on RGB
@@ -58,10 +58,10 @@ class FSIM(FeatureMetric):
         yiq = yiq_torch(x) if x.shape[1] == 3 else x
         y = yiq[:, :1]
         size = (y.shape[-2], y.shape[-1])
-        if size not in self._filters:  # they depend on the size only
-            self._filters[size] = _construct_filters(y)
+        if self._filters[0] != size:  # they depend on the size only; an SR image has its HR image's
+            self._filters = size, _construct_filters(y)
         with ieee_fp32():
-            pc = _phase_congruency(y, filters=self._filters[size])
+            pc = _phase_congruency(y, filters=self._filters[1])
             grad = gradient_map(y, self.kernels)
         return pc, grad, yiq[:, 1:] if self.chromatic and yiq.shape[1] == 3 else None
 
