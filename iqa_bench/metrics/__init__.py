@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from iqa_bench.metrics import (
-    brisque, cw_ssim, entropy, fsim, gmsd, haarpsi, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, srsim, ssim, unavailable,
+    brisque, cw_ssim, dss, entropy, fsim, gmsd, haarpsi, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, srsim, ssim, unavailable,
     video,
 )
 import inspect
@@ -23,6 +23,7 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     entropy.register(reg)
     cw_ssim.register(reg)
     nlpd.register(reg)
+    dss.register(reg)
     fsim.register(reg)
     gmsd.register(reg)
     haarpsi.register(reg)

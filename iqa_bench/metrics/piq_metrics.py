@@ -4,14 +4,15 @@ Colour: these metrics keep their authors' colour handling, which piq reproduces 
 MATLAB code: an RGB image is converted to full-range YIQ (Y = 0.299R + 0.587G + 0.114B), *not* the
 BT.601 limited-range luma of ``psnr_y``/``ssim_y``; a grey image is used as it is (VSI and MDSI
 copy it to three channels, as piq does). Each metric's ``colour`` metadata says which, and the run
-manifest records it. Downsampling that is part of an algorithm's definition (FSIM, VSI, SR-SIM:
-average pooling by ``round(min(H, W) / 256)``; MS-GMSD: 2x2 averages) is kept, and stated.
+manifest records it. Downsampling that is part of an algorithm's definition (VSI: average pooling by
+``round(min(H, W) / 256)``) is kept, and stated. (FSIM, GMSD, MS-GMSD, HaarPSI, SR-SIM and DSS follow
+piq's conventions in modules of their own, which compute the HR side once.)
 
 Inputs: float ``(H, W, C)`` in [0, 1], passed with ``data_range=1``; piq rescales to 0..255 where
 the original constants expect it. Computed in float32 (piq's own precision; torch's float64
-convolutions on the CPU are 2-18x slower) except DSS, whose DCT sub-band ratios drift by up to 7e-4
-in float32 on a grey test image (float64: 4e-8 from MATLAB). Measured float32-float64 differences
-of the others on a real pair: <= 1.2e-6; every published or official value in the tests is still met.
+convolutions on the CPU are 2-18x slower; ``precision`` of a spec can say float64, as DSS needed).
+Measured float32-float64 differences on a real pair: <= 1.2e-6; every published or official value in
+the tests is still met.
 """
 
 from __future__ import annotations
@@ -53,8 +54,6 @@ SPECS: dict[str, _Spec] = {
                    "VIF pixel domain (Sheikh & Bovik 2006), sigma_n^2 = 2; > 1 for contrast enhancement"),
     "mdsi": _Spec("mdsi", False, (0.0, float("inf")), "rgb -> LMN (authors' MATLAB); grey copied to RGB",
                   "MDSI (Nafchi 2016), sum combination, q=o=0.25"),
-    "dss": _Spec("dss", True, (0.0, 1.0), YIQ_COLOUR, "DSS (Balanov 2015), DCT 8x8 subband similarity",
-                 precision="float64"),
 }
 
 
