@@ -114,31 +114,21 @@ def _gradient_magnitude(y: Any, kernels: Any) -> Any:
 
 def register(reg: Registry[MetricInfo]) -> None:
     """Register ``gmsd`` and ``ms_gmsd``."""
-    reg.register(
-        "gmsd",
-        lambda device="cpu": GMSD(device),
-        MetricInfo(
-            kind="fr",
-            higher_is_better=False,
-            value_range=(0.0, 1.0),
-            colour=YIQ_COLOUR,
-            crop="scale",
-            description="GMSD (Xue 2014), Prewitt, T=170/255^2, built-in 2x2 avg-pool (piq's conventions, float32)",
-            devices=("cpu", "cuda"),
-            precision="float32",
-        ),
-    )
-    reg.register(
-        "ms_gmsd",
-        lambda device="cpu": MultiScaleGMSD(device),
-        MetricInfo(
-            kind="fr",
-            higher_is_better=False,
-            value_range=(0.0, 1.0),
-            colour=YIQ_COLOUR,
-            crop="scale",
-            description="MS-GMSD (Zhang 2017), 4 scales, luma only (piq's conventions, float32)",
-            devices=("cpu", "cuda"),
-            precision="float32",
-        ),
-    )
+    for name, cls, what in (
+        ("gmsd", GMSD, "GMSD (Xue 2014), Prewitt, T=170/255^2, built-in 2x2 avg-pool"),
+        ("ms_gmsd", MultiScaleGMSD, "MS-GMSD (Zhang 2017), 4 scales, luma only"),
+    ):
+        reg.register(
+            name,
+            lambda device="cpu", cls=cls: cls(device),
+            MetricInfo(
+                kind="fr",
+                higher_is_better=False,
+                value_range=(0.0, 1.0),
+                colour=YIQ_COLOUR,
+                crop="scale",
+                description=f"{what} (piq's conventions, float32)",
+                devices=("cpu", "cuda"),
+                precision="float32",
+            ),
+        )
