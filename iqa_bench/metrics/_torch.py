@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from iqa_bench.data.colour import yiq_luma_torch
+from iqa_bench.errors import InputError
 from iqa_bench.metrics.base import check_pair, check_shape
 
 if TYPE_CHECKING:  # torch is imported where it is used: `iqa-bench list` and PSNR-only runs skip its start-up
@@ -32,6 +34,15 @@ def as_tensor(img: np.ndarray, *, rgb: bool = False, device: str | torch.device 
     # one pass: transpose and cast together (a float64 copy then a cast cost a second pass)
     t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np_dtype))
     return t.unsqueeze(0).to(device=device, dtype=dtype)
+
+
+def yiq_luma_tensor(img: np.ndarray, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+                    ) -> torch.Tensor:
+    """``(H, W, C)`` float [0, 1] -> its full-range YIQ luma ``(1, 1, H, W)`` (C = 1: as it is), taken in
+    float64 from the numpy image (a strided view, no copy), then one channel cast to ``dtype`` (float32)."""
+    import torch
+
+    return yiq_luma_torch(torch.from_numpy(img).permute(2, 0, 1)[None]).to(device, dtype or torch.float32)
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -66,13 +77,15 @@ def ieee_fp32() -> Iterator[None]:
 class FeatureMetric:
     """A full-reference metric computed from per-image torch features, the HR image's made once.
 
-    A subclass sets ``name`` and defines ``features(img) -> F`` (one ``(H, W, C)`` float image on
-    [0, 1]) and ``score(sr_features, hr_features) -> float``; it is then a
+    A subclass sets ``name`` (and ``min_side``, the smallest height and width it can score) and defines
+    ``features(img) -> F`` (one ``(H, W, C)`` float image on [0, 1]) and ``score(sr_features,
+    hr_features) -> float``; it is then a
     :class:`~iqa_bench.metrics.base.ReferenceCached` metric: the engine calls :meth:`reference` once per
     HR image and :meth:`compare` once per model output, and ``metric(sr, hr)`` is the same value.
     """
 
     name: str
+    min_side: int = 1
 
     def features(self, img: np.ndarray) -> Any:
         raise NotImplementedError
@@ -84,6 +97,9 @@ class FeatureMetric:
         """The HR image's shape and features, made once per HR image."""
         import torch
 
+        if min(hr.shape[:2]) < self.min_side:
+            raise InputError(f"{self.name} cannot score a {hr.shape[1]}x{hr.shape[0]} image: it needs sides of at "
+                             f"least {self.min_side} pixels", f"drop {self.name} from --metrics for images this small")
         with torch.inference_mode():
             return hr.shape, self.features(hr)
 

@@ -21,9 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from iqa_bench.data.colour import yiq_luma_torch
-from iqa_bench.errors import InputError
-from iqa_bench.metrics._torch import FeatureMetric, resolve_device
+from iqa_bench.metrics._torch import FeatureMetric, resolve_device, yiq_luma_tensor
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
 from iqa_bench.registry import Registry
@@ -36,6 +34,7 @@ class DSS(FeatureMetric):
     """``metric(sr, hr) -> float`` on ``(H, W, C)`` float images on [0, 1], C = 1 or 3."""
 
     name = "dss"
+    min_side = DCT_SIZE
 
     def __init__(self, device: str | None = "cpu") -> None:
         import torch
@@ -58,10 +57,7 @@ class DSS(FeatureMetric):
         import torch.nn.functional as F
         from piq.dss import _dct_decomp
 
-        if min(img.shape[:2]) < DCT_SIZE:
-            raise InputError(f"dss cannot score a {img.shape[1]}x{img.shape[0]} image: it needs sides of at least "
-                             f"{DCT_SIZE} pixels", "drop dss from --metrics for images this small")
-        y = yiq_luma_torch(torch.from_numpy(img).permute(2, 0, 1)[None]).to(self.device, torch.float64) * 255
+        y = yiq_luma_tensor(img, device=self.device, dtype=torch.float64) * 255
         rows, cols = (s - s % DCT_SIZE for s in y.shape[-2:])
         dct = _dct_decomp(y[:, :, :rows, :cols], DCT_SIZE)
         out = []  # float64 throughout: TF32 never applies

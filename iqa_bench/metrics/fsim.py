@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from iqa_bench.data.colour import yiq_torch
-from iqa_bench.metrics._torch import FeatureMetric, ieee_fp32, resolve_device
+from iqa_bench.metrics._torch import FeatureMetric, as_tensor, ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
 from iqa_bench.registry import Registry
@@ -48,12 +48,11 @@ class FSIM(FeatureMetric):
     def features(self, img: np.ndarray) -> tuple[Any, Any, Any | None]:
         """The (block-averaged) luma's phase congruency and gradient magnitude, and for ``fsimc`` on RGB
         the I and Q channels; 0..255 units, float32."""
-        import torch
         import torch.nn.functional as F
         from piq.fsim import _construct_filters, _phase_congruency
         from piq.functional import gradient_map
 
-        x = torch.from_numpy(img).permute(2, 0, 1)[None].to(self.device, torch.float32) * 255
+        x = as_tensor(img, device=self.device) * 255
         x = F.avg_pool2d(x, max(1, round(min(x.shape[-2:]) / 256)))
         yiq = yiq_torch(x) if x.shape[1] == 3 else x
         y = yiq[:, :1]

@@ -25,9 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from iqa_bench.data.colour import yiq_luma_torch
-from iqa_bench.errors import InputError
-from iqa_bench.metrics._torch import FeatureMetric, ieee_fp32, resolve_device
+from iqa_bench.metrics._torch import FeatureMetric, ieee_fp32, resolve_device, yiq_luma_tensor
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
 from iqa_bench.registry import Registry
@@ -51,11 +49,9 @@ class GMSD(FeatureMetric):
 
     def features(self, img: np.ndarray) -> Any:
         """The gradient magnitude map of the (subsampled) luma, float32."""
-        import torch
         import torch.nn.functional as F
 
-        # luma in float64 from the numpy image (a strided view, no copy), then one channel to float32
-        y = yiq_luma_torch(torch.from_numpy(img).permute(2, 0, 1)[None]).to(self.device, torch.float32)
+        y = yiq_luma_tensor(img, device=self.device)
         odd = max(y.shape[2] % 2, y.shape[3] % 2)
         y = F.avg_pool2d(F.pad(y, [0, odd, 0, odd]), kernel_size=2, stride=2)
         return _gradient_magnitude(y, self.kernels)
@@ -71,17 +67,13 @@ class MultiScaleGMSD(GMSD):
     """MS-GMSD: ``metric(sr, hr) -> float`` on ``(H, W, C)`` float images on [0, 1], C = 1 or 3."""
 
     name = "ms_gmsd"
+    min_side = 2 ** len(MS_WEIGHTS) + 1
 
     def features(self, img: np.ndarray) -> list[Any]:
         """The luma's gradient magnitude maps at the four scales, 0..255 units, float32."""
-        import torch
         import torch.nn.functional as F
 
-        least = 2 ** len(MS_WEIGHTS) + 1
-        if min(img.shape[:2]) < least:
-            raise InputError(f"ms_gmsd cannot score a {img.shape[1]}x{img.shape[0]} image: it needs sides of at "
-                             f"least {least} pixels", "drop ms_gmsd from --metrics for images this small")
-        y = yiq_luma_torch(torch.from_numpy(img).permute(2, 0, 1)[None]).to(self.device, torch.float32) * 255
+        y = yiq_luma_tensor(img, device=self.device) * 255
         maps = []
         for scale in range(len(MS_WEIGHTS)):
             if scale:

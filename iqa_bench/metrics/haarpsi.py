@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from iqa_bench.data.colour import yiq_torch
-from iqa_bench.metrics._torch import FeatureMetric, ieee_fp32, resolve_device
+from iqa_bench.metrics._torch import FeatureMetric, as_tensor, ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.registry import Registry
 
@@ -36,6 +36,7 @@ class HaarPSI(FeatureMetric):
     """``metric(sr, hr) -> float`` on ``(H, W, C)`` float images on [0, 1], C = 1 or 3."""
 
     name = "haarpsi"
+    min_side = 2 ** (SCALES + 1)
 
     def __init__(self, device: str | None = "cpu") -> None:
         import torch
@@ -54,8 +55,7 @@ class HaarPSI(FeatureMetric):
         import torch
         import torch.nn.functional as F
 
-        _check_size(img)
-        x = torch.from_numpy(img).permute(2, 0, 1)[None].to(self.device, torch.float32) * 255
+        x = as_tensor(img, device=self.device) * 255
         yiq = yiq_torch(x) if x.shape[1] == 3 else x
         odd = max(yiq.shape[2] % 2, yiq.shape[3] % 2)
         yiq = F.avg_pool2d(F.pad(yiq, [0, odd, 0, odd]), kernel_size=2, stride=2)
@@ -85,15 +85,6 @@ class HaarPSI(FeatureMetric):
 def _similarity(a: Any, b: Any) -> Any:
     """Mean over the channels of ``(2 a b + C) / (a^2 + b^2 + C)``, keeping a channel axis of 1."""
     return ((2 * a * b + C) / (a**2 + b**2 + C)).sum(dim=1, keepdim=True) / 2
-
-
-def _check_size(img: np.ndarray) -> None:
-    from iqa_bench.errors import InputError
-
-    least = 2 ** (SCALES + 1)
-    if min(img.shape[:2]) < least:
-        raise InputError(f"haarpsi cannot score a {img.shape[1]}x{img.shape[0]} image: it needs sides of at "
-                         f"least {least} pixels", "drop haarpsi from --metrics for images this small")
 
 
 def register(reg: Registry[MetricInfo]) -> None:

@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from iqa_bench.data.colour import yiq_luma_torch
-from iqa_bench.errors import InputError
-from iqa_bench.metrics._torch import FeatureMetric, ieee_fp32, resolve_device
+from iqa_bench.metrics._torch import FeatureMetric, as_tensor, ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
 from iqa_bench.registry import Registry
@@ -34,6 +33,7 @@ class SRSIM(FeatureMetric):
     """``metric(sr, hr) -> float`` on ``(H, W, C)`` float images on [0, 1], C = 1 or 3."""
 
     name = "srsim"
+    min_side = 40  # piq's saliency needs a quarter-size copy at least as wide as its 10x10 Gaussian
 
     def __init__(self, device: str | None = "cpu") -> None:
         import torch
@@ -45,22 +45,17 @@ class SRSIM(FeatureMetric):
 
     def features(self, img: np.ndarray) -> tuple[Any, Any]:
         """The (block-averaged) luma's saliency and gradient magnitude maps, 0..255 units, float32."""
-        import torch
         import torch.nn.functional as F
         from piq.functional import gradient_map
         from piq.srsim import _spectral_residual_visual_saliency
 
-        x = torch.from_numpy(img).permute(2, 0, 1)[None].to(self.device, torch.float32) * 255
+        x = as_tensor(img, device=self.device) * 255
         k = max(1, round(min(x.shape[-2:]) / 256))
         if k // 2:
             x = F.pad(x, [(k - 1) // 2, k // 2] * 2)
         y = yiq_luma_torch(F.avg_pool2d(x, k))
-        try:
-            with ieee_fp32():
-                return _spectral_residual_visual_saliency(y), gradient_map(y, self.kernels)
-        except ValueError as exc:  # piq's size check: a Gaussian larger than the quarter-size image
-            raise InputError(f"srsim cannot score a {img.shape[1]}x{img.shape[0]} image: {exc}",
-                             "drop srsim from --metrics for images this small") from None
+        with ieee_fp32():
+            return _spectral_residual_visual_saliency(y), gradient_map(y, self.kernels)
 
     def score(self, sr_features: tuple[Any, Any], hr_features: tuple[Any, Any]) -> float:
         import torch
