@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from iqa_bench.metrics import (
-    brisque, cw_ssim, dss, entropy, fsim, gmsd, haarpsi, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, srsim, ssim, unavailable,
-    video,
+    brisque, cw_ssim, dss, entropy, fsim, gmsd, haarpsi, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, srsim, ssim,
+    unavailable, video,
 )
 import inspect
 from typing import Any
