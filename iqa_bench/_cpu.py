@@ -40,3 +40,27 @@ def cpu_description() -> dict[str, object]:
 def has_int8_dot_product() -> bool:
     """True where x86 int8 convolutions have a VNNI/AMX dot product (no u8*s8 pair-sum overflow)."""
     return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpu_flags()))
+
+
+def has_native_bf16() -> bool:
+    """True where the CPU computes bf16 itself (AVX-512 BF16 or AMX).
+
+    Elsewhere OpenVINO's bf16 hint falls back to f32."""
+    return bool({"avx512_bf16", "amx_bf16"} & set(cpu_flags()))
+
+
+def numeric_kernels(*, int8: bool = False, bf16: bool = False) -> dict[str, str]:
+    """The CPU kernel classes that change a quantized or bf16 network's outputs beyond float rounding.
+
+    Part of the content id of such result cells, so that a run resumed on another CPU recomputes them
+    instead of reusing them. ``int8``: ``"dot-product"`` (VNNI/AMX, exact int32 accumulation) or
+    ``"pair-sum"`` (AVX2/AVX-512 without VNNI: u8*s8 pairs summed in int16, which libraries avoid
+    overflowing by 7-bit weights or wider arithmetic, each changing the result). ``bf16``: ``"native"``
+    or ``"f32-fallback"`` (OpenVINO computes in f32 where the CPU has no bf16).
+    """
+    out = {}
+    if int8:
+        out["int8"] = "dot-product" if has_int8_dot_product() else "pair-sum"
+    if bf16:
+        out["bf16"] = "native" if has_native_bf16() else "f32-fallback"
+    return out

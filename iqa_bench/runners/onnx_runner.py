@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from iqa_bench._cpu import cpu_flags, has_int8_dot_product
+from iqa_bench._cpu import cpu_flags, has_int8_dot_product, numeric_kernels
 from iqa_bench._parallel import cpu_count
 from iqa_bench.deploy.artefacts import ArtefactCache
 from iqa_bench.deploy.calibration import CalibConfig
@@ -89,6 +89,12 @@ class OnnxUpscaler(OnnxBackedUpscaler):
         self.device = device
         self.threads, self.exact_qdq = threads, exact_qdq
         self._sessions: dict[int, Any] = {}
+
+    def build_identity(self) -> dict:
+        ident = super().build_identity()
+        if self.variant.startswith("int8") and self.device == "cpu" and not self.exact_qdq:
+            ident["kernels"] = numeric_kernels(int8=True)
+        return ident
 
     def provenance(self) -> dict:
         session = {"cpu_flags": list(cpu_flags()), "x64quantprecision": needs_x64_quant_precision()}

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from iqa_bench._cpu import cpu_flags
+from iqa_bench._cpu import cpu_flags, numeric_kernels
 from iqa_bench._parallel import cpu_count
 from iqa_bench.deploy.artefacts import Artefact, ArtefactCache, calibration_record
 from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs
@@ -176,9 +176,11 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
                                         variant="int8-qat")
 
     def build_identity(self) -> dict:
+        int8, bf16 = self.variant.startswith("int8"), self._hint() == "bf16"
+        kernels = {"kernels": numeric_kernels(int8=int8, bf16=bf16)} if int8 or bf16 else {}
         if self.variant == "int8":
-            return {"calibration": self.calib.identity(f"openvino-ptq-{PTQ_RECIPE}")}
-        return super().build_identity() | ({"qat": self.qat.record()} if self.variant == "int8-qat" else {})
+            return {"calibration": self.calib.identity(f"openvino-ptq-{PTQ_RECIPE}")} | kernels
+        return super().build_identity() | ({"qat": self.qat.record()} if self.variant == "int8-qat" else {}) | kernels
 
     def compiled(self, scale: int) -> Any:
         """The compiled model for ``scale`` (built, quantized and compiled on first use)."""

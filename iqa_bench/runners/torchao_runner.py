@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from iqa_bench._cpu import cpu_flags
+from iqa_bench._cpu import cpu_flags, numeric_kernels
 from iqa_bench.deploy.artefacts import calibration_record
 from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs, resolve_calibration
 from iqa_bench.deploy.quantize import is_image_facing, sweep_float_layers
@@ -223,7 +223,9 @@ class TorchaoUpscaler(NetworkUpscaler):
         self.graph(scale)
 
     def build_identity(self) -> dict:
-        return {"calibration": self.calib.identity("torchao-pt2e-x86-inductor-2")}
+        # bf16 float layers are torch bfloat16 tensors: rounded alike on every CPU, so only int8 is keyed
+        return {"calibration": self.calib.identity("torchao-pt2e-x86-inductor-2"),
+                "kernels": numeric_kernels(int8=True)}
 
     def provenance(self) -> dict:
         return {f"x{s}": r for s, r in self._records.items()}
