@@ -31,6 +31,7 @@ from iqa_bench._parallel import cpu_count
 from iqa_bench.deploy.artefacts import Artefact, ArtefactCache, calibration_record
 from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs
 from iqa_bench.deploy.qat import QatConfig
+from iqa_bench.deploy.quantize import overflow_record
 from iqa_bench.errors import InputError
 from iqa_bench.models import ModelInfo
 from iqa_bench.runners.base import RunnerInfo, Upscaler
@@ -123,7 +124,7 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         shrink = int(fp32.record["shrink"])
         calib = self.calib
         desc = {"from": fp32.key, "kind": "openvino-int8", "recipe": PTQ_RECIPE, "tools": _versions(),
-                "calibration": calibration_record(calib), "shrink": shrink}
+                "calibration": calibration_record(calib), "shrink": shrink, **overflow_record()}
 
         def build(path: Any) -> dict[str, Any]:
             from iqa_bench.deploy.quantize import probe_inputs, probe_openvino_ir, to_openvino_int8
@@ -157,7 +158,7 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         shrink = int(fp32.record["shrink"])
         calib, qat = self.calib, self.qat
         desc = {"from": fp32.key, "kind": "openvino-int8-qat", "recipe": 1, "tools": _versions() | _torch_version(),
-                "calibration": calibration_record(calib), "qat": qat.record(), "shrink": shrink}
+                "calibration": calibration_record(calib), "qat": qat.record(), "shrink": shrink, **overflow_record()}
 
         def build(path: Any) -> dict[str, Any]:
             from iqa_bench.deploy.qat import to_openvino_int8_qat

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from iqa_bench._cpu import cpu_flags, numeric_kernels
+from iqa_bench.deploy.quantize import seven_bit_weights
 from iqa_bench.deploy.artefacts import calibration_record
 from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs, resolve_calibration
 from iqa_bench.deploy.quantize import is_image_facing, sweep_float_layers
@@ -87,7 +88,8 @@ def _minmax_config() -> Any:
 
     cfg = xiq.get_default_x86_inductor_quantization_config()
     act = dataclasses.replace(cfg.input_activation, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12))
-    return dataclasses.replace(cfg, input_activation=act, output_activation=act)
+    weight = dataclasses.replace(cfg.weight, quant_min=-64, quant_max=63) if seven_bit_weights() else cfg.weight
+    return dataclasses.replace(cfg, input_activation=act, output_activation=act, weight=weight)
 
 
 class TorchaoUpscaler(NetworkUpscaler):
@@ -198,7 +200,7 @@ class TorchaoUpscaler(NetworkUpscaler):
             "tools": _versions(), "calibration": calibration_record(self.calib), "float_layers": float_layers,
             "conv_precision": precision,
             "quantizer": "X86InductorQuantizer: uint8 activations per tensor (min/max ranges), "
-                         "int8 weights per channel",
+                         f"int8 weights per channel{' in 7 bits (int8 pair-sum CPU)' if seven_bit_weights() else ''}",
             "input_multiple": multiple, "sub_pixel_convs_in_block_order": reordered,
             "warmup_sides": [list(hw) for hw in sides],
             "build_seconds": round(time.perf_counter() - t0, 3), "cpu_flags": list(cpu_flags()), **sweep,
