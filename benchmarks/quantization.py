@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from iqa_bench._cpu import cpu_description
+from iqa_bench._cpu import cpu_description, has_native_bf16
 from iqa_bench.bench import BenchConfig, backend_calib, peak_memory_mib, time_configs
 from iqa_bench.stats import compare
 from iqa_bench.deploy.calibration import CalibConfig
@@ -57,6 +57,11 @@ QUALITY = [("torch", ("fp32",)), ("openvino", ("bf16", "int8")), ("onnxruntime",
 QAT = ("openvino", "int8-qat")  # only for --qat-models: minutes of training per model on this CPU
 
 
+def native(variant: str) -> bool:
+    """False for OpenVINO bf16 on a CPU without bf16, where OpenVINO computes it in f32 (a copy of fp32's row)."""
+    return variant != "bf16" or has_native_bf16()
+
+
 def available(backend: str, selected: set[str] | None = None) -> bool:
     """``backend`` is installed and, when ``selected`` (``--backends``) is given, in it or the reference."""
     if selected is not None and backend not in selected | {REFERENCE[0]}:
@@ -68,7 +73,8 @@ def quality(models: list[str], datasets: list[str], scales: list[int], calib: Ca
             qat_models: list[str], qat: QatConfig, selected: set[str] | None = None) -> pd.DataFrame:
     """Per-image PSNR-Y/SSIM-Y of every quality configuration (one run directory)."""
     for backend, variants in QUALITY + [(QAT[0], (QAT[1],))]:
-        if not available(backend, selected):
+        variants = tuple(v for v in variants if native(v))
+        if not available(backend, selected) or not variants:
             continue
         for scale in scales:
             ms = tuple(m for m in (qat_models if variants == (QAT[1],) else models) if scale in MODELS.get(m).meta.scales)
@@ -129,6 +135,8 @@ def main() -> None:
     datasets = args.datasets.split(",")
     cpu = cpu_description()
     print(f"CPU: {cpu['model']} ({cpu['machine']}), flags: {' '.join(cpu['flags'])}, threads: {os.cpu_count()}")
+    if not has_native_bf16():
+        print("no bf16 on this CPU: OpenVINO bf16 left out (it would compute in f32)")
 
     with tempfile.TemporaryDirectory(prefix="iqa-bench-quant-") as tmp:
         run = Path(tmp) / "run"
@@ -143,7 +151,8 @@ def main() -> None:
                 if scale not in MODELS.get(model).meta.scales:
                     continue
                 speed = SPEED + ([QAT] if model in qat_models else [])
-                configs = [BenchConfig(model, v, b, scale, args.size) for b, v in speed if available(b, selected)]
+                configs = [BenchConfig(model, v, b, scale, args.size) for b, v in speed
+                           if available(b, selected) and native(v)]
                 rows = time_configs(configs, calib, reps=args.reps, rounds=args.rounds, qat=qat)
                 for row, c in zip(rows, configs):
                     row["peak_mib"] = peak_memory_mib(c, calib, qat=qat) if "error" not in row else math.nan
