@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from iqa_bench.metrics import (
-    brisque, cw_ssim, dss, entropy, fsim, gmsd, haarpsi, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, srsim, ssim,
-    unavailable, video,
+    brisque, cw_ssim, dss, entropy, fsim, gmsd, haarpsi, mdsi, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, srsim,
+    ssim, unavailable, video, vsi,
 )
 import inspect
 from typing import Any
@@ -28,6 +28,8 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     gmsd.register(reg)
     haarpsi.register(reg)
     srsim.register(reg)
+    vsi.register(reg)
+    mdsi.register(reg)
     perceptual.register(reg)
     piq_metrics.register(reg)
     unavailable.register(reg)

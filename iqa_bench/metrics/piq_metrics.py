@@ -2,11 +2,10 @@
 
 Colour: these metrics keep their authors' colour handling, which piq reproduces from the original
 MATLAB code: an RGB image is converted to full-range YIQ (Y = 0.299R + 0.587G + 0.114B), *not* the
-BT.601 limited-range luma of ``psnr_y``/``ssim_y``; a grey image is used as it is (VSI and MDSI
-copy it to three channels, as piq does). Each metric's ``colour`` metadata says which, and the run
-manifest records it. Downsampling that is part of an algorithm's definition (VSI: average pooling by
-``round(min(H, W) / 256)``) is kept, and stated. (FSIM, GMSD, MS-GMSD, HaarPSI, SR-SIM and DSS follow
-piq's conventions in modules of their own, which compute the HR side once.)
+BT.601 limited-range luma of ``psnr_y``/``ssim_y``; a grey image is used as it is. Each metric's
+``colour`` metadata says which, and the run manifest records it. (FSIM, GMSD, MS-GMSD, HaarPSI,
+SR-SIM, VSI, MDSI and DSS follow piq's conventions in modules of their own, which compute the HR side
+once.)
 
 Inputs: float ``(H, W, C)`` in [0, 1], passed with ``data_range=1``; piq rescales to 0..255 where
 the original constants expect it. Computed in float32 (piq's own precision; torch's float64
@@ -48,12 +47,8 @@ SPECS: dict[str, _Spec] = {
                      "MS-SSIM (Wang 2003), 5 scales, Gaussian 11/1.5, K 0.01/0.03, needs min side >= 161"),
     "iw_ssim": _Spec("information_weighted_ssim", True, (0.0, 1.0), YIQ_COLOUR,
                      "IW-SSIM (Wang & Li 2011), 5 scales, parent band on"),
-    "vsi": _Spec("vsi", True, (0.0, 1.0), "rgb -> LMN/Lab (authors' MATLAB); grey copied to RGB",
-                 "VSI (Zhang 2014), SDSP saliency, built-in avg-pool by round(min(H,W)/256)"),
     "vif_p": _Spec("vif_p", True, (0.0, float("inf")), YIQ_COLOUR,
                    "VIF pixel domain (Sheikh & Bovik 2006), sigma_n^2 = 2; > 1 for contrast enhancement"),
-    "mdsi": _Spec("mdsi", False, (0.0, float("inf")), "rgb -> LMN (authors' MATLAB); grey copied to RGB",
-                  "MDSI (Nafchi 2016), sum combination, q=o=0.25"),
 }
 
 

@@ -1,0 +1,88 @@
+"""VSI, the visual-saliency-induced index (Zhang, Shen & Li 2014); higher is better, on [0, 1].
+
+Conventions, those of piq's ``vsi`` (from the authors' MATLAB code): images on 0..255, a grey image
+copied to three channels; SDSP saliency (piq's own function: a 256x256 bilinear copy in CIELAB,
+log-Gabor band-pass, centre and warm-colour priors) of each image; the images in LMN colour space;
+saliency and LMN averaged in ``k x k`` blocks with ``k = max(1, round(min(H, W) / 256))`` (replicate
+padding ``k // 2`` before and ``(k - 1) // 2`` after); the L channel's Scharr gradient magnitude;
+similarities with ``C1 = 1.27`` (saliency), ``C2 = 386`` (gradient), ``C3 = 130`` (M and N
+chroma), ``alpha = 0.4``, ``beta = 0.02``, pooled with the larger saliency as the weight. Float32.
+
+Written here around piq's building blocks instead of calling ``piq.vsi`` (whose value it equals,
+tested): the engine scores every model's output against the same HR image, so the HR image's
+saliency, chroma and gradient maps are computed once (``VSI.reference``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from iqa_bench.metrics._torch import FeatureMetric, as_tensor, ieee_fp32, resolve_device
+from iqa_bench.metrics.base import MetricInfo
+from iqa_bench.registry import Registry
+
+C1, C2, C3, ALPHA, BETA = 1.27, 386.0, 130.0, 0.4, 0.02
+
+
+class VSI(FeatureMetric):
+    """``metric(sr, hr) -> float`` on ``(H, W, C)`` float images on [0, 1], C = 1 or 3."""
+
+    name = "vsi"
+
+    def __init__(self, device: str | None = "cpu") -> None:
+        import torch
+        from piq.functional import scharr_filter
+
+        self.device = resolve_device(device)
+        s = scharr_filter(dtype=torch.float32)
+        self.kernels = torch.stack([s, s.transpose(-1, -2)]).to(self.device)  # (2, 1, 3, 3)
+
+    def features(self, img: np.ndarray) -> tuple[Any, Any, Any]:
+        """The block-averaged saliency map, M and N chroma (``(1, 2, h, w)``) and L gradient magnitude."""
+        import torch.nn.functional as F
+        from piq.functional import gradient_map, rgb2lmn
+        from piq.vsi import sdsp
+
+        x = as_tensor(img, rgb=True, device=self.device) * 255
+        with ieee_fp32():
+            vs, lmn = sdsp(x, data_range=255), rgb2lmn(x)
+            k = max(1, round(min(vs.shape[-2:]) / 256))
+            if k // 2:
+                pads = [k // 2, (k - 1) // 2] * 2
+                vs, lmn = F.pad(vs, pads, mode="replicate"), F.pad(lmn, pads, mode="replicate")
+            vs, lmn = F.avg_pool2d(vs, k), F.avg_pool2d(lmn, k)
+            return vs, lmn[:, 1:], gradient_map(lmn[:, :1], self.kernels)
+
+    def score(self, sr_features: tuple[Any, Any, Any], hr_features: tuple[Any, Any, Any]) -> float:
+        import torch
+        from piq.functional import similarity_map
+
+        (vs, mn, gm), (vs_ref, mn_ref, gm_ref) = sr_features, hr_features
+        s_c = similarity_map(mn[:, :1], mn_ref[:, :1], C3) * similarity_map(mn[:, 1:], mn_ref[:, 1:], C3)
+        # the real part of the complex power s_c ** beta (s_c can be negative), as the authors compute it
+        s_c = s_c.abs() ** BETA * torch.cos(torch.atan2(torch.zeros_like(s_c), s_c) * BETA)
+        s = similarity_map(vs, vs_ref, C1) * similarity_map(gm, gm_ref, C2).pow(ALPHA) * s_c
+        weight = torch.max(vs, vs_ref)
+        eps = torch.finfo(weight.dtype).eps
+        return float(((s * weight).sum() + eps) / (weight.sum() + eps))
+
+
+def register(reg: Registry[MetricInfo]) -> None:
+    """Register ``vsi``."""
+    reg.register(
+        "vsi",
+        lambda device="cpu": VSI(device),
+        MetricInfo(
+            kind="fr",
+            higher_is_better=True,
+            value_range=(0.0, 1.0),
+            colour="rgb -> LMN/Lab (authors' MATLAB); grey copied to RGB",
+            crop="scale",
+            description="VSI (Zhang 2014), SDSP saliency, built-in avg-pool by round(min(H,W)/256) "
+                        "(piq's conventions and saliency, float32)",
+            devices=("cpu", "cuda"),
+            precision="float32",
+        ),
+    )
