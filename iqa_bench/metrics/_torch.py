@@ -45,6 +45,16 @@ def yiq_luma_tensor(img: np.ndarray, *, device: str | torch.device = "cpu", dtyp
     return yiq_luma_torch(torch.from_numpy(img).permute(2, 0, 1)[None]).to(device, dtype or torch.float32)
 
 
+def gradient_kernels(kind: str, device: torch.device) -> torch.Tensor:
+    """piq's ``"scharr"`` or ``"prewitt"`` 3x3 filter and its transpose, ``(2, 1, 3, 3)`` float32: the
+    x and y kernels of ``piq.functional.gradient_map``."""
+    import torch
+    from piq.functional import prewitt_filter, scharr_filter
+
+    f = {"scharr": scharr_filter, "prewitt": prewitt_filter}[kind](dtype=torch.float32)
+    return torch.stack([f, f.transpose(-1, -2)]).to(device)
+
+
 def resolve_device(device: str | None) -> torch.device:
     """``"auto"``/None: CUDA when available, else CPU; otherwise the device named."""
     import torch

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from iqa_bench.data.colour import yiq_torch
-from iqa_bench.metrics._torch import FeatureMetric, as_tensor, ieee_fp32, resolve_device
+from iqa_bench.metrics._torch import FeatureMetric, as_tensor, gradient_kernels, ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
 from iqa_bench.registry import Registry
@@ -35,14 +35,10 @@ class FSIM(FeatureMetric):
     """``metric(sr, hr) -> float`` on ``(H, W, C)`` float images on [0, 1], C = 1 or 3."""
 
     def __init__(self, chromatic: bool, device: str | None = "cpu") -> None:
-        import torch
-        from piq.functional import scharr_filter
-
         self.name = "fsimc" if chromatic else "fsim"
         self.chromatic = chromatic
         self.device = resolve_device(device)
-        s = scharr_filter(dtype=torch.float32)
-        self.kernels = torch.stack([s, s.transpose(-1, -2)]).to(self.device)  # (2, 1, 3, 3)
+        self.kernels = gradient_kernels("scharr", self.device)
         self._filters: tuple[tuple[int, int], Any] = ((0, 0), None)  # the last size's only: 16 maps of its size
 
     def features(self, img: np.ndarray) -> tuple[Any, Any, Any | None]:

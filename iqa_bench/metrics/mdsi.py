@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from iqa_bench.metrics._torch import FeatureMetric, as_tensor, ieee_fp32, resolve_device
+from iqa_bench.metrics._torch import FeatureMetric, as_tensor, gradient_kernels, ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.registry import Registry
 
@@ -31,12 +31,8 @@ class MDSI(FeatureMetric):
     name = "mdsi"
 
     def __init__(self, device: str | None = "cpu") -> None:
-        import torch
-        from piq.functional import prewitt_filter
-
         self.device = resolve_device(device)
-        p = prewitt_filter(dtype=torch.float32)
-        self.kernels = torch.stack([p, p.transpose(-1, -2)]).to(self.device)  # (2, 1, 3, 3)
+        self.kernels = gradient_kernels("prewitt", self.device)
 
     def features(self, img: np.ndarray) -> tuple[Any, Any]:
         """The block-averaged LHM image ``(1, 3, h, w)`` and its L channel's gradient magnitude."""

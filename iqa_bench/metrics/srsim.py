@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from iqa_bench.data.colour import yiq_luma_torch
-from iqa_bench.metrics._torch import FeatureMetric, as_tensor, ieee_fp32, resolve_device
+from iqa_bench.metrics._torch import FeatureMetric, as_tensor, gradient_kernels, ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
 from iqa_bench.registry import Registry
@@ -36,12 +36,8 @@ class SRSIM(FeatureMetric):
     min_side = 40  # piq's saliency needs a quarter-size copy at least as wide as its 10x10 Gaussian
 
     def __init__(self, device: str | None = "cpu") -> None:
-        import torch
-        from piq.functional import scharr_filter
-
         self.device = resolve_device(device)
-        s = scharr_filter(dtype=torch.float32)
-        self.kernels = torch.stack([s, s.transpose(-1, -2)]).to(self.device)  # (2, 1, 3, 3)
+        self.kernels = gradient_kernels("scharr", self.device)
 
     def features(self, img: np.ndarray) -> tuple[Any, Any]:
         """The (block-averaged) luma's saliency and gradient magnitude maps, 0..255 units, float32."""

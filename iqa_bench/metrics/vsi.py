@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from iqa_bench.metrics._torch import FeatureMetric, as_tensor, ieee_fp32, resolve_device
+from iqa_bench.metrics._torch import FeatureMetric, as_tensor, gradient_kernels, ieee_fp32, resolve_device
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.registry import Registry
 
@@ -32,12 +32,8 @@ class VSI(FeatureMetric):
     name = "vsi"
 
     def __init__(self, device: str | None = "cpu") -> None:
-        import torch
-        from piq.functional import scharr_filter
-
         self.device = resolve_device(device)
-        s = scharr_filter(dtype=torch.float32)
-        self.kernels = torch.stack([s, s.transpose(-1, -2)]).to(self.device)  # (2, 1, 3, 3)
+        self.kernels = gradient_kernels("scharr", self.device)
 
     def features(self, img: np.ndarray) -> tuple[Any, Any, Any]:
         """The block-averaged saliency map, M and N chroma (``(1, 2, h, w)``) and L gradient magnitude."""
