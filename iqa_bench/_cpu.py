@@ -54,9 +54,10 @@ def numeric_kernels(*, int8: bool = False, bf16: bool = False) -> dict[str, str]
 
     Part of the content id of such result cells, so that a run resumed on another CPU recomputes them
     instead of reusing them. ``int8``: ``"dot-product"`` (VNNI/AMX, exact int32 accumulation) or
-    ``"pair-sum"`` (AVX2/AVX-512 without VNNI: u8*s8 pairs summed in int16, which libraries avoid
-    overflowing by 7-bit weights or wider arithmetic, each changing the result). ``bf16``: ``"native"``
-    or ``"f32-fallback"`` (OpenVINO computes in f32 where the CPU has no bf16).
+    ``"pair-sum"`` (AVX2/AVX-512 without VNNI: u8*s8 pairs summed in int16, whose overflow the
+    libraries avoid with 7-bit weights (OpenVINO, torchao: other values) or another kernel path (ONNX
+    Runtime's ``x64quantprecision``: measured equal, keyed all the same, as nothing proves it always
+    is)). ``bf16``: ``"native"`` or ``"f32-fallback"`` (OpenVINO computes in f32 where the CPU has no bf16).
     """
     out = {}
     if int8:
