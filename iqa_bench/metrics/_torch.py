@@ -55,6 +55,18 @@ def gradient_kernels(kind: str, device: torch.device) -> torch.Tensor:
     return torch.stack([f, f.transpose(-1, -2)]).to(device)
 
 
+def block_average(x: torch.Tensor) -> torch.Tensor:
+    """The authors' (and piq's) pre-filter of SR-SIM and MDSI: ``(N, C, H, W)`` averaged in ``k x k``
+    blocks, ``k = max(1, round(min(H, W) / 256))``, after zero padding ``(k - 1) // 2`` before and
+    ``k // 2`` after on each axis."""
+    import torch.nn.functional as F
+
+    k = max(1, round(min(x.shape[-2:]) / 256))
+    if k // 2:
+        x = F.pad(x, [(k - 1) // 2, k // 2] * 2)
+    return F.avg_pool2d(x, k)
+
+
 def resolve_device(device: str | None) -> torch.device:
     """``"auto"``/None: CUDA when available, else CPU; otherwise the device named."""
     import torch

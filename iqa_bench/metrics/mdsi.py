@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from iqa_bench.metrics._torch import FeatureMetric, as_tensor, gradient_kernels, ieee_fp32, resolve_device
+from iqa_bench.metrics._torch import (
+    FeatureMetric, as_tensor, block_average, gradient_kernels, ieee_fp32, resolve_device,
+)
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.registry import Registry
 
@@ -36,15 +38,11 @@ class MDSI(FeatureMetric):
 
     def features(self, img: np.ndarray) -> tuple[Any, Any]:
         """The block-averaged LHM image ``(1, 3, h, w)`` and its L channel's gradient magnitude."""
-        import torch.nn.functional as F
         from piq.functional import gradient_map, rgb2lhm
 
-        x = as_tensor(img, rgb=True, device=self.device) * 255
-        k = max(1, round(min(x.shape[-2:]) / 256))
-        if k // 2:
-            x = F.pad(x, [(k - 1) // 2, k // 2] * 2)
+        x = block_average(as_tensor(img, rgb=True, device=self.device) * 255)
         with ieee_fp32():
-            lhm = rgb2lhm(F.avg_pool2d(x, k))
+            lhm = rgb2lhm(x)
             return lhm, gradient_map(lhm[:, :1], self.kernels)
 
     def score(self, sr_features: tuple[Any, Any], hr_features: tuple[Any, Any]) -> float:

@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from iqa_bench.data.colour import yiq_luma_torch
-from iqa_bench.metrics._torch import FeatureMetric, as_tensor, gradient_kernels, ieee_fp32, resolve_device
+from iqa_bench.metrics._torch import (
+    FeatureMetric, as_tensor, block_average, gradient_kernels, ieee_fp32, resolve_device,
+)
 from iqa_bench.metrics.base import MetricInfo
 from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
 from iqa_bench.registry import Registry
@@ -41,15 +43,10 @@ class SRSIM(FeatureMetric):
 
     def features(self, img: np.ndarray) -> tuple[Any, Any]:
         """The (block-averaged) luma's saliency and gradient magnitude maps, 0..255 units, float32."""
-        import torch.nn.functional as F
         from piq.functional import gradient_map
         from piq.srsim import _spectral_residual_visual_saliency
 
-        x = as_tensor(img, device=self.device) * 255
-        k = max(1, round(min(x.shape[-2:]) / 256))
-        if k // 2:
-            x = F.pad(x, [(k - 1) // 2, k // 2] * 2)
-        y = yiq_luma_torch(F.avg_pool2d(x, k))
+        y = yiq_luma_torch(block_average(as_tensor(img, device=self.device) * 255))
         with ieee_fp32():
             return _spectral_residual_visual_saliency(y), gradient_map(y, self.kernels)
 
