@@ -7,6 +7,10 @@ Reference-side caching: ``reference(hr)`` computes the HR image's features once 
 ``compare(sr, ref)`` scores an output against them, so N models cost N + 1 forward passes per image,
 not 2N. ``metric(sr, hr)`` does both.
 
+The backbones run channels-last (NHWC): oneDNN's convolutions are faster on it (VGG16 about 1.25x,
+SqueezeNet 1.5x on an AVX-512 Xeon; AlexNet the same), and the values move by float rounding only
+(about 1e-9).
+
 The backbones' ImageNet weights come from the weights store (torchvision's ``features.*`` tensors);
 nothing is downloaded behind the user's back. LPIPS's linear heads are the official v0.1 files that
 ship inside the ``lpips`` package.
@@ -77,6 +81,7 @@ class LPIPS:
 
     def __init__(self, net: str, backbone_path: Path, device: str | None = "cpu") -> None:
         import lpips
+        import torch
 
         self.device = resolve_device(device)
         with warnings.catch_warnings():  # lpips passes torchvision's deprecated `pretrained=False`
@@ -90,12 +95,15 @@ class LPIPS:
         if missing:
             raise ValueError(f"{backbone_path} lacks {len(missing)} tensors LPIPS-{net} needs, e.g. {missing[0]}")
         model.net.load_state_dict({k: feats["features." + k.split(".", 1)[1]] for k in wanted}, strict=True)
-        self.model = model.eval().to(self.device)
+        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
         self._normalize = lpips.normalize_tensor
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Unit-normalised features of ``(N, 3, H, W)`` on [0, 1]."""
-        return [self._normalize(o) for o in self.model.net(self.model.scaling_layer(x * 2 - 1))]
+        """Unit-normalised features of ``(N, 3, H, W)`` on [0, 1] (the network runs channels-last)."""
+        import torch
+
+        x = self.model.scaling_layer(x * 2 - 1).contiguous(memory_format=torch.channels_last)
+        return [self._normalize(o) for o in self.model.net(x)]
 
     def _layer_distances(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> list[torch.Tensor]:
         """Per layer, the ``(N,)`` weighted squared distance averaged over positions (LPIPS' terms)."""
@@ -171,7 +179,8 @@ class DISTS:
         for i, layer in enumerate(layers):
             if isinstance(layer, nn.MaxPool2d):
                 layers[i] = _l2pool(layers[i - 2].out_channels)
-        self.stages = nn.ModuleList(nn.Sequential(*layers[a:b]) for a, b in self._STAGES).eval().to(self.device)
+        self.stages = nn.ModuleList(nn.Sequential(*layers[a:b]) for a, b in self._STAGES).eval().to(
+            self.device, memory_format=torch.channels_last)
         ab = torch.load(alpha_beta_path, map_location="cpu", weights_only=True)
         alpha, beta = ab["alpha"].double(), ab["beta"].double()
         total = alpha.sum() + beta.sum()
@@ -181,8 +190,10 @@ class DISTS:
         self.std = torch.tensor([0.229, 0.224, 0.225], device=self.device).view(1, 3, 1, 1)
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The image and the five stages' features of ``(N, 3, H, W)`` on [0, 1]."""
-        feats, h = [x], (x - self.mean) / self.std
+        """The image and the five stages' features of ``(N, 3, H, W)`` on [0, 1] (the stages run channels-last)."""
+        import torch
+
+        feats, h = [x], ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         for stage in self.stages:
             h = stage(h)
             feats.append(h)
