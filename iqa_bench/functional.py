@@ -123,7 +123,7 @@ psnr = _fr("psnr", "PSNR in dB over RGB (grey as is), images on [0, 1]; +inf for
 psnr_y = _fr("psnr_y", "PSNR in dB on BT.601 luma (MATLAB rgb2ycbcr, not rounded; grey as is): the SR papers' PSNR.")
 ssim = _fr("ssim", "SSIM (Gaussian 11, sigma 1.5, valid filtering, no downsampling), mean over RGB channels.")
 ssim_y = _fr("ssim_y", "SSIM on BT.601 luma (grey as is): the SR papers' SSIM.")
-ms_ssim = _fr("ms_ssim", "MS-SSIM (piq), RGB.")
+ms_ssim = _fr("ms_ssim", "MS-SSIM (piq's conventions), RGB per channel.")
 cw_ssim = _fr("cw_ssim", "CW-SSIM (Sampat et al. 2009): complex steerable pyramid level 4, 8 orientations, on MATLAB "
               "rgb2gray; 1 for equal images.")
 nlpd = _fr("nlpd", "NLPD (Laparra et al. 2016): normalised Laplacian pyramid distance on MATLAB rgb2gray; 0 for equal "

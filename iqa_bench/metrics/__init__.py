@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from iqa_bench.metrics import (
-    brisque, cw_ssim, dss, entropy, fsim, gmsd, haarpsi, mdsi, niqe, nlpd, perceptual, piq_metrics, piqe, psnr, srsim,
-    ssim, unavailable, video, vsi,
+    brisque, cw_ssim, dss, entropy, fsim, gmsd, haarpsi, mdsi, ms_ssim, niqe, nlpd, perceptual, piq_metrics, piqe, psnr,
+    srsim, ssim, unavailable, video, vsi,
 )
 import inspect
 from typing import Any
@@ -30,6 +30,7 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     srsim.register(reg)
     vsi.register(reg)
     mdsi.register(reg)
+    ms_ssim.register(reg)
     perceptual.register(reg)
     piq_metrics.register(reg)
     unavailable.register(reg)

@@ -3,7 +3,7 @@
 Colour: these metrics keep their authors' colour handling, which piq reproduces from the original
 MATLAB code: an RGB image is converted to full-range YIQ (Y = 0.299R + 0.587G + 0.114B), *not* the
 BT.601 limited-range luma of ``psnr_y``/``ssim_y``; a grey image is used as it is. Each metric's
-``colour`` metadata says which, and the run manifest records it. (FSIM, GMSD, MS-GMSD, HaarPSI,
+``colour`` metadata says which, and the run manifest records it. (MS-SSIM, FSIM, GMSD, MS-GMSD, HaarPSI,
 SR-SIM, VSI, MDSI and DSS follow piq's conventions in modules of their own, which compute the HR side
 once.)
 
@@ -43,8 +43,6 @@ class _Spec:
 
 
 SPECS: dict[str, _Spec] = {
-    "ms_ssim": _Spec("multi_scale_ssim", True, (0.0, 1.0), "rgb per channel (grey as is)",
-                     "MS-SSIM (Wang 2003), 5 scales, Gaussian 11/1.5, K 0.01/0.03, needs min side >= 161"),
     "iw_ssim": _Spec("information_weighted_ssim", True, (0.0, 1.0), YIQ_COLOUR,
                      "IW-SSIM (Wang & Li 2011), 5 scales, parent band on"),
     "vif_p": _Spec("vif_p", True, (0.0, float("inf")), YIQ_COLOUR,

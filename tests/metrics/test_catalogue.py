@@ -180,9 +180,9 @@ def test_every_computable_metric_states_the_precision_it_computes_in():
 
     missing = [e.name for e in METRICS if not e.meta.unavailable and not e.meta.precision]
     assert missing == []
-    for name in ("ssim", "ms_ssim", "dss", "fsim"):
+    for name in ("ssim", "ms_ssim", "iw_ssim", "dss", "fsim"):
         meta = METRICS.get(name).meta
         fn = create_metric(name)._fn
         if hasattr(fn, "dtype"):
             assert str(fn.dtype) == f"torch.{meta.precision}", name
-    assert METRICS.get("dss").meta.precision == "float64" and METRICS.get("ms_ssim").meta.precision == "float32"
+    assert METRICS.get("dss").meta.precision == "float64" and METRICS.get("iw_ssim").meta.precision == "float32"
