@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from iqa_bench.metrics import (
     brisque, cw_ssim, dss, entropy, fsim, gmsd, haarpsi, mdsi, ms_ssim, niqe, nlpd, perceptual, piq_metrics, piqe, psnr,
-    srsim, ssim, unavailable, video, vsi,
+    srsim, ssim, unavailable, vif, video, vsi,
 )
 import inspect
 from typing import Any
@@ -31,6 +31,7 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     vsi.register(reg)
     mdsi.register(reg)
     ms_ssim.register(reg)
+    vif.register(reg)
     perceptual.register(reg)
     piq_metrics.register(reg)
     unavailable.register(reg)

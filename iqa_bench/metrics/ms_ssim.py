@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from iqa_bench._parallel import parallel_map
-from iqa_bench.metrics._torch import FeatureMetric, as_tensor, resolve_device
+from iqa_bench.metrics._planes import plane_ops
+from iqa_bench.metrics._torch import FeatureMetric, resolve_device
 from iqa_bench.metrics.base import MetricInfo
-from iqa_bench.metrics.ssim import _C1, _C2, _RADIUS, _WINDOW, _filter_valid
+from iqa_bench.metrics.ssim import _C1, _C2, _RADIUS, _WINDOW
 from iqa_bench.registry import Registry
 
 SCALE_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -33,55 +34,6 @@ MIN_SIDE = 2 * _RADIUS * 2 ** (len(SCALE_WEIGHTS) - 1) + 1
 
 # One scale of one channel: the image, its local mean and its local variance ('valid' region).
 _Scale = tuple[Any, Any, Any]
-
-
-class _NumpyOps:
-    """The CPU path: float64 numpy planes, scipy's separable filter (it releases the GIL, so the
-    channels run in parallel on the shared pool)."""
-
-    filt = staticmethod(_filter_valid)
-
-    @staticmethod
-    def planes(img: np.ndarray) -> list[np.ndarray]:
-        return [np.ascontiguousarray(img[:, :, c], dtype=np.float64) for c in range(img.shape[2])]
-
-    @staticmethod
-    def down(a: np.ndarray) -> np.ndarray:
-        pad = max(a.shape[0] % 2, a.shape[1] % 2)
-        if pad:
-            a = np.pad(a, ((pad, 0), (pad, 0)), mode="edge")
-        a = a[: a.shape[0] // 2 * 2, : a.shape[1] // 2 * 2]
-        return (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) / 4
-
-
-class _TorchOps:
-    """The GPU path: ``(1, 1, H, W)`` float64 tensors, the separable window as two convolutions."""
-
-    def __init__(self, device: Any) -> None:
-        import torch
-
-        self.device = device
-        w = torch.tensor(_WINDOW, dtype=torch.float64, device=device)
-        self.rows, self.cols = w.view(1, 1, -1, 1), w.view(1, 1, 1, -1)
-
-    def planes(self, img: np.ndarray) -> list[Any]:
-        import torch
-
-        return list(as_tensor(img, device=self.device, dtype=torch.float64).split(1, dim=1))
-
-    def filt(self, a: Any) -> Any:
-        import torch.nn.functional as F
-
-        return F.conv2d(F.conv2d(a, self.rows), self.cols)
-
-    @staticmethod
-    def down(a: Any) -> Any:
-        import torch.nn.functional as F
-
-        pad = max(a.shape[2] % 2, a.shape[3] % 2)
-        if pad:
-            a = F.pad(a, [pad, 0, pad, 0], mode="replicate")
-        return F.avg_pool2d(a, 2)
 
 
 class MSSSIM(FeatureMetric):
@@ -92,19 +44,19 @@ class MSSSIM(FeatureMetric):
 
     def __init__(self, device: str | None = "cpu") -> None:
         self.device = resolve_device(device)
-        self.ops = _NumpyOps() if self.device.type == "cpu" else _TorchOps(self.device)
+        self.ops = plane_ops(self.device)
 
     def features(self, img: np.ndarray) -> list[list[_Scale]]:
         """Per channel, per scale: the image, its local mean and local variance."""
-        return parallel_map(self._pyramid, self.ops.planes(img))
+        return parallel_map(self._pyramid, [img[:, :, c] for c in range(img.shape[2])])
 
-    def _pyramid(self, a: Any) -> list[_Scale]:
-        out = []
+    def _pyramid(self, channel: np.ndarray) -> list[_Scale]:
+        a, out = self.ops.plane(channel), []
         for level in range(len(SCALE_WEIGHTS)):
-            if level:
-                a = self.ops.down(a)
-            mu = self.ops.filt(a)
-            out.append((a, mu, self.ops.filt(a * a) - mu * mu))
+            if level:  # piq's rule: both sides padded when either is odd
+                a = self.ops.average_2x2(a, max(a.shape[-2] % 2, a.shape[-1] % 2))
+            mu = self.ops.filt(a, _WINDOW)
+            out.append((a, mu, self.ops.filt(a * a, _WINDOW) - mu * mu))
         return out
 
     def score(self, sr_features: list[list[_Scale]], hr_features: list[list[_Scale]]) -> float:
@@ -114,7 +66,7 @@ class MSSSIM(FeatureMetric):
         """One channel's MS-SSIM: the product of the clamped per-scale terms to their weights."""
         value = 1.0
         for level, ((x, mu_x, var_x), (y, mu_y, var_y), weight) in enumerate(zip(xs, ys, SCALE_WEIGHTS)):
-            cov = self.ops.filt(x * y) - mu_x * mu_y
+            cov = self.ops.filt(x * y, _WINDOW) - mu_x * mu_y
             cs = (2 * cov + _C2) / (var_x + var_y + _C2)
             if level == len(SCALE_WEIGHTS) - 1:
                 cs = (2 * mu_x * mu_y + _C1) / (mu_x * mu_x + mu_y * mu_y + _C1) * cs

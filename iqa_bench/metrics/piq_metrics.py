@@ -3,8 +3,8 @@
 Colour: these metrics keep their authors' colour handling, which piq reproduces from the original
 MATLAB code: an RGB image is converted to full-range YIQ (Y = 0.299R + 0.587G + 0.114B), *not* the
 BT.601 limited-range luma of ``psnr_y``/``ssim_y``; a grey image is used as it is. Each metric's
-``colour`` metadata says which, and the run manifest records it. (MS-SSIM, FSIM, GMSD, MS-GMSD, HaarPSI,
-SR-SIM, VSI, MDSI and DSS follow piq's conventions in modules of their own, which compute the HR side
+``colour`` metadata says which, and the run manifest records it. (MS-SSIM, VIF-P, FSIM, GMSD, MS-GMSD,
+HaarPSI, SR-SIM, VSI, MDSI and DSS follow piq's conventions in modules of their own, which compute the HR side
 once.)
 
 Inputs: float ``(H, W, C)`` in [0, 1], passed with ``data_range=1``; piq rescales to 0..255 where
@@ -45,8 +45,6 @@ class _Spec:
 SPECS: dict[str, _Spec] = {
     "iw_ssim": _Spec("information_weighted_ssim", True, (0.0, 1.0), YIQ_COLOUR,
                      "IW-SSIM (Wang & Li 2011), 5 scales, parent band on"),
-    "vif_p": _Spec("vif_p", True, (0.0, float("inf")), YIQ_COLOUR,
-                   "VIF pixel domain (Sheikh & Bovik 2006), sigma_n^2 = 2; > 1 for contrast enhancement"),
 }
 
 
