@@ -29,11 +29,10 @@ def as_tensor(img: np.ndarray, *, rgb: bool = False, device: str | torch.device 
         raise ValueError(f"expected an (H, W, C) image, got shape {img.shape}")
     if rgb and img.shape[2] == 1:
         img = np.repeat(img, 3, axis=2)
-    dtype = dtype or torch.float32
-    np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(dtype)
-    # one pass: transpose and cast together (a float64 copy then a cast cost a second pass)
-    t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np_dtype))
-    return t.unsqueeze(0).to(device=device, dtype=dtype)
+    # one pass, transpose and cast together, by torch's multi-threaded copy (about half numpy's time)
+    t = _viewable(img).permute(2, 0, 1).to(dtype=dtype or torch.float32, memory_format=torch.contiguous_format)
+    t = t.contiguous()  # `to` keeps the permuted strides when the dtype is already right
+    return t.unsqueeze(0).to(device=device)
 
 
 def yiq_luma_tensor(img: np.ndarray, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
@@ -42,7 +41,15 @@ def yiq_luma_tensor(img: np.ndarray, *, device: str | torch.device = "cpu", dtyp
     float64 from the numpy image (a strided view, no copy), then one channel cast to ``dtype`` (float32)."""
     import torch
 
-    return yiq_luma_torch(torch.from_numpy(img).permute(2, 0, 1)[None]).to(device, dtype or torch.float32)
+    return yiq_luma_torch(_viewable(img).permute(2, 0, 1)[None]).to(device, dtype or torch.float32)
+
+
+def _viewable(img: np.ndarray) -> torch.Tensor:
+    """``img`` as a CPU tensor, a view where torch can take one; a copy of a read-only array or of one
+    with a negative stride (e.g. a BGR image flipped to RGB by ``[..., ::-1]``), which torch cannot view."""
+    import torch
+
+    return torch.from_numpy(img if img.flags.writeable and min(img.strides) >= 0 else np.array(img))
 
 
 def gradient_kernels(kind: str, device: torch.device) -> torch.Tensor:
