@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from iqa_bench.metrics import (
-    brisque, cw_ssim, dss, entropy, fsim, gmsd, haarpsi, mdsi, ms_ssim, niqe, nlpd, perceptual, piq_metrics, piqe, psnr,
-    srsim, ssim, unavailable, vif, video, vsi,
+    brisque, cw_ssim, dss, entropy, fsim, gmsd, haarpsi, iw_ssim, mdsi, ms_ssim, niqe, nlpd, perceptual, piqe, psnr,
+    srsim, ssim, tv, unavailable, vif, video, vsi,
 )
 import inspect
 from typing import Any
@@ -32,8 +32,9 @@ def register_builtins(reg: Registry[MetricInfo]) -> None:
     mdsi.register(reg)
     ms_ssim.register(reg)
     vif.register(reg)
+    iw_ssim.register(reg)
     perceptual.register(reg)
-    piq_metrics.register(reg)
+    tv.register(reg)
     unavailable.register(reg)
     video.register(reg)
 

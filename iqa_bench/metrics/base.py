@@ -9,6 +9,10 @@ import numpy as np
 
 from iqa_bench.weights import WeightSpec
 
+# The ``colour`` metadata of the metrics on their authors' MATLAB conventions (as piq reproduces them):
+# an RGB image reduced to the full-range YIQ luma, not the BT.601 limited-range luma of psnr_y/ssim_y.
+YIQ_COLOUR = "yiq luma 0.299/0.587/0.114 (authors' MATLAB); grey as is"
+
 
 @dataclass(frozen=True)
 class MetricInfo:

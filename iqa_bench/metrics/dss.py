@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from iqa_bench.metrics._torch import FeatureMetric, resolve_device, yiq_luma_tensor
-from iqa_bench.metrics.base import MetricInfo
-from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
+from iqa_bench.metrics.base import YIQ_COLOUR, MetricInfo
 from iqa_bench.registry import Registry
 
 DCT_SIZE, SIGMA_WEIGHT, KERNEL_SIZE, SIGMA_SIMILARITY, PERCENTILE = 8, 1.55, 3, 1.5, 0.05

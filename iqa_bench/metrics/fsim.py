@@ -24,8 +24,7 @@ import numpy as np
 
 from iqa_bench.data.colour import yiq_torch
 from iqa_bench.metrics._torch import FeatureMetric, as_tensor, gradient_kernels, ieee_fp32, resolve_device
-from iqa_bench.metrics.base import MetricInfo
-from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
+from iqa_bench.metrics.base import YIQ_COLOUR, MetricInfo
 from iqa_bench.registry import Registry
 
 T1, T2, T3, T4, LAMBDA = 0.85, 160.0, 200.0, 200.0, 0.03

@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from iqa_bench.metrics._torch import FeatureMetric, ieee_fp32, resolve_device, yiq_luma_tensor
-from iqa_bench.metrics.base import MetricInfo
-from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
+from iqa_bench.metrics.base import YIQ_COLOUR, MetricInfo
 from iqa_bench.registry import Registry
 
 T = 170 / 255**2

@@ -24,8 +24,7 @@ from iqa_bench.data.colour import yiq_luma_torch
 from iqa_bench.metrics._torch import (
     FeatureMetric, as_tensor, block_average, gradient_kernels, ieee_fp32, resolve_device,
 )
-from iqa_bench.metrics.base import MetricInfo
-from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
+from iqa_bench.metrics.base import YIQ_COLOUR, MetricInfo
 from iqa_bench.registry import Registry
 
 C1, C2, ALPHA = 0.40, 225.0, 0.50

@@ -23,8 +23,7 @@ import numpy as np
 
 from iqa_bench.metrics._planes import plane_ops
 from iqa_bench.metrics._torch import FeatureMetric, resolve_device
-from iqa_bench.metrics.base import MetricInfo
-from iqa_bench.metrics.piq_metrics import YIQ_COLOUR
+from iqa_bench.metrics.base import YIQ_COLOUR, MetricInfo
 from iqa_bench.registry import Registry
 
 SIGMA_N_SQ = 2.0
