@@ -50,6 +50,7 @@ class TorchPlanes:
         import torch
 
         self.xp, self.device = torch, device
+        self._windows: dict[bytes, Any] = {}  # on the device once, not copied there at every filtering
 
     def plane(self, a: np.ndarray) -> Any:
         return self.xp.as_tensor(np.asarray(a, dtype=np.float64), device=self.device)[None, None]
@@ -57,7 +58,9 @@ class TorchPlanes:
     def filt(self, a: Any, window: np.ndarray) -> Any:
         import torch.nn.functional as F
 
-        w = self.xp.as_tensor(window, dtype=a.dtype, device=a.device)
+        w = self._windows.get(window.tobytes())
+        if w is None:
+            w = self._windows[window.tobytes()] = self.xp.as_tensor(window, dtype=self.xp.float64, device=self.device)
         return F.conv2d(F.conv2d(a, w.view(1, 1, -1, 1)), w.view(1, 1, 1, -1))
 
     @staticmethod

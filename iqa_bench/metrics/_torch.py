@@ -38,7 +38,7 @@ def as_tensor(img: np.ndarray, *, rgb: bool = False, device: str | torch.device 
 def yiq_luma_tensor(img: np.ndarray, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
                     ) -> torch.Tensor:
     """``(H, W, C)`` float [0, 1] -> its full-range YIQ luma ``(1, 1, H, W)`` (C = 1: as it is), taken in
-    float64 from the numpy image (a strided view, no copy), then one channel cast to ``dtype`` (float32)."""
+    float64 from the numpy image (a view where torch can take one), then one channel cast to ``dtype`` (float32)."""
     import torch
 
     return yiq_luma_torch(_viewable(img).permute(2, 0, 1)[None]).to(device, dtype or torch.float32)

@@ -89,7 +89,8 @@ class IWSSIM(FeatureMetric):
                 level = _Level(band, mu, var)
                 if i < len(bands) - 1:
                     level.mu3, level.var3 = self._stats(band, self.box, 1)
-                    level.ss, level.eig = self._reference_information(band, bands[i + 1] if i < len(bands) - 2 else None)
+                    parent = bands[i + 1] if i < len(bands) - 2 else None  # the three finest levels
+                    level.ss, level.eig = self._reference_information(band, parent)
                 levels.append(level)
         return shape, levels
 
@@ -102,13 +103,13 @@ class IWSSIM(FeatureMetric):
                 mu_x, var_x = self._stats(x, self.gauss, 0)
                 cov = self._filter(x * ref.band, self.gauss, 0) - mu_x * ref.mu
                 cs = (2 * cov + (K2 * 255) ** 2) / (var_x + ref.var + (K2 * 255) ** 2)
-                if i == len(levels) - 1:
+                if i == len(levels) - 1:  # the coarsest level: the full SSIM map, every weight 1
                     c1 = (K1 * 255) ** 2
-                    pooled.append((2 * mu_x * ref.mu + c1) / (mu_x**2 + ref.mu**2 + c1) * cs)
-                    pooled[-1] = pooled[-1].sum(dim=(-2, -1)) / pooled[-1][0, 0].numel()
-                    continue
-                iw = self._information(x, ref)[:, :, _IW_CROP:-_IW_CROP, _IW_CROP:-_IW_CROP]
-                pooled.append((cs * iw).sum(dim=(-2, -1)) / iw.sum(dim=(-2, -1)))
+                    ssim_map = (2 * mu_x * ref.mu + c1) / (mu_x**2 + ref.mu**2 + c1) * cs
+                    pooled.append(ssim_map.sum(dim=(-2, -1)) / ssim_map[0, 0].numel())
+                else:
+                    iw = self._information(x, ref)[:, :, _IW_CROP:-_IW_CROP, _IW_CROP:-_IW_CROP]
+                    pooled.append((cs * iw).sum(dim=(-2, -1)) / iw.sum(dim=(-2, -1)))
             wmcs = torch.stack(pooled).abs()
             return float(torch.prod(wmcs ** self.weights.view(-1, 1, 1), dim=0)[0, 0])
 
@@ -140,7 +141,8 @@ class IWSSIM(FeatureMetric):
         samples = [_shift(y, [dy, dx])[..., r:r + rows, r:r + cols].flatten(-2)
                    for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
         if parent is not None:
-            samples.append(_image_enlarge(parent)[:, :, :y.shape[-2], :y.shape[-1]][..., r:r + rows, r:r + cols].flatten(-2))
+            up = _image_enlarge(parent)[:, :, :y.shape[-2], :y.shape[-1]]
+            samples.append(up[..., r:r + rows, r:r + cols].flatten(-2))
         big_y = torch.stack(samples, dim=-1)  # (1, 1, rows * cols, N)
         n = big_y.shape[-1]
         cov = big_y.transpose(-2, -1) @ big_y / big_y.shape[-2]
