@@ -4,7 +4,7 @@ The network is quantized by NNCF with the same recipe as post-training int8
 (:func:`iqa_bench.deploy.quantize.nncf_recipe`: symmetric int8, per-channel weights, MIN/MAX
 ranges from the calibration patches, image-facing convolutions in float), then fine-tuned with its
 fake-quantizers in the graph to reproduce the FP32 network's own outputs (distillation: the goal is
-an int8 network that matches FP32, not a new model), on LR patches of the calibration images
+an int8 network that matches FP32, not a new model; batch norms frozen), on LR patches of the calibration images
 (training images, never the test set). The result is exported to an OpenVINO IR, whose
 FakeQuantize nodes OpenVINO runs as int8 kernels, and run by the ``openvino`` runner like the PTQ IR.
 """
@@ -86,6 +86,24 @@ def conv_nodes(net: torch.nn.Module) -> list[tuple[str, bool]]:
     return out
 
 
+def _train_mode(model: torch.nn.Module) -> None:
+    """Training mode for the fake-quantizers, every batch norm kept in eval mode.
+
+    A batch norm in training mode normalises each batch of patches by its own statistics and
+    overwrites the running ones: the int8 SRGAN x2's mean squared error against fp32 on random
+    patches was 33 times larger in training mode (0.054 vs 0.0016), and 20 QAT steps lowered its
+    output SNR. Frozen, it is a per-channel affine after the
+    convolution, which OpenVINO folds into it; per-channel weight quantization commutes with that
+    folding, so the fake-quantized weights are those OpenVINO runs.
+    """
+    import torch
+
+    model.train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
 def to_openvino_int8_qat(net: torch.nn.Module, dst: Path, calib_inputs: list[np.ndarray], train_inputs: list[np.ndarray],
                          calib: CalibConfig, qat: QatConfig) -> dict[str, Any]:
     """Quantize ``net`` (FP32, eval mode) with fake quantization, fine-tune it (:class:`QatConfig`) to
@@ -134,7 +152,7 @@ def to_openvino_int8_qat(net: torch.nn.Module, dst: Path, calib_inputs: list[np.
         target = net(x)
     gen = torch.Generator().manual_seed(qat.seed)
     opt = torch.optim.Adam(model.parameters(), lr=qat.lr)
-    model.train()
+    _train_mode(model)
     t0, losses = time.perf_counter(), []
     for _ in range(qat.steps):
         idx = torch.randint(0, len(x), (qat.batch,), generator=gen)

@@ -157,7 +157,8 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         fp32 = self._fp32(scale)
         shrink = int(fp32.record["shrink"])
         calib, qat = self.calib, self.qat
-        desc = {"from": fp32.key, "kind": "openvino-int8-qat", "recipe": 1, "tools": _versions() | _torch_version(),
+        # recipe 2: batch norms frozen (eval mode) during fine-tuning
+        desc = {"from": fp32.key, "kind": "openvino-int8-qat", "recipe": 2, "tools": _versions() | _torch_version(),
                 "calibration": calibration_record(calib), "qat": qat.record(), "shrink": shrink, **overflow_record()}
 
         def build(path: Any) -> dict[str, Any]:
