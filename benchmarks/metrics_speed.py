@@ -8,8 +8,9 @@ over ``--repeats`` of the mean per image, after one warm-up image, in one proces
 
 The second table is a whole suite over 8 models' outputs (bicubic, bilinear, nearest, Lanczos,
 FSRCNN, VDSR, SRGAN, Real-ESRGAN; skipped when their weights are missing): iqa-bench scores the
-way its engine does (reference-side work once per HR image), pyiqa with one metric object per
-metric reused for every pair.
+way its engine does (reference-side work once per HR image, every model's output of one HR image
+scored together, LPIPS/DISTS in batched forward passes) and, for comparison, one output at a time;
+pyiqa with one metric object per metric reused for every pair.
 
 In the first table, "iqa-bench ms" is a direct call ``metric(sr, hr)`` on numpy arrays (their
 conversion to tensors included, which piq's and pyiqa's columns get done outside the timed region);
@@ -51,7 +52,7 @@ import torch
 from iqa_bench.data.colour import luma
 from iqa_bench.data.datasets import resolve_dataset
 from iqa_bench.data.degrade import modcrop
-from iqa_bench.engine import _score
+from iqa_bench.engine import _score, _score_cells
 from iqa_bench.io import read_image, to_float
 from iqa_bench.metrics import METRICS
 from iqa_bench.metrics.base import ReferenceCached
@@ -405,12 +406,20 @@ def time_suite(suite: str, outputs: dict[str, list[np.ndarray]], hrs: list[np.nd
     fns = {m: METRICS.create(m) for m in metrics}
     work = [(i, [make_pair(image_names[i], out[i], hrs[i]) for out in outputs.values()]) for i in range(len(hrs))]
 
-    def run_ours() -> None:
+    metas = {m: METRICS.get(m).meta for m in metrics}
+
+    def run_ours_one_by_one() -> None:
         for _, pairs in work:
             references: dict[str, object] = {}
             for p in pairs:
                 for m in metrics:
                     _score(fns[m], kinds[m], p.sr, p.hr, references, m)
+
+    def run_ours() -> None:  # as the engine does: every model's output of one HR image together
+        for _, pairs in work:
+            references = {}
+            for m in metrics:  # scale 0: the pairs are cropped already
+                _score_cells(fns[m], metas[m], m, [p.sr for p in pairs], pairs[0].hr, 0, references)
 
     def run_pyiqa() -> None:
         for _, pairs in work:
@@ -420,7 +429,8 @@ def time_suite(suite: str, outputs: dict[str, list[np.ndarray]], hrs: list[np.nd
 
     n = sum(len(p) for _, p in work)
     result: dict[str, Any] = {"suite": suite, "metrics": metrics, "models": list(outputs), "pairs": n}
-    for col, fn, ok in (("iqa_bench", run_ours, True), ("pyiqa", run_pyiqa, all(m in pyiqa_ for m in metrics))):
+    for col, fn, ok in (("iqa_bench", run_ours, True), ("iqa_bench_one_by_one", run_ours_one_by_one, True),
+                        ("pyiqa", run_pyiqa, all(m in pyiqa_ for m in metrics))):
         if not ok:
             continue
         runs = []
@@ -436,7 +446,8 @@ def time_suite(suite: str, outputs: dict[str, list[np.ndarray]], hrs: list[np.nd
         result["pyiqa_missing"] = [m for m in metrics if m not in pyiqa_]
         theirs = f"pyiqa not timed: it lacks {', '.join(result['pyiqa_missing'])}"
     print(f"\nsuite {suite} ({', '.join(metrics)}) on {len(outputs)} models x {len(hrs)} images = {n} pairs: "
-          f"iqa-bench {result['iqa_bench_s']:.1f} s, {theirs}")
+          f"iqa-bench {result['iqa_bench_s']:.1f} s (one output at a time: {result['iqa_bench_one_by_one_s']:.1f} s), "
+          f"{theirs}")
     return result
 
 

@@ -10,6 +10,7 @@ on the order cells run in.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -32,7 +33,7 @@ from iqa_bench.errors import (ComputeError, InputError, MetricUnavailableError, 
                               one_line_cause as _cause)
 from iqa_bench.io import ImageInfo, list_images, png_text, quantize_uint8, read_image, to_float, write_png
 from iqa_bench.metrics import METRICS, create_metric
-from iqa_bench.metrics.base import ReferenceCached
+from iqa_bench.metrics.base import BatchCompared, ReferenceCached
 from iqa_bench.models import MODELS, ModelInfo
 from iqa_bench.results import (MANIFEST_VERSION, ResultsStore, RunLock, TimingRows, TimingsStore, add_plan, read_manifest,
                                write_manifest)
@@ -527,6 +528,19 @@ def _score_cell(fn: Callable, meta: Any, name: str, sr_f: np.ndarray, hr_f: np.n
     return _score(fn, meta.kind, a, b, references, name)
 
 
+def _score_cells(fn: Callable, meta: Any, name: str, srs_f: list[np.ndarray], hr_f: np.ndarray, scale: int,
+                 references: dict[str, object]) -> list[float]:
+    """One metric's cells for several outputs of one HR image: in one batched call where the metric
+    has one (:class:`~iqa_bench.metrics.base.BatchCompared`), else one by one."""
+    if meta.kind == "fr" and isinstance(fn, ReferenceCached) and isinstance(fn, BatchCompared):
+        c = scale if meta.crop == "scale" else 0
+        hr = hr_f[c:-c, c:-c] if c else hr_f
+        if name not in references:
+            references[name] = fn.reference(hr)
+        return fn.compare_many([sr[c:-c, c:-c] if c else sr for sr in srs_f], references[name])
+    return [_score_cell(fn, meta, name, sr, hr_f, scale, references) for sr in srs_f]
+
+
 def _score(fn: Callable, kind: str, sr: np.ndarray, hr: np.ndarray, references: dict[str, object], name: str) -> float:
     """One metric value; a metric with ``reference``/``compare`` reuses its HR-side work across models."""
     if kind == "nr":
@@ -564,26 +578,52 @@ class CellLoop:
         output in messages, ``origin`` the item's file; ``produce()`` returns the output and
         ``score(metric, output, key)`` one metric's value.
         """
-        todo = self.todo(dataset, scale, item, src, made_from)
-        if todo is None:
-            return
-        try:
-            output = produce()
-        except Exception as exc:  # noqa: BLE001 - one variant's failure (a build, a library error, NaN
-            # output) is that variant's, recorded with its cause; the other models and variants go on
-            if is_storage_error(exc):  # a full or read-only disk is the machine's: stop, keep what is written
-                raise
-            self.output_failed(todo, where, _cause(exc))
-            return
-        values, errors = {}, {}
-        for m in todo.missing:
+        self.run_item(dataset, scale, item, [_Output(src, made_from, where, produce)], origin=origin, score=score)
+
+    def run_item(self, dataset: str, scale: int, item: str, outputs: list[_Output], *, origin: str,
+                 score: Callable[[str, Any, tuple], float],
+                 score_many: Callable[[str, list[Any]], list[float]] | None = None) -> None:
+        """The output cells of every source for one item, their missing metric cells scored together.
+
+        Each output is made (a failure is its source's, the others go on), then each metric scores
+        the outputs that miss it: with ``score_many(metric, outputs)`` in one batched call when given
+        and more than one needs it (should that call fail, each output again on its own, so that the
+        failure is pinned to its cell), else with ``score`` one at a time.
+        """
+        made = []
+        for out in outputs:
+            todo = self.todo(dataset, scale, item, out.src, out.made_from)
+            if todo is None:
+                continue
             try:
-                values[m] = score(m, output, todo.keys[m])
-            except Exception as exc:  # noqa: BLE001 - one metric on one item; its cell stays missing
-                if is_storage_error(exc):
+                made.append((todo, out.produce()))
+            except Exception as exc:  # noqa: BLE001 - one variant's failure (a build, a library error, NaN
+                # output) is that variant's, recorded with its cause; the other models and variants go on
+                if is_storage_error(exc):  # a full or read-only disk is the machine's: stop, keep what is written
                     raise
-                errors[m] = _cause(exc)
-        self.scored(todo, origin, values, errors)
+                self.output_failed(todo, out.where, _cause(exc))
+        values: list[dict[str, float]] = [{} for _ in made]
+        errors: list[dict[str, str]] = [{} for _ in made]
+        for m in self.metric_ids:
+            need = [i for i, (todo, _) in enumerate(made) if m in todo.missing]
+            if score_many is not None and len(need) > 1:
+                try:
+                    for i, v in zip(need, score_many(m, [made[i][1] for i in need]), strict=True):
+                        values[i][m] = v
+                    continue
+                except Exception as exc:  # noqa: BLE001 - scored one by one below, each failure in its cell
+                    if is_storage_error(exc):
+                        raise
+            for i in need:
+                todo, output = made[i]
+                try:
+                    values[i][m] = score(m, output, todo.keys[m])
+                except Exception as exc:  # noqa: BLE001 - one metric on one item; its cell stays missing
+                    if is_storage_error(exc):
+                        raise
+                    errors[i][m] = _cause(exc)
+        for (todo, _), v, e in zip(made, values, errors):
+            self.scored(todo, origin, v, e)
 
     def todo(self, dataset: str, scale: int, item: str, src: _Source, made_from: str) -> _Todo | None:
         """What one output cell still needs (None: every metric cell is stored with these inputs, or
@@ -622,6 +662,16 @@ class CellLoop:
         self.report.computed_cells += 1
         if self._on_cell:
             self._on_cell(todo.label)
+
+
+@dataclass(frozen=True)
+class _Output:
+    """One source's output cell for one item: its content id, its name in messages, and how to make it."""
+
+    src: _Source
+    made_from: str
+    where: str
+    produce: Callable[[], Any]
 
 
 @dataclass(frozen=True)
@@ -768,29 +818,38 @@ def evaluate(
             run_cells_in_workers(cfg, list(metric_fns), cells, sources, loop, timings, made_from_of, png_of)
         else:
             cell_inputs = _CellInputs(cfg, deg)
-            for ds_name, scale, sample, i in cells:
-                src = sources[i]
-                made_from = made_from_of(ds_name, scale, sample, src)
-                png = png_of(ds_name, scale, sample, src)
-                where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
+            for (ds_name, scale, sample), group in itertools.groupby(cells, key=lambda c: c[:3]):
+                outputs = []
+                for *_, i in group:
+                    src = sources[i]
+                    made_from = made_from_of(ds_name, scale, sample, src)
+                    where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
 
-                def produce(src: _Source = src, png: Path = png, where: str = where, made_from: str = made_from,
-                            ds_name: str = ds_name, scale: int = scale, sample: Sample = sample) -> np.ndarray:
-                    sr = _saved_output(png, made_from) if cfg.quantize else None
-                    if sr is None:
-                        hr_mod, lr = cell_inputs.hr(sample, scale), cell_inputs.lr(sample, scale)
-                        sr = _make_output(src, sample.name, lr, hr_mod.shape, scale, ds_name, cfg.quantize, where,
-                                          prepared, timings)
-                        if cfg.quantize:
-                            write_png(png, sr, text={PNG_INPUTS: made_from})
-                    return np.clip(to_float(sr), 0.0, 1.0)
+                    def produce(src: _Source = src, png: Path = png_of(ds_name, scale, sample, src), where: str = where,
+                                made_from: str = made_from, ds_name: str = ds_name, scale: int = scale,
+                                sample: Sample = sample) -> np.ndarray:
+                        sr = _saved_output(png, made_from) if cfg.quantize else None
+                        if sr is None:
+                            hr_mod, lr = cell_inputs.hr(sample, scale), cell_inputs.lr(sample, scale)
+                            sr = _make_output(src, sample.name, lr, hr_mod.shape, scale, ds_name, cfg.quantize, where,
+                                              prepared, timings)
+                            if cfg.quantize:
+                                write_png(png, sr, text={PNG_INPUTS: made_from})
+                        return np.clip(to_float(sr), 0.0, 1.0)
+
+                    outputs.append(_Output(src, made_from, where, produce))
 
                 def score(m: str, sr_f: np.ndarray, key: tuple, scale: int = scale, sample: Sample = sample) -> float:
                     return _score_cell(metric_fns[m], metric_meta[m], m, sr_f, cell_inputs.hr_f(sample, scale), scale,
                                        cell_inputs.references(sample, scale))
 
-                loop.run(ds_name, scale, sample.name, src, made_from, where=where, origin=str(sample.hr_path),
-                         produce=produce, score=score)
+                def score_many(m: str, srs: list[np.ndarray], scale: int = scale,
+                               sample: Sample = sample) -> list[float]:
+                    return _score_cells(metric_fns[m], metric_meta[m], m, srs, cell_inputs.hr_f(sample, scale), scale,
+                                        cell_inputs.references(sample, scale))
+
+                loop.run_item(ds_name, scale, sample.name, outputs, origin=str(sample.hr_path), score=score,
+                              score_many=score_many)
         store.compact()
         timings.compact()
         artefacts = {f"{s.name}/{s.variant}/{s.backend}": p for s in sources if s.upscaler is not None

@@ -152,6 +152,48 @@ def test_nan_output_fails_that_model_only(tmp_path):
     assert "failures" in json.loads((tmp_path / "r" / "manifest.json").read_text())
 
 
+def test_outputs_of_one_image_are_scored_in_one_batch_as_one_at_a_time(shared, tmp_path, monkeypatch):
+    """The outputs of every model of one HR image are scored by LPIPS in one batched call (a spy
+    counts them), each with its value scored alone; a model whose output fails is left out of the
+    batch and fails alone."""
+    from iqa_bench.metrics.perceptual import LPIPS
+
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    batches: list[int] = []
+    real = LPIPS.compare_many
+    monkeypatch.setattr(LPIPS, "compare_many", lambda self, srs, ref: batches.append(len(srs)) or real(self, srs, ref))
+    models = ("bicubic", "nanmodel", "bilinear", "nearest")
+    with _test_model("nanmodel", _NaNUpscaler):
+        rep = evaluate(EvalConfig(out=tmp_path / "all", models=models, metrics=("lpips", "psnr")))
+    assert batches == [3, 3, 3, 3]  # the default data's four images, three models with an output each
+    assert len(rep.failures) == 1 and "nanmodel" in rep.failures[0]
+    together = load_run(tmp_path / "all").set_index(["model", "image", "metric"])["value"]
+    for model in ("bicubic", "bilinear", "nearest"):
+        evaluate(EvalConfig(out=tmp_path / model, models=(model,), metrics=("lpips", "psnr")))
+        alone = load_run(tmp_path / model).set_index(["model", "image", "metric"])["value"]
+        assert len(alone) == 8
+        np.testing.assert_allclose(together.loc[alone.index].to_numpy(), alone.to_numpy(), rtol=0, atol=1e-6)
+    assert batches[4:] == [1] * 12  # alone: one output per image
+
+
+def test_a_failed_batch_is_scored_one_output_at_a_time(shared, tmp_path, monkeypatch):
+    """A batched call that fails (out of memory, say) costs nothing but time: each output is scored
+    again alone, and a failure then is that output's cell."""
+    from iqa_bench.metrics.perceptual import LPIPS
+
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
+    real = LPIPS.compare_many
+
+    def small_memory(self, srs, ref):
+        if len(srs) > 1:
+            raise MemoryError(f"a batch of {len(srs)} does not fit")
+        return real(self, srs, ref)
+
+    monkeypatch.setattr(LPIPS, "compare_many", small_memory)
+    rep = evaluate(EvalConfig(out=tmp_path / "r", models=("bicubic", "nearest"), metrics=("lpips",)))
+    assert not rep.failures and rep.rows_added == 8
+
+
 class _BrokenBuild(InterpUpscaler):
     """Fails to build like ONNX Runtime did on Real-ESRGAN int8 ("Attempt to replace the existing tensor")."""
 

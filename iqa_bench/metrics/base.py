@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -80,6 +82,18 @@ class ReferenceCached(Protocol):
     def reference(self, hr: np.ndarray) -> object: ...
 
     def compare(self, sr: np.ndarray, ref: object) -> float: ...
+
+
+@runtime_checkable
+class BatchCompared(Protocol):
+    """A :class:`ReferenceCached` metric that scores several outputs of one HR image in one batched pass.
+
+    ``compare_many(srs, ref)[i] == compare(srs[i], ref)`` up to float rounding (a batched torch
+    forward may run other kernels than a single image's); the engine calls it with the outputs of
+    every model and variant of one HR image.
+    """
+
+    def compare_many(self, srs: Sequence[np.ndarray], ref: object) -> list[float]: ...
 
 
 @runtime_checkable
@@ -171,17 +185,23 @@ class CheckedMetric:
                              "compare images of the same size and channel count (crop or convert one)")
         return p, r
 
-    def _run(self, fn: Any, *args: object) -> float:
-        """Call the metric; its own refusals (ValueError, and piq's ``assert`` checks of its input) become
-        one :class:`~iqa_bench.errors.InputError` naming the metric."""
+    @contextmanager
+    def _refusals(self) -> Iterator[None]:
+        """The metric's own refusals (ValueError, and piq's ``assert`` checks of its input) become one
+        :class:`~iqa_bench.errors.InputError` naming the metric."""
         from iqa_bench.errors import InputError
 
         try:
-            return float(fn(*args))
+            yield
         except (ValueError, AssertionError) as exc:
             why = " ".join(str(exc).split()) or type(exc).__name__
             raise InputError(f"{self.name} cannot score this image: {why}",
                              "score images large and textured enough for this metric, or leave it out") from None
+
+    def _run(self, fn: Any, *args: object) -> float:
+        """Call the metric (see :meth:`_refusals`)."""
+        with self._refusals():
+            return float(fn(*args))
 
     def __call__(self, prediction: object, reference: object = None) -> float:
         if self.info.kind == "nr":
@@ -205,3 +225,15 @@ class CheckedReferenceMetric(CheckedMetric):
 
     def compare(self, sr: object, ref: object) -> float:
         return self._run(self._fn.compare, as_unit_image(sr, "prediction", self.name), ref)  # type: ignore[attr-defined]
+
+    def compare_many(self, srs: Sequence[object], ref: object) -> list[float]:
+        """:meth:`compare` of each of ``srs`` (outputs of one HR image), in one batched pass where the
+        metric has one (:class:`BatchCompared`)."""
+        images = [as_unit_image(sr, "prediction", self.name) for sr in srs]
+        if not isinstance(self._fn, BatchCompared):
+            return [self._run(self._fn.compare, sr, ref) for sr in images]  # type: ignore[attr-defined]
+        with self._refusals():
+            values = [float(v) for v in self._fn.compare_many(images, ref)]
+        if len(values) != len(images):
+            raise RuntimeError(f"{self.name}.compare_many returned {len(values)} values for {len(images)} images")
+        return values

@@ -89,6 +89,28 @@ def test_reference_cache_equals_direct_call(store, img, name):
         m.compare(sr[:96], ref)
 
 
+@pytest.mark.parametrize("name", ["lpips", "dists"])
+def test_batched_outputs_equal_one_at_a_time(store, img, name, monkeypatch):
+    """``compare_many``: the outputs of several models of one HR image in batched forward passes give
+    each output's single-image value (float rounding apart: oneDNN picks kernels per batch size), also
+    when the pixel budget splits them over several passes."""
+    import iqa_bench.metrics.perceptual as perceptual
+    from iqa_bench.metrics.base import BatchCompared
+
+    m = create(name, store)
+    assert isinstance(m, BatchCompared)
+    hr = img("I01.BMP")[:192, :256]
+    ref = m.reference(hr)
+    srs = [img("i01_01_5.bmp")[:192, :256], np.clip(hr + 0.05, 0, 1), hr, np.clip(hr * 0.9, 0, 1)]
+    one = [m.compare(sr, ref) for sr in srs]
+    assert len(set(one)) == 4 and one[2] == pytest.approx(0.0, abs=1e-6)
+    assert m.compare_many(srs, ref) == pytest.approx(one, abs=1e-6)
+    monkeypatch.setattr(perceptual, "BATCH_PIXELS", 2 * 192 * 256)  # passes of 2, 2
+    assert m.compare_many(srs, ref) == pytest.approx(one, abs=1e-6)
+    with pytest.raises(ValueError, match="must be equal"):
+        m.compare_many([srs[0], srs[1][:96]], ref)
+
+
 def _available(kind):
     return [e.name for e in METRICS if e.meta.kind == kind and not e.meta.unavailable]
 
