@@ -227,6 +227,8 @@ INT8_FLOAT_LAYERS = typer.Option(0, "--int8-float-layers", help="int8 on OpenVIN
 INT8_ACTIVATIONS = typer.Option(None, "--int8-activations", help="int8 activation ranges: symmetric or asymmetric "
                                 "(a zero point; OpenVINO, torchao). Default: the backend's own (OpenVINO int8: "
                                 "asymmetric, rebuilt symmetric where OpenVINO cannot run it).")
+INT8_SMOOTH_QUANT = typer.Option(None, "--int8-smooth-quant", help="OpenVINO int8: SmoothQuant strength on the "
+                                 "convolutions, 0 (off) to 1. Default: the recipe's own.")
 INT8_FLOAT_PRECISION = typer.Option("f32", "--int8-float-precision", help="int8 on OpenVINO or torchao: what the "
                                     "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16).")
 
@@ -266,6 +268,7 @@ def evaluate(
     int8_float_layers: int = INT8_FLOAT_LAYERS,
     int8_activations: Optional[str] = INT8_ACTIVATIONS,
     int8_float_precision: str = INT8_FLOAT_PRECISION,
+    int8_smooth_quant: Optional[float] = INT8_SMOOTH_QUANT,
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     jobs: str = typer.Option("1", "--jobs", "-j", help="Workers computing SR outputs and metrics; the run directory "
                              "keeps one writer and the results equal --jobs 1's. auto: the CPUs at --threads each "
@@ -305,7 +308,7 @@ def evaluate(
             extra_models=extra,
             backend=backend.lower() if backend else None,
             calib=_calib_config(calib, calib_method, calib_patches, int8_float_layers, int8_activations,
-                                int8_float_precision),
+                                int8_float_precision, int8_smooth_quant),
             qat=_qat_config(qat_steps),
             jobs=n_jobs,
             threads=threads,
@@ -353,12 +356,12 @@ def _parse_jobs(jobs: str, threads: Optional[int]) -> tuple[int, Optional[int]]:
 
 
 def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_float: int = 0,
-                  activations: Optional[str] = None, float_precision: str = "f32"):
+                  activations: Optional[str] = None, float_precision: str = "f32", smooth_quant: Optional[float] = None):
     """The CalibConfig of --calib (or $IQA_BENCH_CALIB, else the built-in set) and the int8 options."""
     from iqa_bench.deploy.calibration import resolve_calibration
 
     return resolve_calibration(folder, method, patches, sensitive_float, activations.lower() if activations else None,
-                               float_precision.lower())
+                               float_precision.lower(), smooth_quant)
 
 
 def _qat_config(steps: int):
@@ -381,6 +384,7 @@ def quantize(
     int8_float_layers: int = INT8_FLOAT_LAYERS,
     int8_activations: Optional[str] = INT8_ACTIVATIONS,
     int8_float_precision: str = INT8_FLOAT_PRECISION,
+    int8_smooth_quant: Optional[float] = INT8_SMOOTH_QUANT,
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write what was built as JSON."),
 ) -> None:
@@ -392,7 +396,7 @@ def quantize(
 
         info = MODELS.get(model).meta
         cfg = _calib_config(calib, calib_method, calib_patches, int8_float_layers, int8_activations,
-                            int8_float_precision)
+                            int8_float_precision, int8_smooth_quant)
         runner = RUNNERS.get(backend)
         t = Table("variant", "scale", "file", "MiB", "build s", "key")
         records = []
@@ -517,6 +521,7 @@ def bench(
     int8_float_layers: int = INT8_FLOAT_LAYERS,
     int8_activations: Optional[str] = INT8_ACTIVATIONS,
     int8_float_precision: str = INT8_FLOAT_PRECISION,
+    int8_smooth_quant: Optional[float] = INT8_SMOOTH_QUANT,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows as JSON."),
 ) -> None:
     """Latency (median, p90), throughput, peak memory and file size of model x variant x backend."""
@@ -550,7 +555,8 @@ def bench(
             err.print(f"[yellow]note:[/] {escape(line)}; not measured", highlight=False)
         if not configs:
             raise typer.BadParameter("no configuration to measure")
-        cal = _calib_config(calib, calib_method, 64, int8_float_layers, int8_activations, int8_float_precision)
+        cal = _calib_config(calib, calib_method, 64, int8_float_layers, int8_activations, int8_float_precision,
+                            int8_smooth_quant)
         rows = run_bench(configs, cal, reps=reps, rounds=rounds, memory=memory)
         failed = [r for r in rows if r.get("error")]
         rows = [r for r in rows if not r.get("error")]

@@ -68,6 +68,14 @@ class CalibConfig:
         What the layers kept in float compute in (OpenVINO int8): ``f32``, or ``bf16`` (AMX /
         AVX-512 BF16; OpenVINO falls back to f32 on a CPU without them, and the manifest says so).
         A run-time setting: the int8 file is the same, the outputs are not.
+    smooth_quant
+        SmoothQuant (Xiao et al. 2023) on the convolutions, OpenVINO int8 only: each convolution's
+        input channels divided by ``max|x_c|^a / max|w_c|^(1-a)`` and its weights multiplied by it,
+        so that an activation channel with outliers stops setting the int8 step of all the others;
+        ``a`` the migration strength in (0, 1], 0 off, None the backend's own (OpenVINO int8: see
+        :data:`iqa_bench.deploy.quantize.SMOOTH_QUANT_ALPHA`; elsewhere off). NNCF applies it
+        with its transformer scheme, which also leaves additions (residual streams) in float and
+        quantizes convolution inputs only.
     """
 
     folder: Path
@@ -81,6 +89,7 @@ class CalibConfig:
     sensitive_float: int = 0
     activations: str | None = None
     float_precision: str = "f32"
+    smooth_quant: float | None = None
 
     def images(self) -> list[Path]:
         """The calibration image files, sorted by name."""
@@ -98,6 +107,10 @@ class CalibConfig:
         if self.float_precision not in FLOAT_PRECISIONS:
             raise InputError(f"unknown precision {self.float_precision!r} for the layers int8 keeps in float",
                              f"use one of {', '.join(FLOAT_PRECISIONS)}")
+        a = self.smooth_quant
+        if a is not None and (isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1):
+            raise InputError(f"SmoothQuant strength {a!r} is not in [0, 1]",
+                             "pass --int8-smooth-quant with a value from 0 (off) to 1, e.g. 0.65")
         if not Path(self.folder).is_dir():
             raise InputError(f"calibration folder not found: {self.folder}",
                              "pass --calib with a folder of training images (e.g. T91), never the test set")
@@ -107,7 +120,8 @@ class CalibConfig:
         patch count, and the quantization ``recipe`` that used it."""
         return {"content": self.content_hash(), "method": self.method, "patches": self.patches, "recipe": recipe,
                 **({"activations": self.activations} if self.activations else {}),
-                **({"float_precision": self.float_precision} if self.float_precision != "f32" else {})}
+                **({"float_precision": self.float_precision} if self.float_precision != "f32" else {}),
+                **({"smooth_quant": self.smooth_quant} if self.smooth_quant is not None else {})}
 
     def content_hash(self) -> str:
         """sha256 over the images' names and bytes and every option: the artefact cache key part."""
@@ -123,6 +137,8 @@ class CalibConfig:
             h.update(f"|sensitive_float={self.sensitive_float}".encode())
         if self.activations:  # likewise
             h.update(f"|activations={self.activations}".encode())
+        if self.smooth_quant is not None:  # likewise
+            h.update(f"|smooth_quant={float(self.smooth_quant)}".encode())
         return h.hexdigest()
 
 
@@ -147,18 +163,18 @@ def builtin_calibration(method: str = "minmax", patches: int = 64) -> CalibConfi
 
 def resolve_calibration(folder: str | Path | None = None, method: str = "minmax", patches: int = 64,
                         sensitive_float: int = 0, activations: str | None = None,
-                        float_precision: str = "f32") -> CalibConfig:
+                        float_precision: str = "f32", smooth_quant: float | None = None) -> CalibConfig:
     """Calibration from ``folder``, else from ``$IQA_BENCH_CALIB``, else the built-in set
     (:func:`builtin_calibration`; photos that are not the built-in evaluation images);
-    ``sensitive_float``, ``activations``, ``float_precision``: see :class:`CalibConfig`."""
+    ``sensitive_float``, ``activations``, ``float_precision``, ``smooth_quant``: see :class:`CalibConfig`."""
     if patches < 1:
         raise InputError(f"{patches} calibration patches: at least one is needed", "e.g. --calib-patches 64")
     folder = folder or os.environ.get(ENV_CALIB) or None
     if folder:
         return CalibConfig(Path(folder), method=method, patches=patches, sensitive_float=sensitive_float,
-                           activations=activations, float_precision=float_precision)
+                           activations=activations, float_precision=float_precision, smooth_quant=smooth_quant)
     return dataclasses.replace(builtin_calibration(method, patches), sensitive_float=sensitive_float,
-                               activations=activations, float_precision=float_precision)
+                               activations=activations, float_precision=float_precision, smooth_quant=smooth_quant)
 
 
 def calibration_inputs(cfg: CalibConfig, scale: int, prepare: Callable[[np.ndarray, int], np.ndarray],

@@ -63,6 +63,9 @@ def check_qdq_options(calib: CalibConfig) -> None:
     if calib.float_precision != "f32":
         raise InputError(f"--int8-float-precision {calib.float_precision} is an OpenVINO and torchao setting, not the "
                          "QDQ file's", "use --backend openvino (or torchao), or leave --int8-float-precision at f32")
+    if calib.smooth_quant:
+        raise InputError("SmoothQuant (--int8-smooth-quant) is part of OpenVINO's int8 recipe, not the QDQ file's",
+                         "use --backend openvino, or leave --int8-smooth-quant unset")
     if calib.activations == "asymmetric":
         raise InputError("the QDQ int8 file (ONNX Runtime, TensorRT) has symmetric activations only, not asymmetric",
                          "use --backend openvino (or torchao) for asymmetric activations, "
@@ -120,6 +123,9 @@ def to_openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: Cali
     -1.18 / -0.70 dB symmetric, -0.62 / -0.37 asymmetric, at the same speed. OpenVINO 2026.4's CPU
     plugin crashed (SIGSEGV) running FSRCNN x2 and x4 built so: the openvino runner probes every IR
     (:func:`probe_openvino_ir`) and, by default, rebuilds a crashing asymmetric one symmetric.
+
+    ``calib.smooth_quant = a > 0`` applies NNCF's SmoothQuant to the convolutions first (strength
+    ``a``; see :class:`~iqa_bench.deploy.calibration.CalibConfig`).
 
     With ``calib.sensitive_float = k > 0``, a per-layer sensitivity sweep (:func:`sweep_float_layers`,
     on the calibration patches, never the test set) keeps the ``k`` convolutions whose int8 costs the
@@ -226,17 +232,23 @@ def nncf_recipe(calib: CalibConfig, float_names: list[str]) -> dict[str, Any]:
     """The keyword arguments of ``nncf.quantize`` of this project's INT8 recipe (see
     :func:`to_openvino_int8`), the same for an OpenVINO model (PTQ) and a torch one (QAT)."""
     import nncf
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     ranges = {"minmax": RangeEstimatorParametersSet.MINMAX, "entropy": RangeEstimatorParametersSet.MEAN_MINMAX,
               "percentile": RangeEstimatorParametersSet.MEAN_QUANTILE}[calib.method]
     preset = nncf.QuantizationPreset.MIXED if calib.activations == "asymmetric" else nncf.QuantizationPreset.PERFORMANCE
     overflow = nncf.OverflowFix.ENABLE if seven_bit_weights() else nncf.OverflowFix.FIRST_LAYER
-    return {"preset": preset,
-            "ignored_scope": nncf.IgnoredScope(names=float_names) if float_names else None,
-            "advanced_parameters": AdvancedQuantizationParameters(activations_range_estimator_params=ranges,
-                                                                  overflow_fix=overflow)}
+    advanced = AdvancedQuantizationParameters(activations_range_estimator_params=ranges, overflow_fix=overflow)
+    recipe: dict[str, Any] = {"preset": preset,
+                              "ignored_scope": nncf.IgnoredScope(names=float_names) if float_names else None,
+                              "advanced_parameters": advanced}
+    if calib.smooth_quant:
+        # NNCF runs SmoothQuant in its transformer scheme only (ModelType.TRANSFORMER); the matmul
+        # strength is moot, an SR network has convolutions only
+        advanced.smooth_quant_alphas = AdvancedSmoothQuantParameters(convolution=float(calib.smooth_quant), matmul=-1)
+        recipe["model_type"] = nncf.ModelType.TRANSFORMER
+    return recipe
 
 
 def seven_bit_weights() -> bool:
@@ -260,6 +272,12 @@ def overflow_record() -> dict[str, str]:
     CPUs with an int8 dot product (their keys stay those built before this rule)."""
     return {"weights": "7-bit (int8 pair-sum CPU)"} if seven_bit_weights() else {}
 
+
+# OpenVINO int8's SmoothQuant strength when none is asked for (see CalibConfig.smooth_quant). Chosen on
+# calibration patches (T91, never a test set): output SNR against fp32 of SRGAN x2 (asymmetric) 33.8 dB
+# without, 38.0 / 39.6 / 36.9 / 35.2 dB at 0.5 / 0.65 / 0.8 / 0.95; FSRCNN x2 37.3 -> 41.0 dB at 0.65
+# (best of 0.3-0.8); SRGAN x4, EDSR-8 x2 and VDSR x2 +4.4 to +5.0 dB at 0.65, above 0.5.
+SMOOTH_QUANT_ALPHA = 0.65
 
 SWEEP_MAX_LAYERS = 48  # a sweep quantizes the network once per candidate layer: bounded build time
 

@@ -31,7 +31,7 @@ from iqa_bench._parallel import cpu_count
 from iqa_bench.deploy.artefacts import Artefact, ArtefactCache, calibration_record
 from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs
 from iqa_bench.deploy.qat import QatConfig
-from iqa_bench.deploy.quantize import overflow_record
+from iqa_bench.deploy.quantize import SMOOTH_QUANT_ALPHA, overflow_record
 from iqa_bench.errors import InputError
 from iqa_bench.models import ModelInfo
 from iqa_bench.runners.base import RunnerInfo, Upscaler
@@ -99,6 +99,11 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
                 raise InputError(f"openvino int8 needs the nncf package ({exc.msg})", EXTRA_HINT) from None
         super().__init__(info, variant, calib=calib, cache=cache, store=store, weights=weights, tile=tile,
                          overlap=overlap)
+        if variant == "int8" and self.calib.smooth_quant is None:  # the recipe's own strength, in its key
+            self.calib = dataclasses.replace(self.calib, smooth_quant=SMOOTH_QUANT_ALPHA)
+        if variant == "int8-qat" and self.calib.smooth_quant:
+            raise InputError("int8-qat is fine-tuned without SmoothQuant (--int8-smooth-quant)",
+                             "leave --int8-smooth-quant unset for int8-qat, or use the int8 variant")
         self.threads = threads
         self.qat = qat or QatConfig()
         self._compiled: dict[int, Any] = {}

@@ -159,6 +159,22 @@ def test_activation_mode_keys_artefacts_only_when_chosen(calib, store, cache):
         dataclasses.replace(calib, float_precision="fp8")
 
 
+def test_smooth_quant_strength_keys_artefacts_and_is_refused_where_it_is_not_the_recipe(calib, store, cache):
+    """--int8-smooth-quant: a strength in [0, 1], in the artefact key and the cells' identity when
+    set, refused by the QDQ file (ONNX Runtime, TensorRT) whose recipe has none."""
+    import dataclasses
+
+    off, strong = (dataclasses.replace(calib, smooth_quant=a) for a in (0.0, 0.65))
+    assert len({calib.content_hash(), off.content_hash(), strong.content_hash()}) == 3
+    assert "smooth_quant" not in calib.identity(2) and strong.identity(2)["smooth_quant"] == 0.65
+    for bad in (1.5, -0.1, True, "0.5"):
+        with pytest.raises(InputError, match="(?s)SmoothQuant strength .* is not in \\[0, 1\\].*--int8-smooth-quant"):
+            dataclasses.replace(calib, smooth_quant=bad)
+    with pytest.raises(InputError, match="(?s)OpenVINO's int8 recipe, not the QDQ file's.*--backend openvino"):
+        ort("fsrcnn", "int8", store, cache, strong)
+    ort("fsrcnn", "int8", store, cache, off)  # off: nothing to refuse
+
+
 def test_int8_calibration_comes_from_calib_then_env_then_the_builtin_set(store, cache, monkeypatch, shared, tmp_path):
     from iqa_bench.deploy.calibration import BUILTIN_CALIB_FILES
 

@@ -84,6 +84,8 @@ def test_refusals_name_the_fix(store, calib):
         TorchaoUpscaler(info, "fp16", store=store)
     with pytest.raises(InputError, match="(?s)asymmetric.*not symmetric"):
         TorchaoUpscaler(info, "int8", store=store, calib=dataclasses.replace(calib, activations="symmetric"))
+    with pytest.raises(InputError, match="(?s)OpenVINO's int8 recipe, not torchao's.*--backend openvino"):
+        TorchaoUpscaler(info, "int8", store=store, calib=dataclasses.replace(calib, smooth_quant=0.65))
 
 
 def test_a_unet_runs_at_every_size_from_the_build_graphs(store, calib, butterfly):
