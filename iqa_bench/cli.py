@@ -356,7 +356,8 @@ def _parse_jobs(jobs: str, threads: Optional[int]) -> tuple[int, Optional[int]]:
 
 
 def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_float: int = 0,
-                  activations: Optional[str] = None, float_precision: str = "f32", smooth_quant: Optional[float] = None):
+                  activations: Optional[str] = None, float_precision: str = "f32",
+                  smooth_quant: Optional[float] = None):
     """The CalibConfig of --calib (or $IQA_BENCH_CALIB, else the built-in set) and the int8 options."""
     from iqa_bench.deploy.calibration import resolve_calibration
 
