@@ -52,8 +52,8 @@ def _lr_image(size: int) -> np.ndarray:
 def backend_calib(backend: str, calib: CalibConfig | None) -> CalibConfig | None:
     """The int8 options one backend is measured with: ``--int8-activations`` and ``--int8-smooth-quant``
     are OpenVINO's (its int8 is built by NNCF), ``--int8-float-precision`` and ``--int8-float-layers``
-    those of the runners that declare them; a bench across backends measures the others with their own settings (the QDQ
-    file: symmetric, float layers in f32, no sweep; torchao: asymmetric)."""
+    those of the runners that declare them; a bench across backends measures the others with their own
+    settings (the QDQ file: symmetric, float layers in f32, no sweep; torchao: asymmetric)."""
     if calib is None or backend == "openvino":
         return calib
     meta = RUNNERS.get(backend).meta
