@@ -117,6 +117,8 @@ def main() -> None:
     ap.add_argument("--qat-steps", type=int, default=QatConfig().steps)
     ap.add_argument("--int8-activations", default=None,
                     help="OpenVINO int8: symmetric or asymmetric (default: its own)")
+    ap.add_argument("--int8-smooth-quant", type=float, default=None,
+                    help="OpenVINO int8: SmoothQuant strength, 0 (off) to 1 (default: the recipe's own)")
     ap.add_argument("--int8-float-precision", default="f32", help="OpenVINO and torchao int8's float layers: f32 or bf16")
     ap.add_argument("--int8-float-layers", type=int, default=0,
                     help="OpenVINO and torchao int8: also keep the K most sensitive convolutions in float")
@@ -127,7 +129,7 @@ def main() -> None:
     selected = set(args.backends.split(",")) if args.backends else None
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle worker threads must not slow the next config
     calib = CalibConfig(Path(args.calib), activations=args.int8_activations, float_precision=args.int8_float_precision,
-                        sensitive_float=args.int8_float_layers)
+                        sensitive_float=args.int8_float_layers, smooth_quant=args.int8_smooth_quant)
     qat = QatConfig(steps=args.qat_steps)
     qat_models = [m for m in args.qat_models.split(",") if m]
     models = args.models.split(",")
