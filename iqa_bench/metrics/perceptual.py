@@ -93,8 +93,62 @@ class _Features:
     shape: tuple[int, ...]  # of the HR image, (H, W, C): an SR image of another shape is refused
 
 
-class LPIPS:
+class _DeepFeatureMetric:
+    """A distance built from per-layer terms of a backbone's features: the HR image's features made
+    once (:meth:`reference`), every output's scored against them, several outputs in batched passes.
+
+    A subclass sets ``name`` and ``device`` and defines ``_features(x)`` (the per-layer features of
+    ``(N, 3, H, W)`` on [0, 1]), ``_layer_terms(fx, fy)`` (the ``(N,)`` term of each layer) and
+    ``_value(total)`` (the metric from the sum of the terms: a float, or in :meth:`torch_value` a tensor).
+    """
+
+    name: str
+    device: torch.device
+
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def _layer_terms(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def _value(self, total: float) -> float:
+        return total
+
+    def reference(self, hr: np.ndarray) -> _Features:
+        import torch
+
+        with torch.inference_mode(), ieee_fp32():
+            return _Features(self._features(as_tensor(hr, rgb=True, device=self.device)), hr.shape)
+
+    def compare(self, sr: np.ndarray, ref: _Features) -> float:
+        return self.compare_many([sr], ref)[0]
+
+    def compare_many(self, srs: Sequence[np.ndarray], ref: _Features) -> list[float]:
+        import torch
+
+        for sr in srs:
+            check_shape(sr, ref.shape, self.name)
+        out: list[float] = []
+        with torch.inference_mode(), ieee_fp32():
+            for x in _batches(srs, self.device):
+                terms = self._layer_terms(self._features(x), ref.layers)
+                out += [self._value(sum(float(t[i]) for t in terms)) for i in range(len(x))]
+        return out
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        check_pair(sr, hr, self.name)
+        return self.compare(sr, self.reference(hr))
+
+    def torch_value(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-image values of ``(N, C, H, W)`` tensors on [0, 1] (grey expanded), differentiable."""
+        pred, target = _rgb(pred), _rgb(target)
+        return self._value(sum(self._layer_terms(self._features(pred), self._features(target))))
+
+
+class LPIPS(_DeepFeatureMetric):
     """LPIPS v0.1 distance (Zhang et al. 2018) through the official ``lpips`` package's modules."""
+
+    name = "lpips"
 
     def __init__(self, net: str, backbone_path: Path, device: str | None = "cpu") -> None:
         import lpips
@@ -122,39 +176,9 @@ class LPIPS:
         x = self.model.scaling_layer(x * 2 - 1).contiguous(memory_format=torch.channels_last)
         return [self._normalize(o) for o in self.model.net(x)]
 
-    def _layer_distances(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _layer_terms(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> list[torch.Tensor]:
         """Per layer, the ``(N,)`` weighted squared distance averaged over positions (LPIPS' terms)."""
         return [lin((a - b) ** 2).mean(dim=(1, 2, 3)) for lin, a, b in zip(self.model.lins, fx, fy)]
-
-    def reference(self, hr: np.ndarray) -> _Features:
-        import torch
-
-        with torch.inference_mode(), ieee_fp32():
-            return _Features(self._features(as_tensor(hr, rgb=True, device=self.device)), hr.shape)
-
-    def compare(self, sr: np.ndarray, ref: _Features) -> float:
-        return self.compare_many([sr], ref)[0]
-
-    def compare_many(self, srs: Sequence[np.ndarray], ref: _Features) -> list[float]:
-        import torch
-
-        for sr in srs:
-            check_shape(sr, ref.shape, "lpips")
-        out: list[float] = []
-        with torch.inference_mode(), ieee_fp32():
-            for x in _batches(srs, self.device):
-                d = self._layer_distances(self._features(x), ref.layers)
-                out += [sum(float(layer[i]) for layer in d) for i in range(len(x))]
-        return out
-
-    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        check_pair(sr, hr, "lpips")
-        return self.compare(sr, self.reference(hr))
-
-    def torch_value(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Per-image LPIPS of ``(N, C, H, W)`` tensors on [0, 1] (grey expanded), differentiable."""
-        pred, target = _rgb(pred), _rgb(target)
-        return sum(self._layer_distances(self._features(pred), self._features(target)))
 
 
 def _rgb(x: torch.Tensor) -> torch.Tensor:
@@ -181,12 +205,14 @@ def _l2pool(channels: int) -> torch.nn.Module:
     return L2Pool()
 
 
-class DISTS:
+class DISTS(_DeepFeatureMetric):
     """DISTS (Ding et al. 2020), official alpha/beta, written from the paper and the official release.
 
     Why not ``piq.DISTS``: it downloads VGG16 and its weights when constructed and silently resizes
     images whose short side exceeds 256 px; our convention scores the image as it is.
     """
+
+    name = "dists"
 
     _CHANNELS = (3, 64, 128, 256, 512, 512)
     _STAGES = ((0, 4), (4, 9), (9, 16), (16, 23), (23, 30))  # torchvision VGG16 features up to relu{1..5}_{2,2,3,3,3}
@@ -223,7 +249,7 @@ class DISTS:
             feats.append(h)
         return feats
 
-    def _layer_similarities(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _layer_terms(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> list[torch.Tensor]:
         """Per layer, the ``(N,)`` alpha-weighted structure plus beta-weighted texture similarity (float64)."""
         c = 1e-6
         out = []
@@ -236,35 +262,8 @@ class DISTS:
             out.append((a * structure.double()).sum(dim=(1, 2, 3)) + (b * texture.double()).sum(dim=(1, 2, 3)))
         return out
 
-    def reference(self, hr: np.ndarray) -> _Features:
-        import torch
-
-        with torch.inference_mode(), ieee_fp32():
-            return _Features(self._features(as_tensor(hr, rgb=True, device=self.device)), hr.shape)
-
-    def compare(self, sr: np.ndarray, ref: _Features) -> float:
-        return self.compare_many([sr], ref)[0]
-
-    def compare_many(self, srs: Sequence[np.ndarray], ref: _Features) -> list[float]:
-        import torch
-
-        for sr in srs:
-            check_shape(sr, ref.shape, "dists")
-        out: list[float] = []
-        with torch.inference_mode(), ieee_fp32():
-            for x in _batches(srs, self.device):
-                s = self._layer_similarities(self._features(x), ref.layers)
-                out += [1.0 - sum(float(layer[i]) for layer in s) for i in range(len(x))]
-        return out
-
-    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        check_pair(sr, hr, "dists")
-        return self.compare(sr, self.reference(hr))
-
-    def torch_value(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Per-image DISTS of ``(N, C, H, W)`` tensors on [0, 1] (grey expanded), differentiable (float64)."""
-        pred, target = _rgb(pred), _rgb(target)
-        return 1.0 - sum(self._layer_similarities(self._features(pred), self._features(target)))
+    def _value(self, total: float) -> float:
+        return 1.0 - total
 
 
 def _create_dists(store: WeightsStore | None = None, device: str | None = "cpu") -> DISTS:
