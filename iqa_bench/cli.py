@@ -229,6 +229,8 @@ INT8_ACTIVATIONS = typer.Option(None, "--int8-activations", help="int8 activatio
                                 "asymmetric, rebuilt symmetric where OpenVINO cannot run it).")
 INT8_SMOOTH_QUANT = typer.Option(None, "--int8-smooth-quant", help="OpenVINO int8: SmoothQuant strength on the "
                                  "convolutions, 0 (off) to 1. Default: the recipe's own.")
+INT8_IMAGE_LAYERS = typer.Option("float", "--int8-image-layers", help="int8 on OpenVINO or the QDQ file: the "
+                                 "image-facing convolutions (<= 3 channels in or out) in float, or int8 as well.")
 INT8_FLOAT_PRECISION = typer.Option("f32", "--int8-float-precision", help="int8 on OpenVINO or torchao: what the "
                                     "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16).")
 
@@ -269,6 +271,7 @@ def evaluate(
     int8_activations: Optional[str] = INT8_ACTIVATIONS,
     int8_float_precision: str = INT8_FLOAT_PRECISION,
     int8_smooth_quant: Optional[float] = INT8_SMOOTH_QUANT,
+    int8_image_layers: str = INT8_IMAGE_LAYERS,
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     jobs: str = typer.Option("1", "--jobs", "-j", help="Workers computing SR outputs and metrics; the run directory "
                              "keeps one writer and the results equal --jobs 1's. auto: the CPUs at --threads each "
@@ -308,7 +311,7 @@ def evaluate(
             extra_models=extra,
             backend=backend.lower() if backend else None,
             calib=_calib_config(calib, calib_method, calib_patches, int8_float_layers, int8_activations,
-                                int8_float_precision, int8_smooth_quant),
+                                int8_float_precision, int8_smooth_quant, int8_image_layers),
             qat=_qat_config(qat_steps),
             jobs=n_jobs,
             threads=threads,
@@ -357,12 +360,17 @@ def _parse_jobs(jobs: str, threads: Optional[int]) -> tuple[int, Optional[int]]:
 
 def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_float: int = 0,
                   activations: Optional[str] = None, float_precision: str = "f32",
-                  smooth_quant: Optional[float] = None):
+                  smooth_quant: Optional[float] = None, image_layers: str = "float"):
     """The CalibConfig of --calib (or $IQA_BENCH_CALIB, else the built-in set) and the int8 options."""
     from iqa_bench.deploy.calibration import resolve_calibration
+    from iqa_bench.errors import InputError
 
-    return resolve_calibration(folder, method, patches, sensitive_float, activations.lower() if activations else None,
-                               float_precision.lower(), smooth_quant)
+    if image_layers.lower() not in ("float", "int8"):
+        raise InputError(f"--int8-image-layers {image_layers!r}: expected float or int8", "pass float or int8")
+    return resolve_calibration(folder, method, patches, sensitive_float=sensitive_float,
+                               activations=activations.lower() if activations else None,
+                               float_precision=float_precision.lower(), smooth_quant=smooth_quant,
+                               float_ends=image_layers.lower() == "float")
 
 
 def _qat_config(steps: int):
@@ -386,6 +394,7 @@ def quantize(
     int8_activations: Optional[str] = INT8_ACTIVATIONS,
     int8_float_precision: str = INT8_FLOAT_PRECISION,
     int8_smooth_quant: Optional[float] = INT8_SMOOTH_QUANT,
+    int8_image_layers: str = INT8_IMAGE_LAYERS,
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write what was built as JSON."),
 ) -> None:
@@ -397,7 +406,7 @@ def quantize(
 
         info = MODELS.get(model).meta
         cfg = _calib_config(calib, calib_method, calib_patches, int8_float_layers, int8_activations,
-                            int8_float_precision, int8_smooth_quant)
+                            int8_float_precision, int8_smooth_quant, int8_image_layers)
         runner = RUNNERS.get(backend)
         t = Table("variant", "scale", "file", "MiB", "build s", "key")
         records = []
@@ -523,6 +532,7 @@ def bench(
     int8_activations: Optional[str] = INT8_ACTIVATIONS,
     int8_float_precision: str = INT8_FLOAT_PRECISION,
     int8_smooth_quant: Optional[float] = INT8_SMOOTH_QUANT,
+    int8_image_layers: str = INT8_IMAGE_LAYERS,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows as JSON."),
 ) -> None:
     """Latency (median, p90), throughput, peak memory and file size of model x variant x backend."""
@@ -557,7 +567,7 @@ def bench(
         if not configs:
             raise typer.BadParameter("no configuration to measure")
         cal = _calib_config(calib, calib_method, 64, int8_float_layers, int8_activations, int8_float_precision,
-                            int8_smooth_quant)
+                            int8_smooth_quant, int8_image_layers)
         rows = run_bench(configs, cal, reps=reps, rounds=rounds, memory=memory)
         failed = [r for r in rows if r.get("error")]
         rows = [r for r in rows if not r.get("error")]

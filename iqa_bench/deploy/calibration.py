@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,10 +51,11 @@ class CalibConfig:
         Only these file names of ``folder`` (None: every image in it); the built-in default set
         picks a few photos out of a package's data folder this way.
     float_ends
-        Keep the first and the last convolution in float (the usual practice for SR networks: they
-        touch image-domain values, whose int8 steps show directly in the output). Measured on Set5
-        x2 against fp32 (T91, 24 patches, minmax): SRCNN 41.9 -> 48.8 dB, FSRCNN 34.9 -> 36.2, VDSR
-        44.6 -> 44.7.
+        Keep the image-facing convolutions (<= 3 channels in or out) in float, the usual practice for
+        SR networks: they touch image-domain values, whose int8 steps show directly in the output.
+        Measured on Set5 x2 against fp32 (T91, 24 patches, minmax): SRCNN 41.9 -> 48.8 dB, FSRCNN
+        34.9 -> 36.2, VDSR 44.6 -> 44.7. ``--int8-image-layers int8`` quantizes them too (OpenVINO
+        int8 and the QDQ file; torchao keeps them in float and refuses).
     sensitive_float
         Also keep this many inner convolutions in float: the most sensitive ones by a per-layer
         sweep on the calibration patches (OpenVINO and torchao int8; 0: none, no sweep).
@@ -162,19 +164,16 @@ def builtin_calibration(method: str = "minmax", patches: int = 64) -> CalibConfi
 
 
 def resolve_calibration(folder: str | Path | None = None, method: str = "minmax", patches: int = 64,
-                        sensitive_float: int = 0, activations: str | None = None,
-                        float_precision: str = "f32", smooth_quant: float | None = None) -> CalibConfig:
+                        **recipe: Any) -> CalibConfig:
     """Calibration from ``folder``, else from ``$IQA_BENCH_CALIB``, else the built-in set
-    (:func:`builtin_calibration`; photos that are not the built-in evaluation images);
-    ``sensitive_float``, ``activations``, ``float_precision``, ``smooth_quant``: see :class:`CalibConfig`."""
+    (:func:`builtin_calibration`; photos that are not the built-in evaluation images), with the
+    int8 recipe options ``recipe`` (:class:`CalibConfig` fields: ``sensitive_float``,
+    ``activations``, ``float_precision``, ``smooth_quant``, ``float_ends``)."""
     if patches < 1:
         raise InputError(f"{patches} calibration patches: at least one is needed", "e.g. --calib-patches 64")
     folder = folder or os.environ.get(ENV_CALIB) or None
-    if folder:
-        return CalibConfig(Path(folder), method=method, patches=patches, sensitive_float=sensitive_float,
-                           activations=activations, float_precision=float_precision, smooth_quant=smooth_quant)
-    return dataclasses.replace(builtin_calibration(method, patches), sensitive_float=sensitive_float,
-                               activations=activations, float_precision=float_precision, smooth_quant=smooth_quant)
+    base = CalibConfig(Path(folder), method=method, patches=patches) if folder else builtin_calibration(method, patches)
+    return dataclasses.replace(base, **recipe)
 
 
 def calibration_inputs(cfg: CalibConfig, scale: int, prepare: Callable[[np.ndarray, int], np.ndarray],

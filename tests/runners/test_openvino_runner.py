@@ -173,6 +173,20 @@ def test_asymmetric_activations_are_built_recorded_and_closer_on_a_prelu_network
     assert got["asymmetric"] > got["symmetric"] + ASYM_GAIN_DB, got
 
 
+def test_image_layers_in_int8_leave_no_convolution_in_float(store, cache, calib, butterfly):
+    """--int8-image-layers int8: the head and tail convolutions are quantized too (every convolution
+    runs int8), a real quantization error, in its own artefact."""
+    import dataclasses
+
+    fp32 = ov("srcnn", "fp32", store, cache).upscale(butterfly, 2)
+    up = ov("srcnn", "int8", store, cache, dataclasses.replace(calib, float_ends=False))
+    assert 30 < psnr01(up.upscale(butterfly, 2), fp32) < 80
+    prov = up.provenance()["x2"]
+    assert prov["float_layers"] == [] and "f32" not in prov["conv_runtime_precision"]
+    assert prov["calibration"]["float_ends"] is False
+    assert up.build_identity() != ov("srcnn", "int8", store, cache, calib).build_identity()
+
+
 def test_smooth_quant_brings_int8_closer_to_fp32_with_int8_kernels(store, cache, calib, butterfly):
     """--int8-smooth-quant (NNCF SmoothQuant on the convolutions): SRGAN x2's activation outliers
     move into its weights, so its int8 output comes closer to fp32, still computed by int8 kernels;
