@@ -523,9 +523,13 @@ def _make_output(src: _Source, item: str, lr: np.ndarray, hr_shape: tuple[int, .
 def _score_cell(fn: Callable, meta: Any, name: str, sr_f: np.ndarray, hr_f: np.ndarray, scale: int,
                 references: dict[str, object]) -> float:
     """One metric cell: the border crop of the metric's convention, then its value."""
+    return _score(fn, meta.kind, _crop(sr_f, meta, scale), _crop(hr_f, meta, scale), references, name)
+
+
+def _crop(img: np.ndarray, meta: Any, scale: int) -> np.ndarray:
+    """``img`` without the border its metric's convention crops (``scale`` pixels, or none)."""
     c = scale if meta.crop == "scale" else 0
-    a, b = (sr_f[c:-c, c:-c], hr_f[c:-c, c:-c]) if c else (sr_f, hr_f)
-    return _score(fn, meta.kind, a, b, references, name)
+    return img[c:-c, c:-c] if c else img
 
 
 def _score_cells(fn: Callable, meta: Any, name: str, srs_f: list[np.ndarray], hr_f: np.ndarray, scale: int,
@@ -533,11 +537,9 @@ def _score_cells(fn: Callable, meta: Any, name: str, srs_f: list[np.ndarray], hr
     """One metric's cells for several outputs of one HR image: in one batched call where the metric
     has one (:class:`~iqa_bench.metrics.base.BatchCompared`), else one by one."""
     if meta.kind == "fr" and isinstance(fn, ReferenceCached) and isinstance(fn, BatchCompared):
-        c = scale if meta.crop == "scale" else 0
-        hr = hr_f[c:-c, c:-c] if c else hr_f
         if name not in references:
-            references[name] = fn.reference(hr)
-        return fn.compare_many([sr[c:-c, c:-c] if c else sr for sr in srs_f], references[name])
+            references[name] = fn.reference(_crop(hr_f, meta, scale))
+        return fn.compare_many([_crop(sr, meta, scale) for sr in srs_f], references[name])
     return [_score_cell(fn, meta, name, sr, hr_f, scale, references) for sr in srs_f]
 
 
