@@ -119,8 +119,9 @@ def main() -> None:
                     help="OpenVINO int8: symmetric or asymmetric (default: its own)")
     ap.add_argument("--int8-smooth-quant", type=float, default=None,
                     help="OpenVINO int8: SmoothQuant strength, 0 (off) to 1 (default: the recipe's own)")
-    ap.add_argument("--int8-image-layers", default="float", choices=("float", "int8"),
-                    help="OpenVINO int8 and the QDQ file: the image-facing convolutions in float or int8")
+    ap.add_argument("--int8-image-layers", default="float", choices=("float", "input", "int8"),
+                    help="OpenVINO int8 and the QDQ file: the image-facing convolutions in float or int8; "
+                         "input: only those reading the image in float (OpenVINO)")
     ap.add_argument("--int8-float-precision", default="f32", help="OpenVINO and torchao int8's float layers: f32 or bf16")
     ap.add_argument("--int8-float-layers", type=int, default=0,
                     help="OpenVINO and torchao int8: also keep the K most sensitive convolutions in float")
@@ -132,7 +133,8 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle worker threads must not slow the next config
     calib = CalibConfig(Path(args.calib), activations=args.int8_activations, float_precision=args.int8_float_precision,
                         sensitive_float=args.int8_float_layers, smooth_quant=args.int8_smooth_quant,
-                        float_ends=args.int8_image_layers == "float")
+                        float_ends=args.int8_image_layers != "int8",
+                        float_input_only=args.int8_image_layers == "input")
     qat = QatConfig(steps=args.qat_steps)
     qat_models = [m for m in args.qat_models.split(",") if m]
     models = args.models.split(",")

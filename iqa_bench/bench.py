@@ -50,15 +50,16 @@ def _lr_image(size: int) -> np.ndarray:
 
 
 def backend_calib(backend: str, calib: CalibConfig | None) -> CalibConfig | None:
-    """The int8 options one backend is measured with: ``--int8-activations`` and ``--int8-smooth-quant``
-    are OpenVINO's (its int8 is built by NNCF), ``--int8-float-precision`` and ``--int8-float-layers``
-    those of the runners that declare them; a bench across backends measures the others with their own
-    settings (the QDQ file: symmetric, float layers in f32, no sweep; torchao: asymmetric)."""
+    """The int8 options one backend is measured with: ``--int8-activations``, ``--int8-smooth-quant``
+    and ``--int8-image-layers input`` are OpenVINO's (its int8 is built by NNCF),
+    ``--int8-float-precision`` and ``--int8-float-layers`` those of the runners that declare them; a
+    bench across backends measures the others with their own settings (the QDQ file: symmetric, float
+    layers in f32, no sweep; torchao: asymmetric)."""
     if calib is None or backend == "openvino":
         return calib
     meta = RUNNERS.get(backend).meta
     own = calib.float_precision in meta.int8_float_precisions
-    return dataclasses.replace(calib, activations=None, smooth_quant=None,
+    return dataclasses.replace(calib, activations=None, smooth_quant=None, float_input_only=False,
                                float_precision=calib.float_precision if own else "f32",
                                sensitive_float=calib.sensitive_float if meta.int8_layer_sweep else 0)
 

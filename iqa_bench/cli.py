@@ -230,7 +230,8 @@ INT8_ACTIVATIONS = typer.Option(None, "--int8-activations", help="int8 activatio
 INT8_SMOOTH_QUANT = typer.Option(None, "--int8-smooth-quant", help="OpenVINO int8: SmoothQuant strength on the "
                                  "convolutions, 0 (off) to 1. Default: the recipe's own.")
 INT8_IMAGE_LAYERS = typer.Option("float", "--int8-image-layers", help="int8 on OpenVINO or the QDQ file: the "
-                                 "image-facing convolutions (<= 3 channels in or out) in float, or int8 as well.")
+                                 "image-facing convolutions (<= 3 channels in or out) in float, or int8 as well; "
+                                 "input (OpenVINO): only those reading the image in float.")
 INT8_FLOAT_PRECISION = typer.Option("f32", "--int8-float-precision", help="int8 on OpenVINO or torchao: what the "
                                     "layers kept in float compute in, f32 or bf16 (AMX/AVX-512 BF16).")
 
@@ -365,12 +366,14 @@ def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_f
     from iqa_bench.deploy.calibration import resolve_calibration
     from iqa_bench.errors import InputError
 
-    if image_layers.lower() not in ("float", "int8"):
-        raise InputError(f"--int8-image-layers {image_layers!r}: expected float or int8", "pass float or int8")
+    if image_layers.lower() not in ("float", "input", "int8"):
+        raise InputError(f"--int8-image-layers {image_layers!r}: expected float, input or int8",
+                         "pass float, input or int8")
     return resolve_calibration(folder, method, patches, sensitive_float=sensitive_float,
                                activations=activations.lower() if activations else None,
                                float_precision=float_precision.lower(), smooth_quant=smooth_quant,
-                               float_ends=image_layers.lower() == "float")
+                               float_ends=image_layers.lower() != "int8",
+                               float_input_only=image_layers.lower() == "input")
 
 
 def _qat_config(steps: int):

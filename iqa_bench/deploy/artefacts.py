@@ -184,4 +184,5 @@ def calibration_record(calib: CalibConfig) -> dict[str, Any]:
             "files": list(calib.files) if calib.files is not None else None, "content_sha256": calib.content_hash(),
             **({"sensitive_float": calib.sensitive_float} if calib.sensitive_float else {}),
             **({"activations": calib.activations} if calib.activations else {}),
-            **({"smooth_quant": calib.smooth_quant} if calib.smooth_quant is not None else {})}
+            **({"smooth_quant": calib.smooth_quant} if calib.smooth_quant is not None else {}),
+            **({"float_input_only": True} if calib.float_input_only else {})}

@@ -56,6 +56,10 @@ class CalibConfig:
         Measured on Set5 x2 against fp32 (T91, 24 patches, minmax): SRCNN 41.9 -> 48.8 dB, FSRCNN
         34.9 -> 36.2, VDSR 44.6 -> 44.7. ``--int8-image-layers int8`` quantizes them too (OpenVINO
         int8 and the QDQ file; torchao keeps them in float and refuses).
+    float_input_only
+        With ``float_ends``, keep only the convolutions that *read* the image (<= 3 channels in) in
+        float and quantize those that write it (``--int8-image-layers input``, OpenVINO int8 only):
+        on SRGAN the input convolution carries the quality, the output one at HR the time.
     sensitive_float
         Also keep this many inner convolutions in float: the most sensitive ones by a per-layer
         sweep on the calibration patches (OpenVINO and torchao int8; 0: none, no sweep).
@@ -87,6 +91,7 @@ class CalibConfig:
     seed: int = 0
     percentile: float = 99.999
     float_ends: bool = True
+    float_input_only: bool = False
     files: tuple[str, ...] | None = None
     sensitive_float: int = 0
     activations: str | None = None
@@ -113,6 +118,9 @@ class CalibConfig:
         if a is not None and (isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1):
             raise InputError(f"SmoothQuant strength {a!r} is not in [0, 1]",
                              "pass --int8-smooth-quant with a value from 0 (off) to 1, e.g. 0.65")
+        if self.float_input_only and not self.float_ends:
+            raise InputError("float_input_only keeps the image-reading convolutions in float, but float_ends is off",
+                             "pass --int8-image-layers float, input or int8")
         if not Path(self.folder).is_dir():
             raise InputError(f"calibration folder not found: {self.folder}",
                              "pass --calib with a folder of training images (e.g. T91), never the test set")
@@ -123,7 +131,8 @@ class CalibConfig:
         return {"content": self.content_hash(), "method": self.method, "patches": self.patches, "recipe": recipe,
                 **({"activations": self.activations} if self.activations else {}),
                 **({"float_precision": self.float_precision} if self.float_precision != "f32" else {}),
-                **({"smooth_quant": self.smooth_quant} if self.smooth_quant is not None else {})}
+                **({"smooth_quant": self.smooth_quant} if self.smooth_quant is not None else {}),
+                **({"image_layers": "input"} if self.float_input_only else {})}
 
     def content_hash(self) -> str:
         """sha256 over the images' names and bytes and every option: the artefact cache key part."""
@@ -141,6 +150,8 @@ class CalibConfig:
             h.update(f"|activations={self.activations}".encode())
         if self.smooth_quant is not None:  # likewise
             h.update(f"|smooth_quant={float(self.smooth_quant)}".encode())
+        if self.float_input_only:  # likewise
+            h.update(b"|float_input_only")
         return h.hexdigest()
 
 

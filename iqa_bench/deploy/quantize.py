@@ -28,11 +28,11 @@ def to_fp16(src: Path, dst: Path) -> None:
     onnx.save(model, str(dst))
 
 
-def is_image_facing(channels_in: int, channels_out: int) -> bool:
+def is_image_facing(channels_in: int, channels_out: int, reading_only: bool = False) -> bool:
     """A convolution that reads or writes image-domain values (<= 3 channels in or out: the head,
     the tail, EDSR's mean shifts). Kept in float by the INT8 recipes: its int8 steps would show
-    directly in the output image."""
-    return min(channels_in, channels_out) <= 3
+    directly in the output image. ``reading_only``: only one that reads them (<= 3 channels in)."""
+    return channels_in <= 3 if reading_only else min(channels_in, channels_out) <= 3
 
 
 def image_facing_onnx(path: Path) -> list[str]:
@@ -63,6 +63,9 @@ def check_qdq_options(calib: CalibConfig) -> None:
     if calib.float_precision != "f32":
         raise InputError(f"--int8-float-precision {calib.float_precision} is an OpenVINO and torchao setting, not the "
                          "QDQ file's", "use --backend openvino (or torchao), or leave --int8-float-precision at f32")
+    if calib.float_input_only:
+        raise InputError("--int8-image-layers input is an OpenVINO int8 setting, not the QDQ file's",
+                         "use --backend openvino, or pass --int8-image-layers float or int8")
     if calib.smooth_quant:
         raise InputError("SmoothQuant (--int8-smooth-quant) is part of OpenVINO's int8 recipe, not the QDQ file's",
                          "use --backend openvino, or leave --int8-smooth-quant unset")
@@ -139,7 +142,7 @@ def to_openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: Cali
 
     core = ov.Core()
     ops = core.read_model(str(src)).get_ordered_ops()
-    keep = [i for i, op in enumerate(ops) if _ov_image_facing(op)] if calib.float_ends else []
+    keep = [i for i, op in enumerate(ops) if _ov_image_facing(op, calib.float_input_only)] if calib.float_ends else []
     candidates = [i for i, op in enumerate(ops) if _ov_conv(op) and i not in keep]
 
     def quantize(kept: list[int]) -> Any:
@@ -337,8 +340,9 @@ def _ov_conv(op: Any) -> bool:
                                   "GroupConvolutionBackpropData")
 
 
-def _ov_image_facing(op: Any) -> bool:
-    """An OpenVINO convolution op with <= 3 channels in or out (weights: input 1, static shape)."""
+def _ov_image_facing(op: Any, reading_only: bool = False) -> bool:
+    """An OpenVINO convolution op with <= 3 channels in or out (weights: input 1, static shape);
+    ``reading_only``: <= 3 channels in."""
     kind = op.get_type_name()
     if not _ov_conv(op):
         return False
@@ -354,4 +358,4 @@ def _ov_image_facing(op: Any) -> bool:
         c_out, c_in = w[0] * w[1], w[0] * w[2]
     else:                                     # (groups, in/g, out/g, k, k)
         c_in, c_out = w[0] * w[1], w[0] * w[2]
-    return is_image_facing(c_in, c_out)
+    return is_image_facing(c_in, c_out, reading_only)

@@ -101,6 +101,9 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
                          overlap=overlap)
         if variant == "int8" and self.calib.smooth_quant is None:  # the recipe's own strength, in its key
             self.calib = dataclasses.replace(self.calib, smooth_quant=SMOOTH_QUANT_ALPHA)
+        if variant == "int8-qat" and self.calib.float_input_only:
+            raise InputError("int8-qat keeps every image-facing convolution in float or none (--int8-image-layers "
+                             "float or int8)", "pass --int8-image-layers float or int8 for int8-qat")
         if variant == "int8-qat" and self.calib.smooth_quant:
             raise InputError("int8-qat is fine-tuned without SmoothQuant (--int8-smooth-quant)",
                              "leave --int8-smooth-quant unset for int8-qat, or use the int8 variant")

@@ -112,8 +112,8 @@ class TorchaoUpscaler(NetworkUpscaler):
         if calib is not None and calib.float_precision not in INFO.int8_float_precisions:
             raise InputError(f"the torchao runner's float layers compute in {' or '.join(INFO.int8_float_precisions)}, "
                              f"not {calib.float_precision}", "pick one of them with --int8-float-precision")
-        if calib is not None and not calib.float_ends:
-            raise InputError("the torchao runner keeps the image-facing convolutions in float, not int8",
+        if calib is not None and (not calib.float_ends or calib.float_input_only):
+            raise InputError("the torchao runner keeps every image-facing convolution in float, none in int8",
                              "leave --int8-image-layers at float, or use --backend openvino")
         if calib is not None and calib.smooth_quant:
             raise InputError("SmoothQuant (--int8-smooth-quant) is part of OpenVINO's int8 recipe, not torchao's",

@@ -173,6 +173,10 @@ def test_smooth_quant_strength_keys_artefacts_and_is_refused_where_it_is_not_the
     with pytest.raises(InputError, match="(?s)OpenVINO's int8 recipe, not the QDQ file's.*--backend openvino"):
         ort("fsrcnn", "int8", store, cache, strong)
     ort("fsrcnn", "int8", store, cache, off)  # off: nothing to refuse
+    with pytest.raises(InputError, match="(?s)--int8-image-layers input is an OpenVINO int8 setting.*--backend "):
+        ort("fsrcnn", "int8", store, cache, dataclasses.replace(calib, float_input_only=True))
+    with pytest.raises(InputError, match="(?s)float_ends is off.*--int8-image-layers"):
+        dataclasses.replace(calib, float_ends=False, float_input_only=True)
 
 
 def test_int8_calibration_comes_from_calib_then_env_then_the_builtin_set(store, cache, monkeypatch, shared, tmp_path):

@@ -185,6 +185,13 @@ def test_image_layers_in_int8_leave_no_convolution_in_float(store, cache, calib,
     assert prov["float_layers"] == [] and "f32" not in prov["conv_runtime_precision"]
     assert prov["calibration"]["float_ends"] is False
     assert up.build_identity() != ov("srcnn", "int8", store, cache, calib).build_identity()
+    reading = ov("srcnn", "int8", store, cache, dataclasses.replace(calib, float_input_only=True))
+    reading.upscale(butterfly, 2)
+    prov = reading.provenance()["x2"]  # --int8-image-layers input: the head in float, the tail (32 -> 1) int8
+    assert len(prov["float_layers"]) == 1 and prov["conv_runtime_precision"]["f32"] == 1
+    assert prov["calibration"]["float_input_only"] is True
+    with pytest.raises(InputError, match="(?s)int8-qat keeps every image-facing convolution"):
+        ov("srcnn", "int8-qat", store, cache, dataclasses.replace(calib, float_input_only=True))
 
 
 def test_smooth_quant_brings_int8_closer_to_fp32_with_int8_kernels(store, cache, calib, butterfly):

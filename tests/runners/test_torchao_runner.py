@@ -84,8 +84,9 @@ def test_refusals_name_the_fix(store, calib):
         TorchaoUpscaler(info, "fp16", store=store)
     with pytest.raises(InputError, match="(?s)asymmetric.*not symmetric"):
         TorchaoUpscaler(info, "int8", store=store, calib=dataclasses.replace(calib, activations="symmetric"))
-    with pytest.raises(InputError, match="(?s)image-facing convolutions in float, not int8.*--int8-image-layers"):
-        TorchaoUpscaler(info, "int8", store=store, calib=dataclasses.replace(calib, float_ends=False))
+    for recipe in ({"float_ends": False}, {"float_input_only": True}):
+        with pytest.raises(InputError, match="(?s)every image-facing convolution in float.*--int8-image-layers"):
+            TorchaoUpscaler(info, "int8", store=store, calib=dataclasses.replace(calib, **recipe))
     with pytest.raises(InputError, match="(?s)OpenVINO's int8 recipe, not torchao's.*--backend openvino"):
         TorchaoUpscaler(info, "int8", store=store, calib=dataclasses.replace(calib, smooth_quant=0.65))
 
