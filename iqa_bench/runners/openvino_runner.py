@@ -55,6 +55,9 @@ HINTS = {"fp32": "f32", "bf16": "bf16"}  # int8 variants: their calibration's fl
 # asymmetric unless --int8-activations says otherwise, falling back to symmetric where OpenVINO cannot
 # run the asymmetric model (1: always symmetric).
 PTQ_RECIPE = 2
+# How --int8-float-layers ranks the layers it keeps in float (in the key of a swept artefact only): by
+# output SNR gain per multiply-add (the gain alone, before).
+SWEEP_RANKING = "gain-per-mac"
 log = logging.getLogger(__name__)
 EXTRA_HINT = "pip install 'iqa-bench[openvino]' (openvino and nncf wheels)"
 
@@ -132,7 +135,8 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         shrink = int(fp32.record["shrink"])
         calib = self.calib
         desc = {"from": fp32.key, "kind": "openvino-int8", "recipe": PTQ_RECIPE, "tools": _versions(),
-                "calibration": calibration_record(calib), "shrink": shrink, **overflow_record()}
+                "calibration": calibration_record(calib), "shrink": shrink, **overflow_record(),
+                **({"sweep_ranking": SWEEP_RANKING} if calib.sensitive_float else {})}
 
         def build(path: Any) -> dict[str, Any]:
             from iqa_bench.deploy.quantize import probe_inputs, probe_openvino_ir, to_openvino_int8
@@ -189,7 +193,8 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         int8, bf16 = self.variant.startswith("int8"), self._hint() == "bf16"
         kernels = {"kernels": numeric_kernels(int8=int8, bf16=bf16)} if int8 or bf16 else {}
         if self.variant == "int8":
-            return {"calibration": self.calib.identity(f"openvino-ptq-{PTQ_RECIPE}")} | kernels
+            sweep = f"-{SWEEP_RANKING}" if self.calib.sensitive_float else ""
+            return {"calibration": self.calib.identity(f"openvino-ptq-{PTQ_RECIPE}{sweep}")} | kernels
         return super().build_identity() | ({"qat": self.qat.record()} if self.variant == "int8-qat" else {}) | kernels
 
     def compiled(self, scale: int) -> Any:
