@@ -117,8 +117,8 @@ def main() -> None:
     ap.add_argument("--qat-steps", type=int, default=QatConfig().steps)
     ap.add_argument("--int8-activations", default=None,
                     help="OpenVINO int8: symmetric or asymmetric (default: its own)")
-    ap.add_argument("--int8-smooth-quant", type=float, default=None,
-                    help="OpenVINO int8: SmoothQuant strength, 0 (off) to 1 (default: the recipe's own)")
+    ap.add_argument("--int8-smooth-quant", type=lambda v: v if v == "auto" else float(v), default=None,
+                    help="OpenVINO int8: SmoothQuant strength, 0 (off) to 1, or auto (default: the recipe's own)")
     ap.add_argument("--int8-image-layers", default="float", choices=("float", "input", "int8"),
                     help="OpenVINO int8 and the QDQ file: the image-facing convolutions in float or int8; "
                          "input: only those reading the image in float (OpenVINO)")

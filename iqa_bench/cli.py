@@ -228,7 +228,8 @@ INT8_ACTIVATIONS = typer.Option(None, "--int8-activations", help="int8 activatio
                                 "(a zero point; OpenVINO, torchao). Default: the backend's own (OpenVINO int8: "
                                 "asymmetric, rebuilt symmetric where OpenVINO cannot run it).")
 INT8_SMOOTH_QUANT = typer.Option(None, "--int8-smooth-quant", help="OpenVINO int8: SmoothQuant strength on the "
-                                 "convolutions, 0 (off) to 1. Default: the recipe's own.")
+                                 "convolutions, 0 (off) to 1, or auto (the strength closest to fp32 on the "
+                                 "calibration patches). Default: the recipe's own.")
 INT8_IMAGE_LAYERS = typer.Option("float", "--int8-image-layers", help="int8 on OpenVINO or the QDQ file: the "
                                  "image-facing convolutions (<= 3 channels in or out) in float, or int8 as well; "
                                  "input (OpenVINO): only those reading the image in float.")
@@ -271,7 +272,7 @@ def evaluate(
     int8_float_layers: int = INT8_FLOAT_LAYERS,
     int8_activations: Optional[str] = INT8_ACTIVATIONS,
     int8_float_precision: str = INT8_FLOAT_PRECISION,
-    int8_smooth_quant: Optional[float] = INT8_SMOOTH_QUANT,
+    int8_smooth_quant: Optional[str] = INT8_SMOOTH_QUANT,
     int8_image_layers: str = INT8_IMAGE_LAYERS,
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     jobs: str = typer.Option("1", "--jobs", "-j", help="Workers computing SR outputs and metrics; the run directory "
@@ -361,7 +362,7 @@ def _parse_jobs(jobs: str, threads: Optional[int]) -> tuple[int, Optional[int]]:
 
 def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_float: int = 0,
                   activations: Optional[str] = None, float_precision: str = "f32",
-                  smooth_quant: Optional[float] = None, image_layers: str = "float"):
+                  smooth_quant: Optional[str] = None, image_layers: str = "float"):
     """The CalibConfig of --calib (or $IQA_BENCH_CALIB, else the built-in set) and the int8 options."""
     from iqa_bench.deploy.calibration import resolve_calibration
     from iqa_bench.errors import InputError
@@ -369,6 +370,14 @@ def _calib_config(folder: Optional[Path], method: str, patches: int, sensitive_f
     if image_layers.lower() not in ("float", "input", "int8"):
         raise InputError(f"--int8-image-layers {image_layers!r}: expected float, input or int8",
                          "pass float, input or int8")
+    if smooth_quant is not None and str(smooth_quant).lower() != "auto":
+        try:
+            smooth_quant = float(smooth_quant)
+        except ValueError:
+            raise InputError(f"--int8-smooth-quant {smooth_quant!r}: expected a strength from 0 to 1, or auto",
+                             "pass e.g. --int8-smooth-quant 0.65, or auto") from None
+    elif smooth_quant is not None:
+        smooth_quant = "auto"
     return resolve_calibration(folder, method, patches, sensitive_float=sensitive_float,
                                activations=activations.lower() if activations else None,
                                float_precision=float_precision.lower(), smooth_quant=smooth_quant,
@@ -396,7 +405,7 @@ def quantize(
     int8_float_layers: int = INT8_FLOAT_LAYERS,
     int8_activations: Optional[str] = INT8_ACTIVATIONS,
     int8_float_precision: str = INT8_FLOAT_PRECISION,
-    int8_smooth_quant: Optional[float] = INT8_SMOOTH_QUANT,
+    int8_smooth_quant: Optional[str] = INT8_SMOOTH_QUANT,
     int8_image_layers: str = INT8_IMAGE_LAYERS,
     qat_steps: int = typer.Option(1000, "--qat-steps", help="int8-qat: fine-tuning steps with fake quantization."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write what was built as JSON."),
@@ -534,7 +543,7 @@ def bench(
     int8_float_layers: int = INT8_FLOAT_LAYERS,
     int8_activations: Optional[str] = INT8_ACTIVATIONS,
     int8_float_precision: str = INT8_FLOAT_PRECISION,
-    int8_smooth_quant: Optional[float] = INT8_SMOOTH_QUANT,
+    int8_smooth_quant: Optional[str] = INT8_SMOOTH_QUANT,
     int8_image_layers: str = INT8_IMAGE_LAYERS,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows as JSON."),
 ) -> None:

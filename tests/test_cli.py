@@ -311,11 +311,17 @@ def test_quantize_and_bench_with_openvino(shared, tmp_path, monkeypatch):
     monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(shared / "weights"))
     monkeypatch.setenv("IQA_BENCH_ARTEFACTS", str(tmp_path / "art"))
     res = runner.invoke(app, ["quantize", "fsrcnn", "--scale", "2", "--variants", "int8", "--backend", "openvino",
-                              "--calib", str(shared / "data" / "T91"), "--calib-patches", "8", "--json",
-                              str(tmp_path / "q.json")], terminal_width=300)
+                              "--calib", str(shared / "data" / "T91"), "--calib-patches", "8", "--int8-smooth-quant",
+                              "Auto", "--json", str(tmp_path / "q.json")], terminal_width=300)
     assert res.exit_code == 0, res.output
     built = json.loads((tmp_path / "q.json").read_text())
     assert built[0]["path"].endswith(".xml") and Path(built[0]["path"]).with_suffix(".bin").is_file()
+    # auto: each strength built on the calibration patches, the one closest to fp32 kept
+    sq = built[0]["smooth_quant"]
+    assert built[0]["calibration"]["smooth_quant"] == "auto" and sq["chosen"] == float(max(sq["snr_db"],
+                                                                                        key=sq["snr_db"].get))
+    res = runner.invoke(app, ["quantize", "fsrcnn", "--variants", "int8", "--int8-smooth-quant", "strong"])
+    assert res.exit_code == 2 and "--int8-smooth-quant 'strong': expected a strength from 0 to 1, or auto" in res.output
     # default backends: torch and every installed CPU runner that can replace it, openvino included
     res = runner.invoke(app, ["bench", "-m", "fsrcnn", "--scale", "2", "--size", "32", "--variants", "fp32,bf16",
                               "--reps", "2", "--rounds", "1", "--no-memory", "--run", str(tmp_path / "run")],

@@ -79,9 +79,11 @@ class CalibConfig:
         input channels divided by ``max|x_c|^a / max|w_c|^(1-a)`` and its weights multiplied by it,
         so that an activation channel with outliers stops setting the int8 step of all the others;
         ``a`` the migration strength in (0, 1], 0 off, None the backend's own (OpenVINO int8: see
-        :data:`iqa_bench.deploy.quantize.SMOOTH_QUANT_ALPHA`; elsewhere off). NNCF applies it
-        with its transformer scheme, which also leaves additions (residual streams) in float and
-        quantizes convolution inputs only.
+        :data:`iqa_bench.deploy.quantize.SMOOTH_QUANT_ALPHA`; elsewhere off), ``"auto"`` the strength
+        of :data:`iqa_bench.deploy.quantize.SMOOTH_QUANT_GRID` (0 included) whose int8 network is
+        closest to FP32 on the calibration patches (output SNR), chosen in the build and recorded.
+        NNCF applies it with its transformer scheme, which also leaves additions (residual streams)
+        in float and quantizes convolution inputs only.
     """
 
     folder: Path
@@ -96,7 +98,7 @@ class CalibConfig:
     sensitive_float: int = 0
     activations: str | None = None
     float_precision: str = "f32"
-    smooth_quant: float | None = None
+    smooth_quant: float | str | None = None
 
     def images(self) -> list[Path]:
         """The calibration image files, sorted by name."""
@@ -115,9 +117,9 @@ class CalibConfig:
             raise InputError(f"unknown precision {self.float_precision!r} for the layers int8 keeps in float",
                              f"use one of {', '.join(FLOAT_PRECISIONS)}")
         a = self.smooth_quant
-        if a is not None and (isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1):
-            raise InputError(f"SmoothQuant strength {a!r} is not in [0, 1]",
-                             "pass --int8-smooth-quant with a value from 0 (off) to 1, e.g. 0.65")
+        if a is not None and a != "auto" and (isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1):
+            raise InputError(f"SmoothQuant strength {a!r} is not in [0, 1] nor auto",
+                             "pass --int8-smooth-quant with a value from 0 (off) to 1, e.g. 0.65, or auto")
         if self.float_input_only and not self.float_ends:
             raise InputError("float_input_only keeps the image-reading convolutions in float, but float_ends is off",
                              "pass --int8-image-layers float, input or int8")
@@ -149,7 +151,8 @@ class CalibConfig:
         if self.activations:  # likewise
             h.update(f"|activations={self.activations}".encode())
         if self.smooth_quant is not None:  # likewise
-            h.update(f"|smooth_quant={float(self.smooth_quant)}".encode())
+            a = self.smooth_quant
+            h.update(f"|smooth_quant={a if a == 'auto' else float(a)}".encode())
         if self.float_input_only:  # likewise
             h.update(b"|float_input_only")
         return h.hexdigest()

@@ -128,13 +128,16 @@ def to_openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: Cali
     (:func:`probe_openvino_ir`) and, by default, rebuilds a crashing asymmetric one symmetric.
 
     ``calib.smooth_quant = a > 0`` applies NNCF's SmoothQuant to the convolutions first (strength
-    ``a``; see :class:`~iqa_bench.deploy.calibration.CalibConfig`).
+    ``a``; see :class:`~iqa_bench.deploy.calibration.CalibConfig`); ``"auto"`` quantizes the network
+    at each strength of :data:`SMOOTH_QUANT_GRID` and keeps the one whose output on the calibration
+    patches is closest to FP32's (:func:`choose_smooth_quant`), before any sweep.
 
     With ``calib.sensitive_float = k > 0``, a per-layer sensitivity sweep (:func:`sweep_float_layers`,
     on the calibration patches, never the test set) keeps the ``k`` convolutions whose int8 costs the
     most in float as well (automatic mixed precision).
 
-    Returns ``{"float_layers": [...]}`` (every convolution kept in float) and, after a sweep,
+    Returns ``{"float_layers": [...]}`` (every convolution kept in float), with ``"auto"``
+    ``smooth_quant`` (the strength chosen and each strength's output SNR) and, after a sweep,
     ``sensitivity`` (dB of output SNR against FP32 won by keeping each layer in float) and
     ``calib_snr_db`` (all-int8 and final).
     """
@@ -145,23 +148,30 @@ def to_openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: Cali
     keep = [i for i, op in enumerate(ops) if _ov_image_facing(op, calib.float_input_only)] if calib.float_ends else []
     candidates = [i for i, op in enumerate(ops) if _ov_conv(op) and i not in keep]
 
-    def quantize(kept: list[int]) -> Any:
-        return _nncf_int8(src, inputs, calib, kept)
-
     def run(model: Any) -> list[np.ndarray]:
         compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         return [np.asarray(compiled(x)[0], np.float64) for x in inputs]
 
     record: dict[str, Any] = {}
+    reference = run(core.read_model(str(src)))
+    built: Any = None  # the network quantized with `keep` at the chosen strength, when auto built it
+    if calib.smooth_quant == "auto":
+        calib, built, record["smooth_quant"] = choose_smooth_quant(
+            calib, lambda c: _nncf_int8(src, inputs, c, keep), lambda m: snr_db(run(m), reference))
+
+    def quantize(kept: list[int]) -> Any:
+        return built if kept == keep and built is not None else _nncf_int8(src, inputs, calib, kept)
+
     if calib.sensitive_float > 0:
         macs = ov_conv_macs(core.read_model(str(src)), inputs[0].shape)
         # Ranked by gain per multiply-add, as torchao's sweep: a layer kept in float is paid for in f32
         # time, and on SRGAN x4 the two most sensitive layers by gain alone were the upsampling
         # convolutions (4x and 16x a trunk convolution's work): 3.0 dB on the calibration patches, but
         # 1.67x PyTorch fp32 instead of 4.3x.
-        quantized, chosen, record = sweep_float_layers(
-            candidates, keep, calib.sensitive_float, quantize, run, run(core.read_model(str(src))),
+        quantized, chosen, swept = sweep_float_layers(
+            candidates, keep, calib.sensitive_float, quantize, run, reference,
             lambda i: ops[i].get_friendly_name(), cost=lambda i: macs[ops[i].get_friendly_name()])
+        record |= swept
         record["ranked_by"] = "output SNR gain (dB) per multiply-add of the layer"
         record["macs_per_patch"] = {ops[i].get_friendly_name(): macs[ops[i].get_friendly_name()] for i in candidates}
         keep = keep + chosen
@@ -253,6 +263,8 @@ def nncf_recipe(calib: CalibConfig, float_names: list[str]) -> dict[str, Any]:
     recipe: dict[str, Any] = {"preset": preset,
                               "ignored_scope": nncf.IgnoredScope(names=float_names) if float_names else None,
                               "advanced_parameters": advanced}
+    if calib.smooth_quant == "auto":
+        raise ValueError("SmoothQuant 'auto' is a choice made by choose_smooth_quant, not a strength NNCF takes")
     if calib.smooth_quant:
         # NNCF runs SmoothQuant in its transformer scheme only (ModelType.TRANSFORMER); the matmul
         # strength is moot, an SR network has convolutions only
@@ -281,6 +293,28 @@ def overflow_record() -> dict[str, str]:
     """What an NNCF-built artefact's cache key and record add for :func:`seven_bit_weights`: nothing on
     CPUs with an int8 dot product (their keys stay those built before this rule)."""
     return {"weights": "7-bit (int8 pair-sum CPU)"} if seven_bit_weights() else {}
+
+
+# The strengths `--int8-smooth-quant auto` tries (0: off, the recipe without SmoothQuant).
+SMOOTH_QUANT_GRID = (0.0, 0.5, 0.65, 0.8, 0.95)
+
+
+def choose_smooth_quant(calib: CalibConfig, quantize: Callable[[CalibConfig], Any],
+                        snr: Callable[[Any], float]) -> tuple[CalibConfig, Any, dict[str, Any]]:
+    """The SmoothQuant strength of :data:`SMOOTH_QUANT_GRID` whose network, ``quantize(calib at that
+    strength)``, has the highest output SNR against FP32 (``snr(network)``, dB, on the calibration
+    patches; a tie goes to the weaker strength). Returns ``calib`` at that strength, its network and
+    the record ``{"chosen": a, "snr_db": {a: dB}}``."""
+    import dataclasses
+
+    best: tuple[float, float, Any] = (-float("inf"), 0.0, None)
+    scores: dict[str, float] = {}
+    for a in SMOOTH_QUANT_GRID:
+        model = quantize(dataclasses.replace(calib, smooth_quant=a))
+        scores[f"{a:g}"] = round(snr(model), 3)
+        if scores[f"{a:g}"] > best[0]:
+            best = (scores[f"{a:g}"], a, model)
+    return dataclasses.replace(calib, smooth_quant=best[1]), best[2], {"chosen": best[1], "snr_db": scores}
 
 
 # OpenVINO int8's SmoothQuant strength when none is asked for (see CalibConfig.smooth_quant). Chosen on

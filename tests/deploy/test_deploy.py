@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -146,8 +147,6 @@ def test_calibration_errors(tmp_path):
 
 def test_activation_mode_keys_artefacts_only_when_chosen(calib, store, cache):
     """Leaving --int8-activations unset keeps every existing artefact key; choosing a mode makes its own."""
-    import dataclasses
-
     sym, asym = (dataclasses.replace(calib, activations=a) for a in ("symmetric", "asymmetric"))
     assert len({calib.content_hash(), sym.content_hash(), asym.content_hash()}) == 3
     assert "activations" not in calib.identity(2) and asym.identity(2)["activations"] == "asymmetric"
@@ -160,18 +159,18 @@ def test_activation_mode_keys_artefacts_only_when_chosen(calib, store, cache):
 
 
 def test_smooth_quant_strength_keys_artefacts_and_is_refused_where_it_is_not_the_recipe(calib, store, cache):
-    """--int8-smooth-quant: a strength in [0, 1], in the artefact key and the cells' identity when
-    set, refused by the QDQ file (ONNX Runtime, TensorRT) whose recipe has none."""
-    import dataclasses
-
-    off, strong = (dataclasses.replace(calib, smooth_quant=a) for a in (0.0, 0.65))
-    assert len({calib.content_hash(), off.content_hash(), strong.content_hash()}) == 3
+    """--int8-smooth-quant: a strength in [0, 1] or auto, in the artefact key and the cells' identity
+    when set, refused by the QDQ file (ONNX Runtime, TensorRT) whose recipe has none."""
+    off, strong, auto = (dataclasses.replace(calib, smooth_quant=a) for a in (0.0, 0.65, "auto"))
+    assert len({calib.content_hash(), off.content_hash(), strong.content_hash(), auto.content_hash()}) == 4
     assert "smooth_quant" not in calib.identity(2) and strong.identity(2)["smooth_quant"] == 0.65
-    for bad in (1.5, -0.1, True, "0.5"):
+    assert auto.identity(2)["smooth_quant"] == "auto"
+    for bad in (1.5, -0.1, True, "0.5", "automatic"):
         with pytest.raises(InputError, match="(?s)SmoothQuant strength .* is not in \\[0, 1\\].*--int8-smooth-quant"):
             dataclasses.replace(calib, smooth_quant=bad)
-    with pytest.raises(InputError, match="(?s)OpenVINO's int8 recipe, not the QDQ file's.*--backend openvino"):
-        ort("fsrcnn", "int8", store, cache, strong)
+    for asked in (strong, auto):
+        with pytest.raises(InputError, match="(?s)OpenVINO's int8 recipe, not the QDQ file's.*--backend openvino"):
+            ort("fsrcnn", "int8", store, cache, asked)
     ort("fsrcnn", "int8", store, cache, off)  # off: nothing to refuse
     with pytest.raises(InputError, match="(?s)--int8-image-layers input is an OpenVINO int8 setting.*--backend "):
         ort("fsrcnn", "int8", store, cache, dataclasses.replace(calib, float_input_only=True))
@@ -203,3 +202,22 @@ def test_blank_calibration_breaks_int8_visibly(store, cache, tmp_path, butterfly
     broken = good.upscale(butterfly, 2)
     assert np.isfinite(broken).all()
     assert psnr01(broken, fp32) < 25
+
+
+def test_smooth_quant_auto_keeps_the_strength_closest_to_fp32(calib):
+    """``choose_smooth_quant``: every strength of the grid is built once, in order; the one with the
+    highest output SNR against fp32 wins, a tie going to the weaker strength; the record gives each."""
+    from iqa_bench.deploy.quantize import SMOOTH_QUANT_GRID, choose_smooth_quant
+
+    snr = {0.0: 30.0, 0.5: 38.0, 0.65: 39.5, 0.8: 39.5, 0.95: 35.0}
+    built = []
+
+    def quantize(c: CalibConfig) -> float:
+        built.append(c.smooth_quant)
+        return c.smooth_quant
+
+    auto = dataclasses.replace(calib, smooth_quant="auto", sensitive_float=1)
+    chosen, network, record = choose_smooth_quant(auto, quantize, snr.__getitem__)
+    assert built == list(SMOOTH_QUANT_GRID) == sorted(snr)
+    assert chosen.smooth_quant == network == record["chosen"] == 0.65 and chosen.sensitive_float == 1
+    assert record["snr_db"] == {"0": 30.0, "0.5": 38.0, "0.65": 39.5, "0.8": 39.5, "0.95": 35.0}
