@@ -117,7 +117,8 @@ class CalibConfig:
             raise InputError(f"unknown precision {self.float_precision!r} for the layers int8 keeps in float",
                              f"use one of {', '.join(FLOAT_PRECISIONS)}")
         a = self.smooth_quant
-        if a is not None and a != "auto" and (isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1):
+        strength = isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a <= 1
+        if a is not None and a != "auto" and not strength:
             raise InputError(f"SmoothQuant strength {a!r} is not in [0, 1] nor auto",
                              "pass --int8-smooth-quant with a value from 0 (off) to 1, e.g. 0.65, or auto")
         if self.float_input_only and not self.float_ends:
