@@ -604,26 +604,10 @@ class CellLoop:
                 if is_storage_error(exc):  # a full or read-only disk is the machine's: stop, keep what is written
                     raise
                 self.output_failed(todo, out.where, _cause(exc))
-        values: list[dict[str, float]] = [{} for _ in made]
-        errors: list[dict[str, str]] = [{} for _ in made]
-        for m in self.metric_ids:
-            need = [i for i, (todo, _) in enumerate(made) if m in todo.missing]
-            if score_many is not None and len(need) > 1:
-                try:
-                    for i, v in zip(need, score_many(m, [made[i][1] for i in need]), strict=True):
-                        values[i][m] = v
-                    continue
-                except Exception as exc:  # noqa: BLE001 - scored one by one below, each failure in its cell
-                    if is_storage_error(exc):
-                        raise
-            for i in need:
-                todo, output = made[i]
-                try:
-                    values[i][m] = score(m, output, todo.keys[m])
-                except Exception as exc:  # noqa: BLE001 - one metric on one item; its cell stays missing
-                    if is_storage_error(exc):
-                        raise
-                    errors[i][m] = _cause(exc)
+        values, errors = score_outputs(
+            list(self.metric_ids), [todo.missing for todo, _ in made],
+            lambda m, i: score(m, made[i][1], made[i][0].keys[m]),
+            None if score_many is None else lambda m, idx: score_many(m, [made[i][1] for i in idx]))
         for (todo, _), v, e in zip(made, values, errors):
             self.scored(todo, origin, v, e)
 
@@ -664,6 +648,40 @@ class CellLoop:
         self.report.computed_cells += 1
         if self._on_cell:
             self._on_cell(todo.label)
+
+
+def score_outputs(metrics: list[str], missing: list[list[str]], score: Callable[[str, int], float],
+                  score_many: Callable[[str, list[int]], list[float]] | None = None,
+                  ) -> tuple[list[dict[str, float]], list[dict[str, str]]]:
+    """The missing metric cells of several outputs of one item (output ``i`` misses ``missing[i]``).
+
+    Each metric scores the outputs that miss it: ``score_many(metric, indices)`` in one batched call
+    when given and more than one needs it (should that call fail, each output again on its own, so
+    that the failure is pinned to its cell), else ``score(metric, i)`` one at a time. Returns per
+    output its values and its errors (metric -> cause); a full or unwritable disk is raised.
+    The serial loop and every worker score through this one function, so that their values agree
+    to the last bit (a batched pass rounds differently from single ones).
+    """
+    values: list[dict[str, float]] = [{} for _ in missing]
+    errors: list[dict[str, str]] = [{} for _ in missing]
+    for m in metrics:
+        need = [i for i, miss in enumerate(missing) if m in miss]
+        if score_many is not None and len(need) > 1:
+            try:
+                for i, v in zip(need, score_many(m, need), strict=True):
+                    values[i][m] = v
+                continue
+            except Exception as exc:  # noqa: BLE001 - scored one by one below, each failure in its cell
+                if is_storage_error(exc):
+                    raise
+        for i in need:
+            try:
+                values[i][m] = score(m, i)
+            except Exception as exc:  # noqa: BLE001 - one metric on one item; its cell stays missing
+                if is_storage_error(exc):
+                    raise
+                errors[i][m] = _cause(exc)
+    return values, errors
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,30 @@
 """Output cells in worker processes (``evaluate --jobs N``, locally or as Ray actors with
 ``--executor ray``), with the run directory's one writer.
 
-The parent process (holding the run lock) decides which cells are missing, hands each missing
-output cell (one source's SR output for one item, and its missing metrics) to a pool of ``N``
-worker processes, and stores what comes back as it comes: the SR PNG, the metric rows and the
-timing rows. Workers read the inputs (and a saved SR PNG whose stamp matches) but never write the
-run directory (they encode the PNG, which costs far more than writing its bytes: the writer stays
-off the critical path longer). Each worker builds its own networks and metrics once and remembers a
-source whose build failed, so that its other cells fail at once.
+The parent process (holding the run lock) decides which cells are missing, hands the missing
+output cells of each item (every source's SR output for one HR image, and their missing metrics,
+scored together as the serial loop scores them: batched where a metric can, the HR side computed
+once) to a pool of ``N`` worker processes as one task, and stores what comes back as it comes: the
+SR PNGs, the metric rows and the timing rows. Workers read the inputs (and a saved SR PNG whose
+stamp matches) but never write the run directory (they encode the PNGs, which costs far more than
+writing their bytes: the writer stays off the critical path longer). Each worker builds its own
+networks and metrics once and remembers a source whose build failed, so that its other cells fail
+at once.
 
 Results equal the serial run's bit for bit: the same cells, computed by the same code with the same
 thread counts; only the order in which rows are appended differs. Workers are deliberately not given
 a share of the CPUs each: with fewer threads PyTorch's convolutions and the metrics' reductions sum
-in another order (measured with one thread per worker, each pinned to one core: 5 of 20 Set5 SR PNGs moved by one
-uint8 level, SSIM-Y by 1e-5; on Set14 DISTS moved), so the
-workers' threads overlap, and the speed-up comes from the serial parts of each cell (reading,
-degrading, PNG encoding, single-threaded metric code) running side by side. A worker that dies (killed, out of memory) stops the run with one line;
-every cell stored before is kept and a rerun computes only the rest.
+in another order (measured with one thread per worker, each pinned to one core: 5 of 20 Set5 SR PNGs
+moved by one uint8 level, SSIM-Y by 1e-5; on Set14 DISTS moved), so the workers' threads overlap,
+and the speed-up comes from the serial parts of each item (reading, degrading, PNG encoding,
+single-threaded metric code) running side by side. A worker that dies (killed, out of memory) stops
+the run with one line; every cell stored before is kept and a rerun computes only the rest.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -88,53 +91,64 @@ def _init_worker(cfg: EvalConfig, metric_names: list[str], threads: int) -> None
     )
 
 
-def _run_cell(ds_name: str, scale: int, sample: Sample, side: tuple[str, str, str], missing: list[str],
-              made_from: str, png: str, where: str) -> dict[str, Any]:
-    """One output cell in a worker: the SR output (made, or read back when saved from these inputs)
-    and its missing metrics. Returns
-    ``png`` (its encoded bytes, to be written by the writer: encoding a large PNG costs far more than
-    writing it, so the workers do it), ``error`` (the output could not be made), ``storage`` (the
-    OSError of a full or unwritable disk),
-    ``values``, ``errors`` (per metric) and ``timings`` (rows)."""
+def _run_item(ds_name: str, scale: int, sample: Sample, cells: list[tuple[tuple[str, str, str], list[str], str, str,
+                                                                          str]]) -> list[dict[str, Any]]:
+    """The output cells of one item in a worker, ``cells`` = ``(side, missing, made_from, png, where)``
+    per source: each SR output made (or read back when saved from these inputs), then the missing
+    metrics of all of them scored together as the serial loop scores them
+    (:func:`~iqa_bench.engine.score_outputs`: batched where a metric can). Returns per cell ``png``
+    (its encoded bytes, to be written by the writer), ``error`` (the output could not be made),
+    ``storage`` (the OSError of a full or unwritable disk), ``values``, ``errors`` (per metric) and
+    ``timings`` (rows; the item's all with its first cell)."""
     import numpy as np
 
-    from iqa_bench.engine import PNG_INPUTS, _cause, _make_output, _saved_output, _score_cell
+    from iqa_bench.engine import (PNG_INPUTS, _cause, _make_output, _saved_output, _score_cell, _score_cells,
+                                  score_outputs)
     from iqa_bench.io import png_bytes, to_float
     from iqa_bench.results import TimingRows
 
     w = _WORKER
     cfg, inputs, timings = w["cfg"], w["inputs"], TimingRows()
-    out: dict[str, Any] = {"png": None, "error": None, "storage": None, "values": {}, "errors": {}, "timings": []}
-    if side in w["failed"]:
-        out["error"] = w["failed"][side]
-        return out
-    try:
-        sr = _saved_output(Path(png), made_from) if cfg.quantize else None
-        if sr is None:
-            sr = _make_output(w["sources"][side], sample.name, inputs.lr(sample, scale), inputs.hr(sample, scale).shape,
-                              scale, ds_name, cfg.quantize, where, w["prepared"], timings)
-            if cfg.quantize:
-                out["png"] = png_bytes(sr, {PNG_INPUTS: made_from})
-    except Exception as exc:  # noqa: BLE001 - the source's failure, reported by the writer
-        out["error"] = _cause(exc)
-        if is_storage_error(exc):
-            out["storage"] = exc
-        else:
-            w["failed"][side] = out["error"]
-        out["timings"] = timings.take()
-        return out
-    sr_f = np.clip(to_float(sr), 0.0, 1.0)
-    for m in missing:
+    outs: list[dict[str, Any]] = []
+    made: list[tuple[list[str], np.ndarray, dict[str, Any]]] = []
+    for side, missing, made_from, png, where in cells:
+        out: dict[str, Any] = {"png": None, "error": None, "storage": None, "values": {}, "errors": {}, "timings": []}
+        outs.append(out)
+        if side in w["failed"]:
+            out["error"] = w["failed"][side]
+            continue
         try:
-            out["values"][m] = _score_cell(w["fns"][m], w["meta"][m], m, sr_f, inputs.hr_f(sample, scale), scale,
-                                           inputs.references(sample, scale))
-        except Exception as exc:  # noqa: BLE001 - one metric cell
-            if is_storage_error(exc):
-                out["error"], out["storage"] = _cause(exc), exc
-                break
-            out["errors"][m] = _cause(exc)
-    out["timings"] = timings.take()
-    return out
+            sr = _saved_output(Path(png), made_from) if cfg.quantize else None
+            if sr is None:
+                sr = _make_output(w["sources"][side], sample.name, inputs.lr(sample, scale),
+                                  inputs.hr(sample, scale).shape, scale, ds_name, cfg.quantize, where, w["prepared"],
+                                  timings)
+                if cfg.quantize:
+                    out["png"] = png_bytes(sr, {PNG_INPUTS: made_from})
+        except Exception as exc:  # noqa: BLE001 - the source's failure, reported by the writer
+            out["error"] = _cause(exc)
+            if is_storage_error(exc):  # the machine's, not the source's: the writer stops at this cell
+                out["storage"] = exc
+                return [dict(out, timings=timings.take() if i == 0 else []) for i in range(len(cells))]
+            w["failed"][side] = out["error"]
+            continue
+        made.append((missing, np.clip(to_float(sr), 0.0, 1.0), out))
+    hr_f, refs = inputs.hr_f(sample, scale), inputs.references(sample, scale)
+    fns, meta = w["fns"], w["meta"]
+    try:
+        values, errors = score_outputs(
+            list(fns), [miss for miss, _, _ in made],
+            lambda m, i: _score_cell(fns[m], meta[m], m, made[i][1], hr_f, scale, refs),
+            lambda m, idx: _score_cells(fns[m], meta[m], m, [made[i][1] for i in idx], hr_f, scale, refs))
+    except Exception as exc:  # noqa: BLE001 - only a full or unwritable disk comes out of score_outputs
+        for _, _, out in made:
+            out["error"], out["storage"] = _cause(exc), exc
+    else:
+        for (_, _, out), v, e in zip(made, values, errors):
+            out["values"], out["errors"] = v, e
+    if outs:  # the item's timing rows travel once, with its first cell
+        outs[0]["timings"] = timings.take()
+    return outs
 
 
 def run_cells_in_workers(cfg: EvalConfig, metric_names: list[str], cells: list[tuple[str, int, Sample, int]],
@@ -162,7 +176,7 @@ class _LocalWorkers:
                                         initargs=(cfg, metric_names, threads))
 
     def submit(self, task: int, args: tuple) -> Future:
-        return self.pool.submit(_run_cell, *args)
+        return self.pool.submit(_run_item, *args)
 
     def done(self, pending: list) -> list:
         return list(wait(pending, return_when=FIRST_COMPLETED)[0])
@@ -216,13 +230,13 @@ class _RayWorkers:
 
 
 class _RayCellWorker:
-    """The body of a Ray actor: one worker's state, one output cell per :meth:`run`."""
+    """The body of a Ray actor: one worker's state, one item's output cells per :meth:`run`."""
 
     def __init__(self, cfg: EvalConfig, metric_names: list[str], threads: int) -> None:
         _init_worker(cfg, metric_names, threads)
 
-    def run(self, *args: Any) -> dict[str, Any]:
-        return _run_cell(*args)
+    def run(self, *args: Any) -> list[dict[str, Any]]:
+        return _run_item(*args)
 
 
 def require_ray() -> Any:
@@ -239,37 +253,44 @@ def require_ray() -> Any:
 def _drive(cfg: EvalConfig, cells: list[tuple[str, int, Sample, int]], sources: list[_Source], loop: CellLoop,
            timings: TimingsStore, made_from_of: Callable[[str, int, Sample, _Source], str],
            png_of: Callable[[str, int, Sample, _Source], Path], workers: Any) -> None:
-    """Submit every missing output cell to ``workers`` and store the results as they come back."""
-    pending: dict[Any, tuple] = {}
+    """Submit the missing output cells of each item (``cells`` come grouped by item) to ``workers``
+    as one task, and store the results as they come back."""
+    pending: dict[Any, list[tuple]] = {}
     try:
-        for n, (ds_name, scale, sample, i) in enumerate(cells):
-            src = sources[i]
-            made_from = made_from_of(ds_name, scale, sample, src)
-            todo = loop.todo(ds_name, scale, sample.name, src, made_from)
-            if todo is None:
-                continue
-            png = png_of(ds_name, scale, sample, src)
-            where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
-            handle = workers.submit(n, (ds_name, scale, sample, todo.side, todo.missing, made_from, str(png), where))
-            pending[handle] = (todo, png, where, str(sample.hr_path))
+        for n, ((ds_name, scale, sample), group) in enumerate(itertools.groupby(cells, key=lambda c: c[:3])):
+            args, stored = [], []
+            for *_, i in group:
+                src = sources[i]
+                made_from = made_from_of(ds_name, scale, sample, src)
+                todo = loop.todo(ds_name, scale, sample.name, src, made_from)
+                if todo is None:
+                    continue
+                png = png_of(ds_name, scale, sample, src)
+                where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
+                args.append((todo.side, todo.missing, made_from, str(png), where))
+                stored.append((todo, png, where, str(sample.hr_path)))
+            if args:
+                pending[workers.submit(n, (ds_name, scale, sample, args))] = stored
         while pending:
             for handle in workers.done(list(pending)):
-                todo, png, where, origin = pending.pop(handle)
+                stored = pending.pop(handle)
                 try:
-                    out = workers.result(handle)
+                    outs = workers.result(handle)
                 except workers.died:
                     raise ComputeError(
                         "a worker process died (killed, or out of memory) while computing "
-                        f"{todo.label}; every cell stored before is kept",
+                        f"{stored[0][0].label}" + (f" and {len(stored) - 1} more output(s) of that image"
+                                                   if len(stored) > 1 else "") + "; every cell stored before is kept",
                         "rerun the same command to compute the rest; with less memory, pass fewer --jobs") from None
-                timings.add_rows(out["timings"])
-                if out["storage"] is not None:
-                    raise storage_error(out["storage"])
-                if out["error"] is not None:
-                    loop.output_failed(todo, where, out["error"])
-                    continue
-                if out["png"] is not None:
-                    write_bytes(png, out["png"])
-                loop.scored(todo, origin, out["values"], out["errors"])
+                for (todo, png, where, origin), out in zip(stored, outs, strict=True):
+                    timings.add_rows(out["timings"])
+                    if out["storage"] is not None:
+                        raise storage_error(out["storage"])
+                    if out["error"] is not None:
+                        loop.output_failed(todo, where, out["error"])
+                        continue
+                    if out["png"] is not None:
+                        write_bytes(png, out["png"])
+                    loop.scored(todo, origin, out["values"], out["errors"])
     finally:
         workers.close()

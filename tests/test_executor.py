@@ -40,17 +40,18 @@ def _pngs(run: Path) -> dict[str, np.ndarray]:
 
 def test_two_workers_give_the_serial_run_bit_for_bit(env, tmp_path):
     """Same rows, same values (==, not approx), same SR PNGs, a failing source recorded once as in
-    the serial run, and a rerun that reuses everything."""
+    the serial run, and a rerun that reuses everything. LPIPS scores every model's output of one
+    image in one batched pass, in the serial run and in a worker alike."""
     bad = tmp_path / "bad"
     bad.mkdir()
     for name in ("baby", "bird", "butterfly", "head", "woman"):  # the wrong size: every output fails
         save_png(bad / f"{name}.png", np.zeros((10, 10, 3), np.uint8))
     base = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("bicubic", "fsrcnn", "srcnn"), scales=(2,),
-                      metrics=("psnr_y", "ssim_y"), outputs=(("broken", bad),))
+                      metrics=("psnr_y", "ssim_y", "lpips"), outputs=(("broken", bad),))
     serial = evaluate(EvalConfig(**{**base.__dict__, "out": tmp_path / "serial"}))
     par = evaluate(EvalConfig(**{**base.__dict__, "out": tmp_path / "par", "jobs": 2}))
     a, b = _rows(tmp_path / "serial"), _rows(tmp_path / "par")
-    assert len(a) == 30 and a[KEY].equals(b[KEY]) and (a["value"].to_numpy() == b["value"].to_numpy()).all()
+    assert len(a) == 45 and a[KEY].equals(b[KEY]) and (a["value"].to_numpy() == b["value"].to_numpy()).all()
     pa, pb = _pngs(tmp_path / "serial"), _pngs(tmp_path / "par")
     assert pa.keys() == pb.keys() and len(pa) == 15 and all(np.array_equal(pa[k], pb[k]) for k in pa)
     assert len(serial.failures) == len(par.failures) == 1 and "broken" in par.failures[0]
