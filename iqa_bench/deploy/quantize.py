@@ -170,10 +170,10 @@ def to_openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: Cali
         # 1.67x PyTorch fp32 instead of 4.3x.
         quantized, chosen, swept = sweep_float_layers(
             candidates, keep, calib.sensitive_float, quantize, run, reference,
-            lambda i: ops[i].get_friendly_name(), cost=lambda i: macs[ops[i].get_friendly_name()])
+            lambda i: ops[i].get_friendly_name(), cost=macs.__getitem__)
         record |= swept
         record["ranked_by"] = "output SNR gain (dB) per multiply-add of the layer"
-        record["macs_per_patch"] = {ops[i].get_friendly_name(): macs[ops[i].get_friendly_name()] for i in candidates}
+        record["macs_per_patch"] = {ops[i].get_friendly_name(): macs[i] for i in candidates}
         keep = keep + chosen
     else:
         quantized = quantize(keep)
@@ -376,12 +376,13 @@ def sweep_float_layers(candidates: list[Any], keep: list[Any], k: int, quantize:
                                  "calib_snr_db": {"int8": round(base, 3), "final": round(final, 3)}}
 
 
-def ov_conv_macs(model: Any, input_shape: tuple[int, ...]) -> dict[str, float]:
-    """Multiply-adds of each convolution of the OpenVINO ``model`` (by friendly name) on one input of
-    ``input_shape`` (the model is reshaped to it: pass a copy)."""
+def ov_conv_macs(model: Any, input_shape: tuple[int, ...]) -> dict[int, float]:
+    """Multiply-adds of each convolution of the OpenVINO ``model`` on one input of ``input_shape`` (the
+    model is reshaped to it: pass a copy), by position in ``get_ordered_ops()`` (OpenVINO names some
+    ops afresh on every read of a file, e.g. ``ConvolutionBackpropData_123``)."""
     model.reshape(list(input_shape))
-    macs: dict[str, float] = {}
-    for op in model.get_ordered_ops():
+    macs: dict[int, float] = {}
+    for i, op in enumerate(model.get_ordered_ops()):
         if not _ov_conv(op):
             continue
         w = [int(d) for d in op.input_value(1).get_partial_shape().to_shape()]
@@ -390,7 +391,7 @@ def ov_conv_macs(model: Any, input_shape: tuple[int, ...]) -> dict[str, float]:
             pixels = float(np.prod([int(d) for d in op.input_value(0).get_partial_shape().to_shape()]))
         else:
             pixels = float(np.prod([int(d) for d in op.output(0).get_partial_shape().to_shape()]))
-        macs[op.get_friendly_name()] = pixels * per_pixel
+        macs[i] = pixels * per_pixel
     return macs
 
 
