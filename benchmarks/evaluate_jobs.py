@@ -11,6 +11,8 @@ every value and every SR PNG equals the ``--jobs 1`` run's.
 
     IQA_BENCH_WEIGHTS=../shared/weights python benchmarks/evaluate_jobs.py --jobs 1,2
     IQA_BENCH_WEIGHTS=../shared/weights python benchmarks/evaluate_jobs.py --jobs 1,2 --threads 1,1
+    IQA_BENCH_WEIGHTS=../shared/weights python benchmarks/evaluate_jobs.py --jobs 1,2,2 --threads 1,1,1 \
+        --executors local,local,ray     # Ray actors on a local Ray instance started by the run
 """
 
 from __future__ import annotations
@@ -54,10 +56,12 @@ def main() -> None:
     ap.add_argument("--sweeps", default="sr,metrics")
     ap.add_argument("--threads", default="", help="comma list: PyTorch threads per process for each --jobs value "
                     "(empty: the default)")
+    ap.add_argument("--executors", default="", help="comma list: local or ray for each --jobs value (empty: local)")
     ap.add_argument("--json", default="benchmarks/results/evaluate_jobs.json")
     args = ap.parse_args()
     jobs = [int(j) for j in args.jobs.split(",")]
     threads = [int(t) for t in args.threads.split(",")] if args.threads else [None] * len(jobs)
+    executors = args.executors.split(",") if args.executors else ["local"] * len(jobs)
     cpu = cpu_description()
     print(f"CPU: {cpu['model']}, {os.cpu_count()} cores, flags: {' '.join(cpu['flags'])}")
     rows = []
@@ -67,21 +71,21 @@ def main() -> None:
             base = EvalConfig(datasets=(args.dataset,), models=models, metrics=metrics, scales=(args.scale,))
             evaluate(EvalConfig(**{**base.__dict__, "out": Path(tmp) / f"{sweep}-warm"}))  # caches, first builds
             runs = {}
-            for j, th in zip(jobs, threads):
-                out = Path(tmp) / f"{sweep}-{j}-{th}"
+            for n, (j, th, ex) in enumerate(zip(jobs, threads, executors, strict=True)):
+                out = Path(tmp) / f"{sweep}-{n}-{j}-{th}-{ex}"
                 t0 = time.perf_counter()
-                rep = evaluate(EvalConfig(**{**base.__dict__, "out": out, "jobs": j, "threads": th}))
-                runs[(j, th)] = (time.perf_counter() - t0, out, rep.computed_cells)
-            first = (jobs[0], threads[0])
+                rep = evaluate(EvalConfig(**{**base.__dict__, "out": out, "jobs": j, "threads": th, "executor": ex}))
+                runs[(j, th, ex)] = (time.perf_counter() - t0, out, rep.computed_cells)
+            first = (jobs[0], threads[0], executors[0])
             t1 = runs[first][0]
-            for (j, th), (t, out, cells) in runs.items():
+            for (j, th, ex), (t, out, cells) in runs.items():
                 row = {"sweep": sweep, "models": list(models), "metrics": list(metrics), "jobs": j, "threads": th,
-                       "cells": cells,
+                       "executor": ex, "cells": cells,
                        "seconds": round(t, 1), "speedup": round(t1 / t, 2),
                        "identical": same_results(runs[first][1], out), "cpu": cpu}
                 rows.append(row)
-                print(f"{sweep:<8} jobs {j} threads {th or 'default'}: {t:7.1f} s  {row['speedup']:.2f}x  cells {cells}  "
-                      f"identical to the first: {row['identical']}", flush=True)
+                print(f"{sweep:<8} {ex:<5} jobs {j} threads {th or 'default'}: {t:7.1f} s  {row['speedup']:.2f}x  "
+                      f"cells {cells}  identical to the first: {row['identical']}", flush=True)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(rows, indent=1))
     print(f"wrote {args.json}")
