@@ -660,7 +660,7 @@ def score_outputs(metrics: list[str], missing: list[list[str]], score: Callable[
     that the failure is pinned to its cell), else ``score(metric, i)`` one at a time. Returns per
     output its values and its errors (metric -> cause); a full or unwritable disk is raised.
     The serial loop and every worker score through this one function, so that their values agree
-    to the last bit (a batched pass rounds differently from single ones).
+    to the last bit (a batched pass may round otherwise than single ones).
     """
     values: list[dict[str, float]] = [{} for _ in missing]
     errors: list[dict[str, str]] = [{} for _ in missing]
