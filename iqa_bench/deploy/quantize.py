@@ -153,7 +153,8 @@ def to_openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: Cali
         return [np.asarray(compiled(x)[0], np.float64) for x in inputs]
 
     record: dict[str, Any] = {}
-    reference = run(core.read_model(str(src)))
+    # FP32's outputs on the calibration patches, for auto SmoothQuant and the sweep only
+    reference = run(core.read_model(str(src))) if calib.smooth_quant == "auto" or calib.sensitive_float > 0 else []
     built: Any = None  # the network quantized with `keep` at the chosen strength, when auto built it
     if calib.smooth_quant == "auto":
         calib, built, record["smooth_quant"] = choose_smooth_quant(
