@@ -24,10 +24,9 @@ the run with one line; every cell stored before is kept and a rerun computes onl
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -38,7 +37,7 @@ from iqa_bench.io import write_bytes
 
 if TYPE_CHECKING:
     from iqa_bench.data.datasets import Sample
-    from iqa_bench.engine import CellLoop, EvalConfig, _Source
+    from iqa_bench.engine import CellLoop, EvalConfig, PlannedOutput
     from iqa_bench.results import TimingsStore
 
 _WORKER: dict[str, Any] = {}  # one worker process's state: config, sources, metrics, caches
@@ -151,18 +150,16 @@ def _run_item(ds_name: str, scale: int, sample: Sample, cells: list[tuple[tuple[
     return outs
 
 
-def run_cells_in_workers(cfg: EvalConfig, metric_names: list[str], cells: list[tuple[str, int, Sample, int]],
-                         sources: list[_Source], loop: CellLoop, timings: TimingsStore,
-                         made_from_of: Callable[[str, int, Sample, _Source], str],
-                         png_of: Callable[[str, int, Sample, _Source], Path]) -> None:
-    """Compute the missing output cells of ``cells`` (dataset, scale, sample, source index) in
-    ``cfg.jobs`` workers, local processes or Ray actors (``cfg.executor``); this process stores
-    every result (see the module docstring)."""
+def run_cells_in_workers(cfg: EvalConfig, metric_names: list[str],
+                         items: Iterable[tuple[str, int, Sample, list[PlannedOutput]]], loop: CellLoop,
+                         timings: TimingsStore) -> None:
+    """Compute the missing output cells of ``items`` in ``cfg.jobs`` workers, local processes or Ray
+    actors (``cfg.executor``); this process stores every result (see the module docstring)."""
     import torch
 
     threads = torch.get_num_threads()
     executor = _RayWorkers(cfg, metric_names, threads) if cfg.executor == "ray" else _LocalWorkers(cfg, metric_names, threads)
-    _drive(cfg, cells, sources, loop, timings, made_from_of, png_of, executor)
+    _drive(items, loop, timings, executor)
 
 
 class _LocalWorkers:
@@ -250,25 +247,20 @@ def require_ray() -> Any:
     return ray
 
 
-def _drive(cfg: EvalConfig, cells: list[tuple[str, int, Sample, int]], sources: list[_Source], loop: CellLoop,
-           timings: TimingsStore, made_from_of: Callable[[str, int, Sample, _Source], str],
-           png_of: Callable[[str, int, Sample, _Source], Path], workers: Any) -> None:
-    """Submit the missing output cells of each item (``cells`` come grouped by item) to ``workers``
-    as one task, and store the results as they come back."""
+def _drive(items: Iterable[tuple[str, int, Sample, list[PlannedOutput]]], loop: CellLoop, timings: TimingsStore,
+           workers: Any) -> None:
+    """Submit the missing output cells of each item to ``workers`` as one task, and store the results
+    as they come back."""
     pending: dict[Any, list[tuple]] = {}
     try:
-        for n, ((ds_name, scale, sample), group) in enumerate(itertools.groupby(cells, key=lambda c: c[:3])):
+        for n, (ds_name, scale, sample, planned) in enumerate(items):
             args, stored = [], []
-            for *_, i in group:
-                src = sources[i]
-                made_from = made_from_of(ds_name, scale, sample, src)
-                todo = loop.todo(ds_name, scale, sample.name, src, made_from)
+            for out in planned:
+                todo = loop.todo(ds_name, scale, sample.name, out.src, out.made_from)
                 if todo is None:
                     continue
-                png = png_of(ds_name, scale, sample, src)
-                where = f"SR output of {src.name} for {sample.hr_path.name} (x{scale})"
-                args.append((todo.side, todo.missing, made_from, str(png), where))
-                stored.append((todo, png, where, str(sample.hr_path)))
+                args.append((todo.side, todo.missing, out.made_from, str(out.png), out.where))
+                stored.append((todo, out.png, out.where, str(sample.hr_path)))
             if args:
                 pending[workers.submit(n, (ds_name, scale, sample, args))] = stored
         while pending:
