@@ -183,7 +183,7 @@ def resolve_calibration(folder: str | Path | None = None, method: str = "minmax"
     """Calibration from ``folder``, else from ``$IQA_BENCH_CALIB``, else the built-in set
     (:func:`builtin_calibration`; photos that are not the built-in evaluation images), with the
     int8 recipe options ``recipe`` (:class:`CalibConfig` fields: ``sensitive_float``,
-    ``activations``, ``float_precision``, ``smooth_quant``, ``float_ends``)."""
+    ``activations``, ``float_precision``, ``smooth_quant``, ``float_ends``, ``float_input_only``)."""
     if patches < 1:
         raise InputError(f"{patches} calibration patches: at least one is needed", "e.g. --calib-patches 64")
     folder = folder or os.environ.get(ENV_CALIB) or None
