@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 from collections import Counter
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,7 @@ from iqa_bench._cpu import cpu_flags, numeric_kernels
 from iqa_bench._parallel import cpu_count
 from iqa_bench.deploy.artefacts import Artefact, ArtefactCache, calibration_record
 from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs
+from iqa_bench.deploy.graph import rewritten_for_openvino
 from iqa_bench.deploy.qat import QatConfig
 from iqa_bench.deploy.quantize import SMOOTH_QUANT_ALPHA, overflow_record
 from iqa_bench.errors import InputError
@@ -51,10 +54,13 @@ INFO = RunnerInfo(
     requires=("openvino", "nncf"),
 )
 HINTS = {"fp32": "f32", "bf16": "bf16"}  # int8 variants: their calibration's float_precision (f32 by default)
-# The int8 (PTQ) recipe, part of the artefact key and of the result cells' identity: 2 = activations
-# asymmetric unless --int8-activations says otherwise, falling back to symmetric where OpenVINO cannot
-# run the asymmetric model (1: always symmetric).
-PTQ_RECIPE = 2
+# The int8 (PTQ) recipe, part of the artefact key and of the result cells' identity: 3 = the graph
+# rewritten first (GRAPH); 2 = activations asymmetric unless --int8-activations says otherwise, falling
+# back to symmetric where OpenVINO cannot run the asymmetric model (1: always symmetric).
+PTQ_RECIPE = 3
+# The exact graph rewrite every variant but int8-qat compiles (iqa_bench.deploy.graph), in the fp32 and
+# bf16 cells' identity (int8's: by PTQ_RECIPE).
+GRAPH = "convs-before-depth-to-space-1"
 # How --int8-float-layers ranks the layers it keeps in float (in the key of a swept artefact only): by
 # output SNR gain per multiply-add (the gain alone, before).
 SWEEP_RANKING = "gain-per-mac"
@@ -195,23 +201,29 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         if self.variant == "int8":
             sweep = f"-{SWEEP_RANKING}" if self.calib.sensitive_float else ""
             return {"calibration": self.calib.identity(f"openvino-ptq-{PTQ_RECIPE}{sweep}")} | kernels
-        return super().build_identity() | ({"qat": self.qat.record()} if self.variant == "int8-qat" else {}) | kernels
+        if self.variant == "int8-qat":
+            return super().build_identity() | {"qat": self.qat.record()} | kernels
+        return {"graph": GRAPH} | kernels
 
     def compiled(self, scale: int) -> Any:
         """The compiled model for ``scale`` (built, quantized and compiled on first use)."""
         if scale not in self._compiled:
             ov = require_openvino()
             core = ov.Core()
-            model = core.read_model(str(self.artefact(scale).path))
-            cm = core.compile_model(model, "CPU", {
-                "INFERENCE_PRECISION_HINT": self._hint(),
-                "INFERENCE_NUM_THREADS": int(self.threads or cpu_count()),
-                "PERFORMANCE_HINT": "LATENCY",
-            })
+            with tempfile.TemporaryDirectory(prefix="iqa-bench-ov-") as tmp:
+                path, moved = self.artefact(scale).path, []
+                if self.variant in HINTS:  # the FP32 ONNX, rewritten as int8's was before quantization
+                    path, moved = rewritten_for_openvino(path, Path(tmp) / "graph.onnx")
+                cm = core.compile_model(core.read_model(str(path)), "CPU", {
+                    "INFERENCE_PRECISION_HINT": self._hint(),
+                    "INFERENCE_NUM_THREADS": int(self.threads or cpu_count()),
+                    "PERFORMANCE_HINT": "LATENCY",
+                })
             self._compiled[scale] = cm
             precision = cm.get_property("INFERENCE_PRECISION_HINT")
             self._runtime[scale] = {"inference_precision": getattr(precision, "to_string", precision.__str__)(),
-                                    "conv_runtime_precision": _conv_precisions(cm)}
+                                    "conv_runtime_precision": _conv_precisions(cm),
+                                    **({"moved_before_depth_to_space": [m.name for m in moved]} if moved else {})}
         return self._compiled[scale]
 
     def _hint(self) -> str:

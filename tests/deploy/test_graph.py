@@ -1,0 +1,108 @@
+"""The exact graph rewrite before OpenVINO: a narrow convolution after a pixel shuffle moved before it
+computes the same outputs (ONNX Runtime on both graphs), in every DepthToSpace mode and with the
+elementwise layers between; convolutions it would not speed up stay where they are."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from iqa_bench.deploy.graph import Moved, convs_before_depth_to_space, rewritten_for_openvino  # noqa: E402
+
+FLOAT_NOISE = 1e-5  # the moved convolution sums the same products in another order (float32)
+
+
+def shuffle_conv(r: int, mode: str, c: int, c_out: int, k: int, act: str | None, *, bias: bool = True,
+                 seed: int = 0, pads: list[int] | None = None) -> onnx.ModelProto:
+    """u (1, c*r*r, H, W) -> DepthToSpace(r, mode) -> [act] -> Conv(c -> c_out, k x k, same size) -> y."""
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(rng.standard_normal((c_out, c, k, k)).astype(np.float32) / k, "w")]
+    nodes = [helper.make_node("DepthToSpace", ["u"], ["t"], blocksize=r, mode=mode)]
+    x = "t"
+    if act == "PRelu1":
+        inits.append(numpy_helper.from_array(np.array([0.2], np.float32), "slope"))
+        nodes.append(helper.make_node("PRelu", ["t", "slope"], ["a"]))
+    elif act == "PReluC":
+        inits.append(numpy_helper.from_array(rng.uniform(0, 0.5, (c, 1, 1)).astype(np.float32), "slope"))
+        nodes.append(helper.make_node("PRelu", ["t", "slope"], ["a"]))
+    elif act == "LeakyRelu":
+        nodes.append(helper.make_node("LeakyRelu", ["t"], ["a"], alpha=0.1))
+    elif act == "Relu":
+        nodes.append(helper.make_node("Relu", ["t"], ["a"]))
+    if act:
+        x = "a"
+    conv_in = [x, "w"]
+    if bias:
+        inits.append(numpy_helper.from_array(rng.standard_normal(c_out).astype(np.float32), "b"))
+        conv_in.append("b")
+    p = pads if pads is not None else [k // 2] * 4
+    nodes.append(helper.make_node("Conv", conv_in, ["y"], name="tail", kernel_shape=[k, k], pads=p))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("u", TensorProto.FLOAT,
+                                                                        [1, c * r * r, None, None])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c_out, None, None])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+
+
+def run(model: onnx.ModelProto, u: np.ndarray) -> np.ndarray:
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"u": u})[0]
+
+
+@pytest.mark.parametrize("r, mode, k, act", [
+    (2, "CRD", 9, "PRelu1"), (2, "DCR", 9, "PReluC"), (2, "CRD", 9, "PReluC"), (3, "CRD", 9, "LeakyRelu"),
+    (4, "DCR", 9, "Relu"), (2, "CRD", 7, None), (3, "DCR", 5, "PReluC"),
+])
+def test_moved_convolution_computes_the_same_output(r, mode, k, act):
+    model = shuffle_conv(r, mode, c=8, c_out=3, k=k, act=act)
+    u = np.random.default_rng(1).standard_normal((1, 8 * r * r, 11, 13)).astype(np.float32)
+    before = run(model, u)
+    moved = convs_before_depth_to_space(model)
+    onnx.checker.check_model(model)
+    assert moved == [Moved("tail", 8, 3)]
+    ops = [n.op_type for n in model.graph.node]
+    assert ops[-2:] == ["Conv", "DepthToSpace"] and ops.count("DepthToSpace") == 1
+    assert {t.name for t in model.graph.initializer} >= {"tail_before_d2s_w", "tail_before_d2s_b"}
+    assert "w" not in {t.name for t in model.graph.initializer}  # the old weights are gone
+    after = run(model, u)
+    assert after.shape == before.shape == (1, 3, 11 * r, 13 * r)
+    assert np.abs(after - before).max() < FLOAT_NOISE * np.abs(before).max()
+
+
+def test_asymmetric_padding_and_no_bias_are_moved_exactly():
+    model = shuffle_conv(2, "CRD", c=4, c_out=1, k=8, act=None, bias=False, pads=[3, 4, 4, 3])
+    u = np.random.default_rng(2).standard_normal((1, 16, 9, 10)).astype(np.float32)
+    before = run(model, u)
+    assert len(convs_before_depth_to_space(model)) == 1
+    assert np.abs(run(model, u) - before).max() < FLOAT_NOISE * np.abs(before).max()
+
+
+@pytest.mark.parametrize("why, kw", [
+    ("a 3x3 after a x2 shuffle would do 4x the work (EDSR's tail)", dict(r=2, k=3)),
+    ("16 output channels already fill oneDNN's block", dict(r=2, k=9, c_out=16)),
+    ("a valid (shrinking) convolution", dict(r=2, k=9, pads=[0, 0, 0, 0])),
+])
+def test_convolutions_it_would_not_speed_up_stay(why, kw):
+    model = shuffle_conv(kw.pop("r"), "CRD", c=8, c_out=kw.pop("c_out", 3), k=kw.pop("k"), act="Relu", **kw)
+    before = model.SerializeToString()
+    assert convs_before_depth_to_space(model) == [], why
+    assert model.SerializeToString() == before
+
+
+def test_a_shuffled_map_read_twice_stays():
+    model = shuffle_conv(2, "CRD", c=4, c_out=3, k=9, act=None)
+    model.graph.node.append(helper.make_node("Relu", ["t"], ["t2"]))
+    model.graph.output.append(helper.make_tensor_value_info("t2", TensorProto.FLOAT, [1, 4, None, None]))
+    assert convs_before_depth_to_space(model) == []
+
+
+def test_rewritten_file_is_written_only_when_something_moved(tmp_path):
+    moving, staying = tmp_path / "moving.onnx", tmp_path / "staying.onnx"
+    onnx.save(shuffle_conv(2, "CRD", c=4, c_out=3, k=9, act="PRelu1"), str(moving))
+    onnx.save(shuffle_conv(2, "CRD", c=4, c_out=3, k=3, act="PRelu1"), str(staying))
+    path, moved = rewritten_for_openvino(moving, tmp_path / "out.onnx")
+    assert path == tmp_path / "out.onnx" and path.is_file() and moved == [Moved("tail", 4, 3)]
+    assert rewritten_for_openvino(staying, tmp_path / "out2.onnx") == (staying, [])
+    assert not (tmp_path / "out2.onnx").exists()
