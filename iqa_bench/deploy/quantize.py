@@ -17,7 +17,7 @@ import numpy as np
 
 from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.deploy.export import INPUT
-from iqa_bench.deploy.graph import Moved, rewritten_for_openvino
+from iqa_bench.deploy.graph import Rewritten, record as graph_record, rewritten_for_openvino
 
 
 def to_fp16(src: Path, dst: Path) -> None:
@@ -137,33 +137,34 @@ def to_openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: Cali
     on the calibration patches, never the test set) keeps the ``k`` convolutions whose int8 costs the
     most in float as well (automatic mixed precision).
 
-    The graph is first rewritten exactly (:func:`~iqa_bench.deploy.graph.convs_before_depth_to_space`:
-    SRGAN's last convolution moved before its pixel shuffle, where OpenVINO's kernels run it 3.7x
-    faster); a moved convolution is image-facing by its channels before the move.
+    The graph is first rewritten exactly (:func:`~iqa_bench.deploy.graph.rewrite`: SRGAN's last
+    convolution moved before its pixel shuffle, FSRCNN's transposed convolution made a sub-pixel
+    convolution, both several times faster on OpenVINO's kernels); a rewritten convolution is
+    image-facing by its channels before the rewrite.
 
     Returns ``{"float_layers": [...]}`` (every convolution kept in float), with ``"auto"``
     ``smooth_quant`` (the strength chosen and each strength's output SNR) and, after a sweep,
     ``sensitivity`` (dB of output SNR against FP32 won by keeping each layer in float) and
-    ``calib_snr_db`` (all-int8 and final), and ``moved_before_depth_to_space`` (the convolutions the
-    rewrite moved) where it moved any.
+    ``calib_snr_db`` (all-int8 and final), and ``graph_rewrites`` (what the rewrite changed) where it
+    changed anything.
     """
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="iqa-bench-ov-") as tmp:
-        graph, moved = rewritten_for_openvino(src, Path(tmp) / "graph.onnx")
-        record = _openvino_int8(graph, dst, inputs, calib, moved)
-    return record | ({"moved_before_depth_to_space": [m.name for m in moved]} if moved else {})
+        graph, rewritten = rewritten_for_openvino(src, Path(tmp) / "graph.onnx")
+        record = _openvino_int8(graph, dst, inputs, calib, rewritten)
+    return record | graph_record(rewritten)
 
 
 def _openvino_int8(src: Path, dst: Path, inputs: list[np.ndarray], calib: CalibConfig,
-                   moved: list[Moved]) -> dict[str, Any]:
-    """:func:`to_openvino_int8` on the rewritten graph ``src``, whose ``moved`` convolutions count as
-    image-facing by their channels before the move."""
+                   rewritten: list[Rewritten]) -> dict[str, Any]:
+    """:func:`to_openvino_int8` on the rewritten graph ``src``, whose ``rewritten`` convolutions count as
+    image-facing by their channels before the rewrite."""
     import openvino as ov
 
     core = ov.Core()
     ops = core.read_model(str(src)).get_ordered_ops()
-    facing = [m.name for m in moved if is_image_facing(m.channels_in, m.channels_out, calib.float_input_only)]
+    facing = [m.name for m in rewritten if is_image_facing(m.channels_in, m.channels_out, calib.float_input_only)]
 
     def image_facing(op: Any) -> bool:
         # OpenVINO names a Conv node's convolution after it, "<node>/WithoutBiases" when it has a bias

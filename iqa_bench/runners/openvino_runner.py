@@ -32,7 +32,7 @@ from iqa_bench._cpu import cpu_flags, numeric_kernels
 from iqa_bench._parallel import cpu_count
 from iqa_bench.deploy.artefacts import Artefact, ArtefactCache, calibration_record
 from iqa_bench.deploy.calibration import CalibConfig, calibration_inputs
-from iqa_bench.deploy.graph import rewritten_for_openvino
+from iqa_bench.deploy.graph import record as graph_record, rewritten_for_openvino
 from iqa_bench.deploy.qat import QatConfig
 from iqa_bench.deploy.quantize import SMOOTH_QUANT_ALPHA, overflow_record
 from iqa_bench.errors import InputError
@@ -60,7 +60,7 @@ HINTS = {"fp32": "f32", "bf16": "bf16"}  # int8 variants: their calibration's fl
 PTQ_RECIPE = 3
 # The exact graph rewrite every variant but int8-qat compiles (iqa_bench.deploy.graph), in the fp32 and
 # bf16 cells' identity (int8's: by PTQ_RECIPE).
-GRAPH = "convs-before-depth-to-space-1"
+GRAPH = "subpixel-1"
 # How --int8-float-layers ranks the layers it keeps in float (in the key of a swept artefact only): by
 # output SNR gain per multiply-add (the gain alone, before).
 SWEEP_RANKING = "gain-per-mac"
@@ -211,9 +211,9 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
             ov = require_openvino()
             core = ov.Core()
             with tempfile.TemporaryDirectory(prefix="iqa-bench-ov-") as tmp:
-                path, moved = self.artefact(scale).path, []
+                path, rewritten = self.artefact(scale).path, []
                 if self.variant in HINTS:  # the FP32 ONNX, rewritten as int8's was before quantization
-                    path, moved = rewritten_for_openvino(path, Path(tmp) / "graph.onnx")
+                    path, rewritten = rewritten_for_openvino(path, Path(tmp) / "graph.onnx")
                 cm = core.compile_model(core.read_model(str(path)), "CPU", {
                     "INFERENCE_PRECISION_HINT": self._hint(),
                     "INFERENCE_NUM_THREADS": int(self.threads or cpu_count()),
@@ -223,7 +223,7 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
             precision = cm.get_property("INFERENCE_PRECISION_HINT")
             self._runtime[scale] = {"inference_precision": getattr(precision, "to_string", precision.__str__)(),
                                     "conv_runtime_precision": _conv_precisions(cm),
-                                    **({"moved_before_depth_to_space": [m.name for m in moved]} if moved else {})}
+                                    **graph_record(rewritten)}
         return self._compiled[scale]
 
     def _hint(self) -> str:

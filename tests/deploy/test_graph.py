@@ -11,7 +11,8 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from iqa_bench.deploy.graph import Moved, convs_before_depth_to_space, rewritten_for_openvino  # noqa: E402
+from iqa_bench.deploy.graph import (  # noqa: E402
+    SUBPIXEL, Rewritten, convs_before_depth_to_space, deconvs_as_subpixel_convs, rewritten_for_openvino)
 
 FLOAT_NOISE = 1e-5  # the moved convolution sums the same products in another order (float32)
 
@@ -61,7 +62,7 @@ def test_moved_convolution_computes_the_same_output(r, mode, k, act):
     before = run(model, u)
     moved = convs_before_depth_to_space(model)
     onnx.checker.check_model(model)
-    assert moved == [Moved("tail", 8, 3)]
+    assert moved == [Rewritten("tail", 8, 3)]
     ops = [n.op_type for n in model.graph.node]
     assert ops[-2:] == ["Conv", "DepthToSpace"] and ops.count("DepthToSpace") == 1
     assert {t.name for t in model.graph.initializer} >= {"tail_before_d2s_w", "tail_before_d2s_b"}
@@ -103,6 +104,51 @@ def test_rewritten_file_is_written_only_when_something_moved(tmp_path):
     onnx.save(shuffle_conv(2, "CRD", c=4, c_out=3, k=9, act="PRelu1"), str(moving))
     onnx.save(shuffle_conv(2, "CRD", c=4, c_out=3, k=3, act="PRelu1"), str(staying))
     path, moved = rewritten_for_openvino(moving, tmp_path / "out.onnx")
-    assert path == tmp_path / "out.onnx" and path.is_file() and moved == [Moved("tail", 4, 3)]
+    assert path == tmp_path / "out.onnx" and path.is_file() and moved == [Rewritten("tail", 4, 3)]
     assert rewritten_for_openvino(staying, tmp_path / "out2.onnx") == (staying, [])
     assert not (tmp_path / "out2.onnx").exists()
+
+
+def deconv(s: int, k: int, pad: int, extra: int, c_out: int = 1, *, bias: bool = True, group: int = 1,
+           seed: int = 0) -> onnx.ModelProto:
+    """x (1, 6, H, W) -> ConvTranspose(6 -> c_out, k x k, stride s, pads, output_padding) -> y."""
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(rng.standard_normal((6, c_out // group, k, k)).astype(np.float32) / k, "w")]
+    inputs = ["x", "w"]
+    if bias:
+        inits.append(numpy_helper.from_array(rng.standard_normal(c_out).astype(np.float32), "b"))
+        inputs.append("b")
+    node = helper.make_node("ConvTranspose", inputs, ["y"], name="deconv", kernel_shape=[k, k], strides=[s, s],
+                            pads=[pad] * 4, output_padding=[extra, extra], group=group)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, None, None])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c_out, None, None])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+
+
+@pytest.mark.parametrize("s, k, pad, extra, bias", [
+    (2, 9, 4, 1, True), (3, 9, 4, 2, True), (4, 9, 4, 3, False), (2, 4, 1, 0, True), (3, 3, 0, 0, True),
+])
+def test_transposed_convolution_as_subpixel_computes_the_same_output(s, k, pad, extra, bias):
+    """FSRCNN's x2/x3/x4 deconvolutions (9x9, pad 4, output padding s-1) and two other exact-size ones."""
+    model = deconv(s, k, pad, extra, c_out=2, bias=bias)
+    x = np.random.default_rng(3).standard_normal((1, 6, 10, 12)).astype(np.float32)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    before = sess.run(None, {"x": x})[0]
+    done = deconvs_as_subpixel_convs(model)
+    onnx.checker.check_model(model)
+    assert done == [Rewritten("deconv", 6, 2, SUBPIXEL)]
+    assert [n.op_type for n in model.graph.node] == ["Conv", "DepthToSpace"]
+    after = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert after.shape == before.shape == (1, 2, 10 * s, 12 * s)
+    assert np.abs(after - before).max() < FLOAT_NOISE * np.abs(before).max()
+
+
+@pytest.mark.parametrize("why, kw", [
+    ("its output is not exactly s times its input", dict(s=2, k=9, pad=4, extra=0)),
+    ("16 output channels", dict(s=2, k=9, pad=4, extra=1, c_out=16)),
+    ("grouped", dict(s=2, k=9, pad=4, extra=1, c_out=2, group=2)),
+])
+def test_transposed_convolutions_it_cannot_or_need_not_rewrite_stay(why, kw):
+    model = deconv(**kw)
+    assert deconvs_as_subpixel_convs(model) == [], why
+    assert [n.op_type for n in model.graph.node] == ["ConvTranspose"]

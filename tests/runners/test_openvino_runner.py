@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from iqa_bench._cpu import cpu_flags
+from iqa_bench.deploy.graph import MOVED, SUBPIXEL
 from iqa_bench.errors import ComputeError, InputError
 from iqa_bench.models import MODELS
 from iqa_bench.runners import RUNNERS
@@ -28,18 +29,20 @@ def ov(model, variant, store, cache, calib=None, **kw):
 
 
 # SRGAN: 1.23e-5 measured on the butterfly, the same with its last convolution moved or not (its tanh)
-@pytest.mark.parametrize("model, moved, tol", [("fsrcnn", None, 1e-5), ("srcnn", None, 1e-5),
-                                               ("edsr_r8f64", None, 1e-5), ("srgan", ["node_conv2d_13"], 3e-5)])
-def test_fp32_equals_torch_fp32(store, cache, butterfly, model, moved, tol):
-    """The f32 precision hint makes OpenVINO compute in fp32 (without it, AMX CPUs run bf16); SRGAN's
-    last convolution, moved before its pixel shuffle (iqa_bench.deploy.graph), too."""
+@pytest.mark.parametrize("model, rewrites, tol", [
+    ("fsrcnn", {"node_convolution": SUBPIXEL}, 1e-5), ("srcnn", None, 1e-5), ("edsr_r8f64", None, 1e-5),
+    ("srgan", {"node_conv2d_13": MOVED}, 3e-5)])
+def test_fp32_equals_torch_fp32(store, cache, butterfly, model, rewrites, tol):
+    """The f32 precision hint makes OpenVINO compute in fp32 (without it, AMX CPUs run bf16); the
+    graph rewrites (iqa_bench.deploy.graph: FSRCNN's transposed convolution as a sub-pixel one,
+    SRGAN's last convolution moved before its pixel shuffle) keep it equal."""
     ref = TorchUpscaler(MODELS.get(model).meta, store=store).upscale(butterfly, 2)
     up = ov(model, "fp32", store, cache)
     got = up.upscale(butterfly, 2)
     assert np.abs(got - ref).max() < tol
     prov = up.provenance()["x2"]
     assert prov["inference_precision"] == "f32" and set(prov["conv_runtime_precision"]) == {"f32"}
-    assert prov.get("moved_before_depth_to_space") == moved
+    assert prov.get("graph_rewrites") == rewrites
 
 
 def test_bf16_is_bf16_and_close(store, cache, butterfly):
@@ -113,8 +116,8 @@ def test_sensitivity_sweep_keeps_the_costliest_layers_in_float(store, cache, cal
     """Automatic mixed precision: every inner convolution of FSRCNN is ranked by the output SNR (against
     fp32, on calibration patches) won by keeping it in float, per multiply-add; the top one stays float,
     the record says which, by how much and at what cost, and the network really runs it in f32. With
-    ``--int8-image-layers input`` the HR deconvolution is a candidate too (OpenVINO names it afresh on
-    every read of the file: the sweep found it by position)."""
+    ``--int8-image-layers input`` the output layer is a candidate too (the HR deconvolution, rewritten
+    as a 5x5 sub-pixel convolution on the LR grid)."""
     import dataclasses
 
     base = dataclasses.replace(calib, patches=8, float_input_only=True)
@@ -132,11 +135,11 @@ def test_sensitivity_sweep_keeps_the_costliest_layers_in_float(store, cache, cal
     macs = prov["macs_per_patch"]
     side = 48  # the calibration patch (LR): FSRCNN's four 12 -> 12 3x3 mapping layers, 56 -> 12 1x1 shrink
     assert sorted(macs.values()).count(side * side * 12 * 12 * 9) == 4 and min(macs.values()) == side * side * 56 * 12
-    assert max(macs.values()) == side * side * 56 * 9 * 9  # the x2 deconvolution: each LR pixel scatters 9x9
+    assert max(macs.values()) == side * side * 56 * 4 * 5 * 5  # the x2 deconvolution as a sub-pixel convolution
     best = max(sens, key=lambda n: sens[n] / macs[n])
     assert best in prov["float_layers"] and len(prov["float_layers"]) == len(image_facing) + 1 and sens[best] > 0
     assert prov["calib_snr_db"]["final"] == pytest.approx(prov["calib_snr_db"]["int8"] + sens[best], abs=1e-3)
-    # one convolution more in f32 than without the sweep (OpenVINO runs this int8 deconvolution in f32 anyway)
+    # one convolution more in f32 than without the sweep
     assert prov["conv_runtime_precision"]["f32"] == plain.provenance()["x2"]["conv_runtime_precision"]["f32"] + 1
     assert prov["calibration"]["sensitive_float"] == 1
 
@@ -225,7 +228,7 @@ def test_smooth_quant_brings_int8_closer_to_fp32_with_int8_kernels(store, cache,
         assert prov["conv_runtime_precision"].get("i8", 0) + prov["conv_runtime_precision"].get("u8", 0) >= 10
         assert up.build_identity()["calibration"]["smooth_quant"] == a
         # the last convolution, moved before the pixel shuffle, is still image-facing: in float
-        assert prov["moved_before_depth_to_space"] == ["node_conv2d_13"]
+        assert prov["graph_rewrites"] == {"node_conv2d_13": MOVED}
         assert prov["conv_runtime_precision"]["f32"] == len(prov["float_layers"]) == 2
         assert any(n.startswith("node_conv2d_13/") for n in prov["float_layers"])
     assert got[0.65] > got[0.0] + SMOOTH_QUANT_GAIN_DB, got
