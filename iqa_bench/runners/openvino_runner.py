@@ -12,8 +12,11 @@
   fine-tuned with fake quantization to reproduce the FP32 outputs on calibration-image patches
   (:mod:`iqa_bench.deploy.qat`; ``qat`` options, part of the cache key).
 
-The manifest records OpenVINO's and NNCF's versions, the CPU flags, the compiled precision and the
-runtime precision of every convolution. Install with ``pip install 'iqa-bench[openvino]'``.
+Every variant but ``int8-qat`` compiles the ONNX export rewritten exactly where OpenVINO's kernels are
+slow (:mod:`iqa_bench.deploy.graph`: narrow transposed convolutions as sub-pixel ones, narrow
+convolutions after a pixel shuffle moved before it). The manifest records OpenVINO's and NNCF's
+versions, the CPU flags, the rewrites, the compiled precision and the runtime precision of every
+convolution. Install with ``pip install 'iqa-bench[openvino]'``.
 """
 
 from __future__ import annotations
