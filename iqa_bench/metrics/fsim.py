@@ -13,7 +13,9 @@ chroma and gets its luma-only score. Float32.
 Written here around piq's building blocks instead of calling ``piq.fsim`` (whose value it equals,
 tested): the engine scores every model's output against the same HR image, so the HR image's phase
 congruency, gradient map and chroma are computed once (``FSIM.reference``), and the log-Gabor filters
-once for the HR image and its outputs.
+once for the HR image and its outputs. The phase congruency is piq's ``_phase_congruency``, step for
+step, except that what depends on the filters only (their inverse FFTs, i.e. 16 of the 33 FFTs per
+image, and the noise model's filter sums) is computed once per image size (:class:`_FilterBank`).
 """
 
 from __future__ import annotations
@@ -38,24 +40,22 @@ class FSIM(FeatureMetric):
         self.chromatic = chromatic
         self.device = resolve_device(device)
         self.kernels = gradient_kernels("scharr", self.device)
-        self._filters: tuple[tuple[int, int], Any] = ((0, 0), None)  # the last size's only: 16 maps of its size
+        self._bank: _FilterBank | None = None  # the last size's only: 16 maps of its size
 
     def features(self, img: np.ndarray) -> tuple[Any, Any, Any | None]:
         """The (block-averaged) luma's phase congruency and gradient magnitude, and for ``fsimc`` on RGB
         the I and Q channels; 0..255 units, float32."""
         import torch.nn.functional as F
-        from piq.fsim import _construct_filters, _phase_congruency
         from piq.functional import gradient_map
 
         x = as_tensor(img, device=self.device) * 255
         x = F.avg_pool2d(x, max(1, round(min(x.shape[-2:]) / 256)))
         yiq = yiq_torch(x) if x.shape[1] == 3 else x
         y = yiq[:, :1]
-        size = (y.shape[-2], y.shape[-1])
-        if self._filters[0] != size:  # they depend on the size only; an SR image has its HR image's
-            self._filters = size, _construct_filters(y)
+        if self._bank is None or self._bank.size != tuple(y.shape[-2:]):  # an SR image has its HR image's size
+            self._bank = _FilterBank(y)
         with ieee_fp32():
-            pc = _phase_congruency(y, filters=self._filters[1])
+            pc = self._bank.phase_congruency(y)
             grad = gradient_map(y, self.kernels)
         return pc, grad, yiq[:, 1:] if self.chromatic and yiq.shape[1] == 3 else None
 
@@ -70,6 +70,60 @@ class FSIM(FeatureMetric):
             s_q = _similarity(iq[:, 1:], iq_ref[:, 1:], T4)
             sim = sim * torch.abs(s_i * s_q) ** LAMBDA
         return float(sim.sum() / weight.sum())
+
+
+class _FilterBank:
+    """piq's log-Gabor filters (4 scales x 4 orientations) for one image size, with the terms of
+    piq's phase congruency that depend on them only, computed once."""
+
+    SCALES, ORIENTATIONS, K = 4, 4, 2.0  # piq's defaults: scales, orientations, noise threshold in std devs
+
+    def __init__(self, like: Any) -> None:
+        import math
+
+        import torch
+        from piq.fsim import _construct_filters
+
+        self.size = tuple(like.shape[-2:])
+        h, w = self.size
+        o, s = self.ORIENTATIONS, self.SCALES
+        with ieee_fp32():
+            self.filters = _construct_filters(like, scales=s, orientations=o)
+            spatial = (torch.fft.ifft2(self.filters).real * math.sqrt(h * w)).view(1, o, s, h, w)
+            # mean squared filter value at the smallest scale (noise estimation)
+            self.em_n = (self.filters.view(1, o, s, h, w)[:, :, :1] ** 2).sum(dim=[-2, -1], keepdim=True)
+            sum_an2 = torch.sum(spatial**2, dim=-3, keepdim=True)
+            sum_ai_aj = torch.zeros(1, o, 1, h, w, dtype=like.dtype, device=like.device)
+            for i in range(s - 1):
+                sum_ai_aj = sum_ai_aj + (spatial[:, :, i:i + 1] * spatial[:, :, i + 1:]).sum(dim=-3, keepdim=True)
+            self.sum_an2 = torch.sum(sum_an2, dim=[-1, -2], keepdim=True)
+            self.sum_ai_aj = torch.sum(sum_ai_aj, dim=[-1, -2], keepdim=True)
+
+    def phase_congruency(self, x: Any) -> Any:
+        """``(N, 1, H, W)`` -> ``(N, 1, H, W)`` phase congruency (Kovesi's PC_2, as piq computes it)."""
+        import math
+
+        import torch
+
+        eps = torch.finfo(x.dtype).eps
+        n, _, h, w = x.shape
+        o, s = self.ORIENTATIONS, self.SCALES
+        even_odd = torch.view_as_real(torch.fft.ifft2(torch.fft.fft2(x) * self.filters)).view(n, o, s, h, w, 2)
+        an = torch.sqrt(torch.sum(even_odd**2, dim=-1))
+        even, odd = even_odd[..., 0], even_odd[..., 1]
+        sum_e, sum_o = even.sum(dim=2, keepdim=True), odd.sum(dim=2, keepdim=True)
+        x_energy = torch.sqrt(sum_e**2 + sum_o**2) + eps
+        mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
+        energy = (even * mean_e + odd * mean_o - torch.abs(even * mean_o - odd * mean_e)).sum(dim=2, keepdim=True)
+        # noise power from the median squared response at the smallest scale (Rayleigh model)
+        abs_eo = torch.sqrt(torch.sum(even_odd[:, :, :1] ** 2, dim=-1)).reshape(n, o, 1, 1, h * w)
+        median_e2n = torch.median(abs_eo**2, dim=-1, keepdim=True).values
+        noise_power = (-median_e2n / math.log(0.5)) / self.em_n
+        noise_energy2 = 2 * noise_power * self.sum_an2 + 4 * noise_power * self.sum_ai_aj
+        tau = torch.sqrt(noise_energy2 / 2)
+        threshold = (tau * math.sqrt(math.pi / 2) + self.K * torch.sqrt((2 - math.pi / 2) * tau**2)) / 1.7
+        energy = torch.max(energy - threshold, torch.zeros_like(threshold))
+        return ((energy.sum(dim=[1, 2]) + eps) / (an.sum(dim=[1, 2]) + eps)).unsqueeze(1)
 
 
 def _similarity(a: Any, b: Any, c: float) -> Any:
