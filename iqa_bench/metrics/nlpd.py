@@ -12,11 +12,15 @@ Reproduces the authors' ``NLP_dist.m`` values on IQA-PyTorch's calibration image
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.ndimage import correlate1d
 
 from iqa_bench.data.colour import grey_uint8_matlab
-from iqa_bench.metrics.base import MetricInfo, check_pair
+from iqa_bench._parallel import parallel_map
+from iqa_bench.errors import InputError
+from iqa_bench.metrics.base import MetricInfo, check_pair, check_shape
 from iqa_bench.registry import Registry
 
 LEVELS = 6
@@ -42,19 +46,20 @@ NEIGHBOURS = (
 )
 
 
-def _lowpass(img: np.ndarray, mode: str) -> np.ndarray:
-    return correlate1d(correlate1d(img, _TAPS, axis=0, mode=mode), _TAPS, axis=1, mode=mode)
-
-
 def _reduce(img: np.ndarray) -> np.ndarray:
-    return _lowpass(img, "reflect")[::2, ::2]  # MATLAB imfilter 'symmetric', then decimate
+    """MATLAB ``imfilter`` 'symmetric' with the 5x5 low-pass, then every other row and column: the
+    rows decimated between the two passes (the same values; the second pass on half the rows)."""
+    rows = correlate1d(img, _TAPS, axis=0, mode="reflect")[::2]
+    return correlate1d(rows, _TAPS, axis=1, mode="reflect")[:, ::2]
 
 
 def _expand(low: np.ndarray, odd: np.ndarray) -> np.ndarray:
+    """The authors' upsampling: one replicated pixel around ``low``, zeros inserted, x4, the 5x5
+    low-pass (zeros outside), cropped to the finer level's size (``odd``: its odd remainders)."""
     padded = np.pad(low, 1, mode="edge")
     up = np.zeros((2 * padded.shape[0], 2 * padded.shape[1]))
     up[::2, ::2] = 4 * padded
-    up = _lowpass(up, "constant")
+    up = correlate1d(correlate1d(up, _TAPS, axis=0, mode="constant"), _TAPS, axis=1, mode="constant")
     return up[2:up.shape[0] - 2 - odd[0], 2:up.shape[1] - 2 - odd[1]]
 
 
@@ -85,13 +90,47 @@ def normalised_pyramid(grey: np.ndarray) -> list[np.ndarray]:
             for band, s, f in zip(laplacian_pyramid(grey), SIGMAS, NEIGHBOURS)]
 
 
-def nlpd(sr: np.ndarray, hr: np.ndarray) -> float:
-    """NLPD between float ``(H, W, C)`` [0, 1] images (0 for equal images)."""
-    check_pair(sr, hr, "nlpd")
-    if min(sr.shape[:2]) < 2 ** (LEVELS - 1):
-        raise ValueError(f"nlpd needs images of at least {2 ** (LEVELS - 1)} pixels a side, got {sr.shape[:2]}")
-    a = normalised_pyramid(grey_uint8_matlab(sr) / 255.0)
-    b = normalised_pyramid(grey_uint8_matlab(hr) / 255.0)
+class NLPD:
+    """``metric(sr, hr) -> float`` on ``(H, W, C)`` float images on [0, 1]; the HR image's normalised
+    pyramid made once per HR image (``reference``), the images of a pair and the outputs of one HR
+    image on the shared thread pool (scipy's filters release the GIL). The same values, to the bit,
+    however they are computed."""
+
+    name = "nlpd"
+    min_side = 2 ** (LEVELS - 1)
+
+    def reference(self, hr: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarray]]:
+        self._check_size(hr)
+        return hr.shape, _pyramid(hr)
+
+    def compare(self, sr: np.ndarray, ref: tuple[tuple[int, ...], list[np.ndarray]]) -> float:
+        check_shape(sr, ref[0], self.name)
+        return _distance(_pyramid(sr), ref[1])
+
+    def compare_many(self, srs: Sequence[np.ndarray], ref: tuple[tuple[int, ...], list[np.ndarray]]) -> list[float]:
+        for sr in srs:
+            check_shape(sr, ref[0], self.name)
+        return [_distance(p, ref[1]) for p in parallel_map(_pyramid, srs)]
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        check_pair(sr, hr, self.name)
+        self._check_size(hr)
+        a, b = parallel_map(_pyramid, [sr, hr])
+        return _distance(a, b)
+
+    def _check_size(self, hr: np.ndarray) -> None:
+        if min(hr.shape[:2]) < self.min_side:
+            raise InputError(f"nlpd cannot score a {hr.shape[1]}x{hr.shape[0]} image: its {LEVELS}-level pyramid "
+                             f"needs sides of at least {self.min_side} pixels",
+                             "drop nlpd from --metrics for images this small")
+
+
+def _pyramid(img: np.ndarray) -> list[np.ndarray]:
+    return normalised_pyramid(grey_uint8_matlab(img) / 255.0)
+
+
+def _distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """The mean over levels of the RMS difference of the normalised coefficients."""
     return float(np.mean([np.sqrt(np.mean((x - y) ** 2)) for x, y in zip(a, b)]))
 
 
@@ -99,7 +138,7 @@ def register(reg: Registry[MetricInfo]) -> None:
     """Register ``nlpd``."""
     reg.register(
         "nlpd",
-        lambda: nlpd,
+        NLPD,
         MetricInfo(
             kind="fr",
             higher_is_better=False,

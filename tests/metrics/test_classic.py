@@ -85,3 +85,21 @@ def test_nlpd_is_zero_for_equal_images_and_symmetric():
     m = create_metric("nlpd")
     assert m(a, a) == 0.0
     assert m(a, b) == pytest.approx(m(b, a), abs=1e-12)
+
+
+def test_nlpd_reference_cached_batched_and_pairwise_are_the_same_to_the_bit():
+    """The HR pyramid made once, the outputs of one HR image on the thread pool, or one pair: one value."""
+    from iqa_bench.errors import InputError
+    from iqa_bench.metrics.base import BatchCompared, ReferenceCached
+
+    rng = np.random.default_rng(3)
+    hr = rng.random((70, 90, 3))
+    srs = [np.clip(hr + rng.normal(0, s, hr.shape), 0, 1) for s in (0.01, 0.05, 0.1)]
+    m = create_metric("nlpd")
+    assert isinstance(m, ReferenceCached) and isinstance(m, BatchCompared)
+    ref = m.reference(hr)
+    pairwise = [m(sr, hr) for sr in srs]
+    assert m.compare_many(srs, ref) == pairwise == [m.compare(sr, ref) for sr in srs]
+    assert pairwise[0] < pairwise[1] < pairwise[2]
+    with pytest.raises(InputError, match="nlpd cannot score a 40x31 image"):
+        m(hr[:31, :40], hr[:31, :40])
