@@ -10,7 +10,9 @@ chroma), ``alpha = 0.4``, ``beta = 0.02``, pooled with the larger saliency as th
 
 Written here around piq's building blocks instead of calling ``piq.vsi`` (whose value it equals,
 tested): the engine scores every model's output against the same HR image, so the HR image's
-saliency, chroma and gradient maps are computed once (``VSI.reference``).
+saliency, chroma and gradient maps are computed once (``VSI.reference``). The saliency is piq's
+``sdsp`` step for step, with its image-independent maps (the 256x256 log-Gabor filter and centre
+prior, which ``sdsp`` rebuilds on every call) made once (:class:`_Saliency`).
 """
 
 from __future__ import annotations
@@ -34,16 +36,16 @@ class VSI(FeatureMetric):
     def __init__(self, device: str | None = "cpu") -> None:
         self.device = resolve_device(device)
         self.kernels = gradient_kernels("scharr", self.device)
+        self.saliency = _Saliency(self.device)
 
     def features(self, img: np.ndarray) -> tuple[Any, Any, Any]:
         """The block-averaged saliency map, M and N chroma (``(1, 2, h, w)``) and L gradient magnitude."""
         import torch.nn.functional as F
         from piq.functional import gradient_map, rgb2lmn
-        from piq.vsi import sdsp
 
         x = as_tensor(img, rgb=True, device=self.device) * 255
         with ieee_fp32():
-            vs, lmn = sdsp(x, data_range=255), rgb2lmn(x)
+            vs, lmn = self.saliency(x), rgb2lmn(x)
             k = max(1, round(min(vs.shape[-2:]) / 256))
             if k // 2:
                 pads = [k // 2, (k - 1) // 2] * 2
@@ -63,6 +65,43 @@ class VSI(FeatureMetric):
         weight = torch.max(vs, vs_ref)
         eps = torch.finfo(weight.dtype).eps
         return float(((s * weight).sum() + eps) / (weight.sum() + eps))
+
+
+class _Saliency:
+    """SDSP saliency (Zhang, Gong & Zhang 2013) of ``(N, 3, H, W)`` RGB on 0..255, as piq's ``sdsp``
+    computes it with its defaults (omega_0 0.021, sigma_f 1.34, sigma_d 145, sigma_c 0.001), the
+    log-Gabor filter and centre prior on the 256x256 working grid made once."""
+
+    SIZE, OMEGA_0, SIGMA_F, SIGMA_D, SIGMA_C = (256, 256), 0.021, 1.34, 145.0, 0.001
+
+    def __init__(self, device: Any) -> None:
+        import torch
+        from piq.functional import get_meshgrid
+        from piq.vsi import _log_gabor
+
+        xx, yy = get_meshgrid(self.SIZE, device=device, dtype=torch.float32)
+        self.log_gabor = _log_gabor(xx, yy, self.OMEGA_0, self.SIGMA_F).view(1, 1, *self.SIZE)
+        coordinates = torch.stack([xx, yy], dim=0) * self.SIZE[0] + 1
+        self.centre = torch.exp(-torch.sum(coordinates**2, dim=0) / self.SIGMA_D**2).view(1, 1, *self.SIZE)
+
+    def __call__(self, x: Any) -> Any:
+        import torch
+        from piq.functional import rgb2lab
+        from torch.nn.functional import interpolate
+
+        size = x.size()
+        x = x / 255.0 * 255  # piq's rescaling from its data range, kept: float32 rounding makes it no identity
+        lab = rgb2lab(interpolate(x, size=self.SIZE, mode="bilinear", align_corners=False), data_range=255)
+        s_f = torch.fft.ifft2(torch.fft.fft2(lab) * self.log_gabor).real.pow(2).sum(dim=1, keepdim=True).sqrt()
+        eps = torch.finfo(lab.dtype).eps
+        low = lab.min(dim=-1, keepdim=True).values.min(dim=-2, keepdim=True).values
+        high = lab.max(dim=-1, keepdim=True).values.max(dim=-2, keepdim=True).values
+        chroma = ((lab - low) / (high - low + eps))[:, 1:].pow(2).sum(dim=1, keepdim=True)
+        warm = 1 - torch.exp(-chroma / self.SIGMA_C**2)
+        vs = interpolate(s_f * self.centre * warm, size[-2:], mode="bilinear", align_corners=True)
+        low = vs.min(dim=-1, keepdim=True).values.min(dim=-2, keepdim=True).values
+        high = vs.max(dim=-1, keepdim=True).values.max(dim=-2, keepdim=True).values
+        return (vs - low) / (high - low + eps)
 
 
 def register(reg: Registry[MetricInfo]) -> None:
