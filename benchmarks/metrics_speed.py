@@ -4,7 +4,9 @@ Images: ``Set14`` HR (mod-crop 4) and the x4 MATLAB-bicubic upscale of its LR fi
 the grey ``bridge`` is replicated to RGB here so that every implementation sees the same
 3-channel input. Each implementation gets its own preferred input, prepared outside the timed
 region: iqa-bench numpy float64 arrays (its API), piq/pyiqa float32 NCHW tensors. Times are medians
-over ``--repeats`` of the mean per image, after one warm-up image, in one process.
+over ``--repeats`` rounds of the mean per image, after one warm-up image, in one process; within a
+round the implementations of one metric take turns (the order rotating), so that drift on a shared
+machine shows in all of them alike.
 
 The second table is a whole suite over 8 models' outputs (bicubic, bilinear, nearest, Lanczos,
 FSRCNN, VDSR, SRGAN, Real-ESRGAN; skipped when their weights are missing): iqa-bench scores the
@@ -256,19 +258,27 @@ def ours_impls(names: list[str]) -> dict[str, Callable[[np.ndarray, np.ndarray],
     return impls
 
 
-def time_per_image(fn: Callable[..., float], args: list[tuple], repeats: int) -> tuple[float, float]:
-    """(median over repeats of the mean ms per image, mean value); one warm-up call first.
-
-    A pass over all images that takes more than 20 s is not repeated (its noise is small anyway)."""
-    fn(*args[0])
-    runs, values = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        values = [fn(*a) for a in args]
-        runs.append((time.perf_counter() - t0) / len(args) * 1e3)
-        if runs[-1] * len(args) > 20e3:
+def time_interleaved(impls: dict[str, tuple[Callable[..., float], list[tuple]]], repeats: int
+                     ) -> dict[str, tuple[float, float]]:
+    """Per implementation, (median over repeats of the mean ms per image, mean value), the
+    implementations timed in turn within each round (a pass each, the order rotated every round),
+    so that a shared machine's drift between rounds falls on all of them alike. One warm-up call
+    each first; rounds stop once a round takes more than 20 s (their noise is small anyway)."""
+    names = list(impls)
+    for fn, args in impls.values():
+        fn(*args[0])
+    runs: dict[str, list[float]] = {n: [] for n in names}
+    values: dict[str, list[float]] = {}
+    for r in range(repeats):
+        t_round = time.perf_counter()
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn, args = impls[name]
+            t0 = time.perf_counter()
+            values[name] = [fn(*a) for a in args]
+            runs[name].append((time.perf_counter() - t0) / len(args) * 1e3)
+        if time.perf_counter() - t_round > 20:
             break
-    return statistics.median(runs), float(np.mean(values))
+    return {n: (statistics.median(runs[n]), float(np.mean(values[n]))) for n in names}
 
 
 # --------------------------------------------------------------------------- data
@@ -348,16 +358,17 @@ def run(args: argparse.Namespace) -> None:
     print("-" * len(head))
     for name in names:
         row: dict[str, Any] = {"metric": name}
-        row["iqa_bench_ms"], row["iqa_bench_mean"] = time_per_image(ours[name], [(p.sr, p.hr) for p in pairs],
-                                                                    args.repeats)
+        timed = {"iqa_bench": (ours[name], [(p.sr, p.hr) for p in pairs])}
         fn = METRICS.create(name)
         if isinstance(fn, ReferenceCached):  # as the engine scores: HR-side work once per HR image, untimed
-            refs = [(p.sr, fn.reference(p.hr)) for p in pairs]
-            row["iqa_bench_cached_ms"], _ = time_per_image(fn.compare, refs, args.repeats)
+            timed["iqa_bench_cached"] = (fn.compare, [(p.sr, fn.reference(p.hr)) for p in pairs])
         for col, impls in (("piq", piq_), ("pyiqa", pyiqa_)):
             if name in impls:
-                row[f"{col}_ms"], row[f"{col}_mean"] = time_per_image(impls[name], [(p.sr_t, p.hr_t) for p in pairs],
-                                                                      args.repeats)
+                timed[col] = (impls[name], [(p.sr_t, p.hr_t) for p in pairs])
+        for col, (ms, mean) in time_interleaved(timed, args.repeats).items():
+            row[f"{col}_ms"] = ms
+            if col != "iqa_bench_cached":
+                row[f"{col}_mean"] = mean
         rows.append(row)
         print(_format(row))
 
