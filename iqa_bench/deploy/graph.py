@@ -82,7 +82,7 @@ def _next_move(graph: onnx.GraphProto) -> tuple | None:
         return users.get(tensor, 0) == 1 and tensor not in outputs
 
     for conv in graph.node:
-        if conv.op_type != "Conv" or conv.input[1] not in inits:
+        if conv.op_type != "Conv" or not _weights_known(conv, inits):
             continue
         act = producer.get(conv.input[0])
         if act is None:
@@ -139,12 +139,12 @@ def _move(graph: onnx.GraphProto, d2s, act, conv, r: int, mode: str) -> Rewritte
     conv_inputs = [x, _add(graph, f"{prefix}_w", _moved_weights(w, r, mode, pads[0], pads[1], lo_y, ky, lo_x, kx))]
     if len(conv.input) > 2 and conv.input[2]:
         conv_inputs.append(_add(graph, f"{prefix}_b", np.repeat(numpy_helper.to_array(inits[conv.input[2]]), r * r)))
-    nodes.append(helper.make_node("Conv", conv_inputs, [f"{prefix}_y"], name=conv.name, kernel_shape=[ky, kx],
+    nodes.append(helper.make_node("Conv", conv_inputs, [f"{prefix}_y"], name=conv.name or prefix, kernel_shape=[ky, kx],
                                   pads=[-lo_y, -lo_x, ky - 1 + lo_y, kx - 1 + lo_x]))
     nodes.append(helper.make_node("DepthToSpace", [f"{prefix}_y"], list(conv.output), name=f"{prefix}_d2s",
                                   blocksize=r, mode="CRD"))
     _splice(graph, [n for n in (d2s, act) if n is not None], conv, nodes)
-    return Rewritten(conv.name, c_in, c_out, MOVED)
+    return Rewritten(conv.name or prefix, c_in, c_out, MOVED)
 
 
 def deconvs_as_subpixel_convs(model: onnx.ModelProto) -> list[Rewritten]:
@@ -165,7 +165,7 @@ def _next_deconv(graph: onnx.GraphProto):
 
     dims = {t.name: list(t.dims) for t in graph.initializer}
     for node in graph.node:
-        if node.op_type != "ConvTranspose" or len(dims.get(node.input[1], [])) != 4:
+        if node.op_type != "ConvTranspose" or len(dims.get(node.input[1], [])) != 4 or not _weights_known(node, dims):
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         c_in, c_out, kh, kw = dims[node.input[1]]
@@ -241,6 +241,11 @@ def _splice(graph: onnx.GraphProto, gone: list, last, nodes: list) -> None:
     kept = [_copy_tensor(t) for t in graph.initializer if t.name in used]  # the old weights, unless shared
     del graph.initializer[:]
     graph.initializer.extend(kept)
+
+
+def _weights_known(node, initializers: dict) -> bool:
+    """The node's weights and bias (when it has one) are initializers: values this rewrite can move."""
+    return all(i in initializers for i in node.input[1:3] if i)
 
 
 def _span(k: int, pad: int, r: int) -> tuple[int, int]:

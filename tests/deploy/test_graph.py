@@ -152,3 +152,12 @@ def test_transposed_convolutions_it_cannot_or_need_not_rewrite_stay(why, kw):
     model = deconv(**kw)
     assert deconvs_as_subpixel_convs(model) == [], why
     assert [n.op_type for n in model.graph.node] == ["ConvTranspose"]
+
+
+def test_a_convolution_whose_bias_is_computed_stays():
+    """Only initializer weights and biases can be moved; a bias made by another node is left alone."""
+    model = shuffle_conv(2, "CRD", c=4, c_out=3, k=9, act=None)
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    model.graph.node.insert(0, helper.make_node("Identity", ["b"], ["b2"]))
+    conv.input[2] = "b2"
+    assert convs_before_depth_to_space(model) == []
