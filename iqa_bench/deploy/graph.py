@@ -68,8 +68,6 @@ def convs_before_depth_to_space(model: onnx.ModelProto) -> list[Rewritten]:
 
 def _next_move(graph: onnx.GraphProto) -> tuple | None:
     """The first ``(d2s, act or None, conv, r, mode)`` that :func:`convs_before_depth_to_space` moves."""
-    from onnx import helper, numpy_helper
-
     inits = {t.name: t for t in graph.initializer}
     producer = {o: n for n in graph.node for o in n.output}
     users: dict[str, int] = {}
@@ -95,16 +93,13 @@ def _next_move(graph: onnx.GraphProto) -> tuple | None:
             act, d2s = None, act
         if d2s is None or d2s.op_type != "DepthToSpace" or not single_use(d2s.output[0]):
             continue
-        attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
-        d2s_attrs = {a.name: helper.get_attribute_value(a) for a in d2s.attribute}
+        attrs, d2s_attrs = _attrs(conv), _attrs(d2s)
         r, mode = int(d2s_attrs["blocksize"]), d2s_attrs.get("mode", b"DCR")
         mode = mode.decode() if isinstance(mode, bytes) else mode
-        auto_pad = attrs.get("auto_pad", b"NOTSET")
-        w = numpy_helper.to_array(inits[conv.input[1]])
-        if (w.ndim != 4 or attrs.get("group", 1) != 1 or any(s != 1 for s in attrs.get("strides", [1, 1]))
-                or any(d != 1 for d in attrs.get("dilations", [1, 1])) or auto_pad not in (b"NOTSET", "NOTSET")):
+        shape = list(inits[conv.input[1]].dims)
+        if len(shape) != 4 or not _plain(attrs) or any(s != 1 for s in attrs.get("strides", [1, 1])):
             continue
-        c_out, _, kh, kw = w.shape
+        c_out, _, kh, kw = shape
         pads = list(attrs.get("pads", [0, 0, 0, 0]))
         if pads[0] + pads[2] != kh - 1 or pads[1] + pads[3] != kw - 1 or c_out >= NARROW:
             continue
@@ -121,7 +116,7 @@ def _move(graph: onnx.GraphProto, d2s, act, conv, r: int, mode: str) -> Rewritte
     from onnx import helper, numpy_helper
 
     inits = {t.name: t for t in graph.initializer}
-    attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+    attrs = _attrs(conv)
     w = numpy_helper.to_array(inits[conv.input[1]])
     c_out, c_in, kh, kw = w.shape
     pads = list(attrs.get("pads", [0, 0, 0, 0]))
@@ -135,7 +130,7 @@ def _move(graph: onnx.GraphProto, d2s, act, conv, r: int, mode: str) -> Rewritte
             act_inputs.append(_add(graph, f"{prefix}_slope", slope))
         x = f"{prefix}_act"
         nodes.append(helper.make_node(act.op_type, act_inputs, [x], name=x,
-                                      **{a.name: helper.get_attribute_value(a) for a in act.attribute}))
+                                      **_attrs(act)))
     conv_inputs = [x, _add(graph, f"{prefix}_w", _moved_weights(w, r, mode, pads[0], pads[1], lo_y, ky, lo_x, kx))]
     if len(conv.input) > 2 and conv.input[2]:
         conv_inputs.append(_add(graph, f"{prefix}_b", np.repeat(numpy_helper.to_array(inits[conv.input[2]]), r * r)))
@@ -161,19 +156,16 @@ def deconvs_as_subpixel_convs(model: onnx.ModelProto) -> list[Rewritten]:
 
 def _next_deconv(graph: onnx.GraphProto):
     """The first ``ConvTranspose`` that :func:`deconvs_as_subpixel_convs` rewrites."""
-    from onnx import helper
-
     dims = {t.name: list(t.dims) for t in graph.initializer}
     for node in graph.node:
         if node.op_type != "ConvTranspose" or len(dims.get(node.input[1], [])) != 4 or not _weights_known(node, dims):
             continue
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        attrs = _attrs(node)
         c_in, c_out, kh, kw = dims[node.input[1]]
         strides = list(attrs.get("strides", [1, 1]))
         pads = list(attrs.get("pads", [0, 0, 0, 0]))
         extra = list(attrs.get("output_padding", [0, 0]))
-        if (attrs.get("group", 1) != 1 or any(d != 1 for d in attrs.get("dilations", [1, 1]))
-                or "output_shape" in attrs or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+        if (not _plain(attrs) or "output_shape" in attrs
                 or strides[0] != strides[1] or strides[0] < 2 or c_out >= NARROW):
             continue
         s = strides[0]
@@ -191,7 +183,7 @@ def _subpixel(graph: onnx.GraphProto, deconv) -> Rewritten:
     from onnx import helper, numpy_helper
 
     inits = {t.name: t for t in graph.initializer}
-    attrs = {a.name: helper.get_attribute_value(a) for a in deconv.attribute}
+    attrs = _attrs(deconv)
     w = numpy_helper.to_array(inits[deconv.input[1]])  # (in, out, kh, kw)
     c_in, c_out, kh, kw = w.shape
     s, pads = int(attrs["strides"][0]), list(attrs.get("pads", [0, 0, 0, 0]))
@@ -241,6 +233,19 @@ def _splice(graph: onnx.GraphProto, gone: list, last, nodes: list) -> None:
     kept = [_copy_tensor(t) for t in graph.initializer if t.name in used]  # the old weights, unless shared
     del graph.initializer[:]
     graph.initializer.extend(kept)
+
+
+def _attrs(node) -> dict:
+    """A node's attributes by name, as Python values."""
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _plain(attrs: dict) -> bool:
+    """Ungrouped, undilated, explicit pads: the (transposed) convolutions these rewrites handle."""
+    return (attrs.get("group", 1) == 1 and all(d == 1 for d in attrs.get("dilations", [1, 1]))
+            and attrs.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"))
 
 
 def _weights_known(node, initializers: dict) -> bool:
