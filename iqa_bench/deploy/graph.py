@@ -19,6 +19,7 @@ FSRCNN x2's time at 128x128) and in f32 even in an int8 model.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     import onnx
+    import torch
 
 # Moved only when the moved convolution writes fewer channels than oneDNN's block of 16 and does at
 # most this many times the multiply-adds of the original (the zero taps of its enlarged kernel).
@@ -168,14 +170,19 @@ def _next_deconv(graph: onnx.GraphProto):
         if (not _plain(attrs) or "output_shape" in attrs
                 or strides[0] != strides[1] or strides[0] < 2 or c_out >= NARROW):
             continue
-        s = strides[0]
-        if kh - pads[0] - pads[2] + extra[0] != s or kw - pads[1] - pads[3] + extra[1] != s:
-            continue
-        (_, ky), (_, kx) = _deconv_span(kh, pads[0], s), _deconv_span(kw, pads[1], s)
-        if ky * kx * s * s > MAX_WORK_RATIO * kh * kw:
-            continue
-        return node
+        if _subpixel_fits(strides[0], kh, kw, pads, extra):
+            return node
     return None
+
+
+def _subpixel_fits(s: int, kh: int, kw: int, pads: list[int], extra: list[int]) -> bool:
+    """A stride-``s`` transposed convolution (pads ``[top, left, bottom, right]``, output padding
+    ``extra``) whose output is exactly ``s`` times its input and whose sub-pixel form costs at most
+    :data:`MAX_WORK_RATIO` times its multiply-adds."""
+    if kh - pads[0] - pads[2] + extra[0] != s or kw - pads[1] - pads[3] + extra[1] != s:
+        return False
+    (_, ky), (_, kx) = _deconv_span(kh, pads[0], s), _deconv_span(kw, pads[1], s)
+    return ky * kx * s * s <= MAX_WORK_RATIO * kh * kw
 
 
 def _subpixel(graph: onnx.GraphProto, deconv) -> Rewritten:
@@ -185,19 +192,9 @@ def _subpixel(graph: onnx.GraphProto, deconv) -> Rewritten:
     inits = {t.name: t for t in graph.initializer}
     attrs = _attrs(deconv)
     w = numpy_helper.to_array(inits[deconv.input[1]])  # (in, out, kh, kw)
-    c_in, c_out, kh, kw = w.shape
+    c_in, c_out = w.shape[:2]
     s, pads = int(attrs["strides"][0]), list(attrs.get("pads", [0, 0, 0, 0]))
-    (lo_y, ky), (lo_x, kx) = _deconv_span(kh, pads[0], s), _deconv_span(kw, pads[1], s)
-    # output sub-pixel (a, b) at low-resolution offset (dy, dx) reads tap (a + pad - s*dy, b + pad - s*dx)
-    w2 = np.zeros((c_out * s * s, c_in, ky, kx), dtype=w.dtype)
-    for a in range(s):
-        for b in range(s):
-            for j in range(ky):
-                t = a + pads[0] - s * (j + lo_y)
-                for i in range(kx):
-                    u = b + pads[1] - s * (i + lo_x)
-                    if 0 <= t < kh and 0 <= u < kw:
-                        w2[np.arange(c_out) * s * s + a * s + b, :, j, i] = w[:, :, t, u].T
+    w2, (lo_y, ky), (lo_x, kx) = _subpixel_weights(w, s, pads[0], pads[1])
     prefix = f"{deconv.name or deconv.output[0]}_subpixel"
     inputs = [deconv.input[0], _add(graph, f"{prefix}_w", w2)]
     if len(deconv.input) > 2 and deconv.input[2]:
@@ -208,6 +205,65 @@ def _subpixel(graph: onnx.GraphProto, deconv) -> Rewritten:
                               blocksize=s, mode="CRD")]
     _splice(graph, [], deconv, nodes)
     return Rewritten(deconv.name or prefix, c_in, c_out, SUBPIXEL)
+
+
+def _subpixel_weights(w: np.ndarray, s: int, pad_y: int,
+                      pad_x: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """The sub-pixel convolution equal to a stride-``s`` transposed convolution with weights ``w``
+    (in, out, kh, kw) and leading pads ``pad_y``, ``pad_x``: its weights (out * s * s, in, ky, kx),
+    output channel ``o*s*s + a*s + b`` writing sub-pixel ``(a, b)`` of output ``o`` (CRD order), and
+    per axis the first low-resolution offset it reads and its kernel size."""
+    c_in, c_out, kh, kw = w.shape
+    (lo_y, ky), (lo_x, kx) = _deconv_span(kh, pad_y, s), _deconv_span(kw, pad_x, s)
+    # output sub-pixel (a, b) at low-resolution offset (dy, dx) reads tap (a + pad - s*dy, b + pad - s*dx)
+    w2 = np.zeros((c_out * s * s, c_in, ky, kx), dtype=w.dtype)
+    for a in range(s):
+        for b in range(s):
+            for j in range(ky):
+                t = a + pad_y - s * (j + lo_y)
+                for i in range(kx):
+                    u = b + pad_x - s * (i + lo_x)
+                    if 0 <= t < kh and 0 <= u < kw:
+                        w2[np.arange(c_out) * s * s + a * s + b, :, j, i] = w[:, :, t, u].T
+    return w2, (lo_y, ky), (lo_x, kx)
+
+
+def subpixel_modules(net: torch.nn.Module, paths: Collection[str] | None = None) -> list[Rewritten]:
+    """:func:`deconvs_as_subpixel_convs` on a PyTorch network, in place: each ``ConvTranspose2d``
+    (of those at module ``paths``, when given) it would rewrite (same conditions; zero padding mode)
+    becomes ``[ZeroPad2d] -> Conv2d -> PixelShuffle``, the weights moved exactly. For networks that
+    are not exported through ONNX before OpenVINO reads them (quantization-aware training converts the
+    fine-tuned PyTorch network). Returns what was rewritten, named by the new ``Conv2d``'s module path."""
+    import torch
+    from torch import nn
+
+    done: list[Rewritten] = []
+    for path, m in list(net.named_modules()):
+        if (not path or (paths is not None and path not in paths) or not isinstance(m, nn.ConvTranspose2d)
+                or m.groups != 1 or m.padding_mode != "zeros"):
+            continue
+        s, (ph, pw), extra = m.stride[0], m.padding, list(m.output_padding)
+        (kh, kw) = m.kernel_size
+        if (m.stride[0] != m.stride[1] or s < 2 or m.out_channels >= NARROW or tuple(m.dilation) != (1, 1)
+                or not _subpixel_fits(s, kh, kw, [ph, pw, ph, pw], extra)):
+            continue
+        w = m.weight.detach().cpu().numpy()
+        w2, (lo_y, ky), (lo_x, kx) = _subpixel_weights(w, s, ph, pw)
+        conv = nn.Conv2d(m.in_channels, w2.shape[0], (ky, kx), bias=m.bias is not None)
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(w2))
+            if m.bias is not None:
+                conv.bias.copy_(m.bias.detach().repeat_interleave(s * s))
+        pads = (-lo_x, kx - 1 + lo_x, -lo_y, ky - 1 + lo_y)  # left, right, top, bottom
+        if pads[0] == pads[1] and pads[2] == pads[3]:
+            conv.padding = (pads[2], pads[0])
+            layers: list[nn.Module] = [conv]
+        else:
+            layers = [nn.ZeroPad2d(pads), conv]
+        parent, _, name = path.rpartition(".")
+        net.get_submodule(parent).register_module(name, nn.Sequential(*layers, nn.PixelShuffle(s)))
+        done.append(Rewritten(f"{path}.{len(layers) - 1}", m.in_channels, m.out_channels, SUBPIXEL))
+    return done
 
 
 def _deconv_span(k: int, pad: int, s: int) -> tuple[int, int]:

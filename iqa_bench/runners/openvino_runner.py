@@ -14,9 +14,10 @@
 
 Every variant but ``int8-qat`` compiles the ONNX export rewritten exactly where OpenVINO's kernels are
 slow (:mod:`iqa_bench.deploy.graph`: narrow transposed convolutions as sub-pixel ones, narrow
-convolutions after a pixel shuffle moved before it). The manifest records OpenVINO's and NNCF's
-versions, the CPU flags, the rewrites, the compiled precision and the runtime precision of every
-convolution. Install with ``pip install 'iqa-bench[openvino]'``.
+convolutions after a pixel shuffle moved before it); ``int8-qat`` swaps the narrow transposed
+convolutions it kept in float for the same sub-pixel ones after fine-tuning. The manifest records
+OpenVINO's and NNCF's versions, the CPU flags, the rewrites, the compiled precision and the runtime
+precision of every convolution. Install with ``pip install 'iqa-bench[openvino]'``.
 """
 
 from __future__ import annotations
@@ -61,9 +62,10 @@ HINTS = {"fp32": "f32", "bf16": "bf16"}  # int8 variants: their calibration's fl
 # rewritten first (GRAPH); 2 = activations asymmetric unless --int8-activations says otherwise, falling
 # back to symmetric where OpenVINO cannot run the asymmetric model (1: always symmetric).
 PTQ_RECIPE = 3
-# The exact graph rewrite every variant but int8-qat compiles (iqa_bench.deploy.graph), in the fp32 and
-# bf16 cells' identity (int8's: by PTQ_RECIPE).
+# The exact graph rewrite every variant compiles (iqa_bench.deploy.graph; int8-qat's made on the
+# fine-tuned PyTorch network), in the cells' identity (int8's: by PTQ_RECIPE).
 GRAPH = "subpixel-1"
+QAT_RECIPE = 3
 # How --int8-float-layers ranks the layers it keeps in float (in the key of a swept artefact only): by
 # output SNR gain per multiply-add (the gain alone, before).
 SWEEP_RANKING = "gain-per-mac"
@@ -178,8 +180,10 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         fp32 = self._fp32(scale)
         shrink = int(fp32.record["shrink"])
         calib, qat = self.calib, self.qat
-        # recipe 2: batch norms frozen (eval mode) during fine-tuning
-        desc = {"from": fp32.key, "kind": "openvino-int8-qat", "recipe": 2, "tools": _versions() | _torch_version(),
+        # recipe 3: narrow transposed convolutions kept in float swapped for sub-pixel ones after
+        # fine-tuning (GRAPH); 2: batch norms frozen (eval mode) during fine-tuning
+        desc = {"from": fp32.key, "kind": "openvino-int8-qat", "recipe": QAT_RECIPE,
+                "tools": _versions() | _torch_version(),
                 "calibration": calibration_record(calib), "qat": qat.record(), "shrink": shrink, **overflow_record()}
 
         def build(path: Any) -> dict[str, Any]:
@@ -205,7 +209,7 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
             sweep = f"-{SWEEP_RANKING}" if self.calib.sensitive_float else ""
             return {"calibration": self.calib.identity(f"openvino-ptq-{PTQ_RECIPE}{sweep}")} | kernels
         if self.variant == "int8-qat":
-            return super().build_identity() | {"qat": self.qat.record()} | kernels
+            return super().build_identity() | {"qat": self.qat.record(), "graph": GRAPH} | kernels
         return {"graph": GRAPH} | kernels
 
     def compiled(self, scale: int) -> Any:

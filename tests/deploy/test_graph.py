@@ -161,3 +161,47 @@ def test_a_convolution_whose_bias_is_computed_stays():
     model.graph.node.insert(0, helper.make_node("Identity", ["b"], ["b2"]))
     conv.input[2] = "b2"
     assert convs_before_depth_to_space(model) == []
+
+
+@pytest.mark.parametrize("s, k, pad, extra, bias", [
+    (2, 9, 4, 1, True), (3, 9, 4, 2, True), (4, 9, 4, 3, False), (2, 4, 1, 0, True), (3, 3, 0, 0, True),
+])
+def test_transposed_conv_module_as_subpixel_computes_the_same_output(s, k, pad, extra, bias):
+    """The same rewrite on a PyTorch network (QAT fine-tunes and converts it without ONNX): x3's
+    uneven padding goes in a ZeroPad2d; the swapped module is the same function."""
+    import copy
+
+    import torch
+
+    from iqa_bench.deploy.graph import subpixel_modules
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 3, padding=1),
+                              torch.nn.ConvTranspose2d(6, 2, k, stride=s, padding=pad, output_padding=extra, bias=bias))
+    swapped = copy.deepcopy(net)
+    done = subpixel_modules(swapped)
+    new = swapped[1]
+    assert [type(m).__name__ for m in new][-2:] == ["Conv2d", "PixelShuffle"]
+    assert done == [Rewritten(f"1.{len(new) - 2}", 6, 2, SUBPIXEL)]
+    assert swapped.get_submodule(done[0].name).out_channels == 2 * s * s
+    x = torch.randn(1, 1, 10, 12)
+    with torch.no_grad():
+        before, after = net(x), swapped(x)
+    assert after.shape == before.shape == (1, 2, 10 * s, 12 * s)
+    assert (after - before).abs().max() < FLOAT_NOISE * before.abs().max()
+
+
+@pytest.mark.parametrize("why, kw", [
+    ("its output is not exactly s times its input", dict(stride=2, padding=4, output_padding=0)),
+    ("16 output channels", dict(out_channels=16, stride=2, padding=4, output_padding=1)),
+    ("grouped", dict(out_channels=2, groups=2, stride=2, padding=4, output_padding=1)),
+    ("stride 1", dict(stride=1, padding=4)),
+])
+def test_transposed_conv_modules_it_cannot_or_need_not_rewrite_stay(why, kw):
+    import torch
+
+    from iqa_bench.deploy.graph import subpixel_modules
+
+    net = torch.nn.Sequential(torch.nn.ConvTranspose2d(6, **{"out_channels": 1, "kernel_size": 9, **kw}))
+    assert subpixel_modules(net) == [], why
+    assert isinstance(net[0], torch.nn.ConvTranspose2d)

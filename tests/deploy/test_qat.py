@@ -43,3 +43,31 @@ def test_training_mode_keeps_batch_norms_on_their_running_statistics(store, cali
         assert all(torch.equal(m.running_mean, s) for m, s in zip(bns, stats))
         q.train()  # what QAT did before: each batch normalised by its own statistics
         assert (q(batch) - deployed).abs().max() > 0.05
+
+
+def test_float_output_layer_of_a_quantized_fsrcnn_becomes_a_subpixel_convolution_exactly(calib):
+    """After fine-tuning, QAT swaps FSRCNN's HR deconvolution (kept in float) for its sub-pixel
+    convolution in the NNCF-quantized network: the same outputs; one not named stays (a quantized one
+    would: its fake-quantizer belongs to the original layer)."""
+    import torch
+
+    from iqa_bench.deploy.graph import subpixel_modules
+    from iqa_bench.deploy.qat import conv_nodes
+    from iqa_bench.deploy.quantize import nncf_recipe
+    from iqa_bench.models.fsrcnn import FSRCNN
+
+    torch.manual_seed(0)
+    net = FSRCNN(2).eval()
+    x = [torch.rand(1, 1, 24, 24) for _ in range(4)]
+    keep = [n for n, facing in conv_nodes(net) if facing]
+    assert keep == ["first_part/0/conv2d/0", "last_part/conv_transpose2d/0"]
+    nncf.set_log_level(logging.ERROR)
+    q = nncf.quantize(copy.deepcopy(net), nncf.Dataset(x), subset_size=len(x), **nncf_recipe(calib, keep))
+    with torch.no_grad():
+        before = q(x[0])
+        assert subpixel_modules(q, {"mid_part.0"}) == []
+        done = subpixel_modules(q, {"last_part"})
+        after = q(x[0])
+    assert [(r.name, r.channels_in, r.channels_out) for r in done] == [("last_part.0", 56, 1)]
+    assert isinstance(q.last_part[1], torch.nn.PixelShuffle)
+    assert (after - before).abs().max() < 1e-5 * before.abs().max()

@@ -163,6 +163,9 @@ def test_int8_qat_fine_tunes_towards_fp32_and_runs_int8(store, cache, calib, but
     snr = prov["calib_snr_db"]
     assert snr["qat"] > snr["ptq"] + 0.3, snr
     assert prov["qat"]["steps"] == 150 and prov["qat"]["loss_last"] < prov["qat"]["loss_first"]
+    # the fine-tuned float HR deconvolution swapped for its sub-pixel convolution
+    assert prov["graph_rewrites"] == {"last_part.0": "as a sub-pixel convolution"}
+    assert "ConvolutionBackpropData" not in up.artefact(2).path.read_text()
     precisions = prov["conv_runtime_precision"]
     assert precisions.get("i8", 0) + precisions.get("u8", 0) >= 6 and precisions["f32"] == len(prov["float_layers"]) == 2
     before = psnr01(untrained.upscale(butterfly, 2), fp32)
