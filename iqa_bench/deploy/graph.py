@@ -247,19 +247,16 @@ def subpixel_modules(net: torch.nn.Module, paths: Collection[str] | None = None)
         if (m.stride[0] != m.stride[1] or s < 2 or m.out_channels >= NARROW or tuple(m.dilation) != (1, 1)
                 or not _subpixel_fits(s, kh, kw, [ph, pw, ph, pw], extra)):
             continue
-        w = m.weight.detach().cpu().numpy()
-        w2, (lo_y, ky), (lo_x, kx) = _subpixel_weights(w, s, ph, pw)
-        conv = nn.Conv2d(m.in_channels, w2.shape[0], (ky, kx), bias=m.bias is not None)
+        w2, (lo_y, ky), (lo_x, kx) = _subpixel_weights(m.weight.detach().cpu().numpy(), s, ph, pw)
+        pads = (-lo_x, kx - 1 + lo_x, -lo_y, ky - 1 + lo_y)  # left, right, top, bottom
+        even = pads[0] == pads[1] and pads[2] == pads[3]
+        conv = nn.Conv2d(m.in_channels, w2.shape[0], (ky, kx), padding=(pads[2], pads[0]) if even else 0,
+                         bias=m.bias is not None)
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(w2))
             if m.bias is not None:
                 conv.bias.copy_(m.bias.detach().repeat_interleave(s * s))
-        pads = (-lo_x, kx - 1 + lo_x, -lo_y, ky - 1 + lo_y)  # left, right, top, bottom
-        if pads[0] == pads[1] and pads[2] == pads[3]:
-            conv.padding = (pads[2], pads[0])
-            layers: list[nn.Module] = [conv]
-        else:
-            layers = [nn.ZeroPad2d(pads), conv]
+        layers: list[nn.Module] = [conv] if even else [nn.ZeroPad2d(pads), conv]
         parent, _, name = path.rpartition(".")
         net.get_submodule(parent).register_module(name, nn.Sequential(*layers, nn.PixelShuffle(s)))
         done.append(Rewritten(f"{path}.{len(layers) - 1}", m.in_channels, m.out_channels, SUBPIXEL))

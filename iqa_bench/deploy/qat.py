@@ -117,8 +117,9 @@ def to_openvino_int8_qat(net: torch.nn.Module, dst: Path, calib_inputs: list[np.
 
     ``calib_inputs`` set the initial ranges (and rank layers when ``calib.sensitive_float > 0``).
     Returns ``float_layers``, ``graph_rewrites`` (when a float layer was swapped), ``qat`` (the
-    configuration, first and last training loss, seconds) and ``calib_snr_db`` (output SNR against FP32 on the calibration patches after PTQ and after
-    QAT), plus the sweep's ``sensitivity`` when one ran.
+    configuration, first and last training loss, seconds) and ``calib_snr_db`` (output SNR against
+    FP32 on the calibration patches after PTQ and after QAT), plus the sweep's ``sensitivity`` when
+    one ran.
     """
     # NNCF compiles a torch C++ extension on first use and gives up after 60 s; on a 2-core machine
     # under load that compile took longer (ExtensionLoaderTimeoutException). A user's own value wins.
@@ -181,7 +182,8 @@ def to_openvino_int8_qat(net: torch.nn.Module, dst: Path, calib_inputs: list[np.
         converted = ov.convert_model(model, example_input=calib_t[0], input=[(1, calib_t[0].shape[1], -1, -1)])
     ov.save_model(converted, str(dst), compress_to_fp16=False)
     head = max(1, min(50, qat.steps // 10))  # mean loss of the first and last steps: one batch is noisy
-    return {"float_layers": keep, "activations": calib.activations or "symmetric", **record, **graph_record(rewritten),
+    return {"float_layers": keep, "activations": calib.activations or "symmetric", **record,
+            **graph_record(rewritten),
             "qat": {**qat.record(), "loss_first": float(np.mean(losses[:head])), "loss_last": float(np.mean(losses[-head:])),
                     "train_seconds": round(train_s, 1)},
             "calib_snr_db": {**record.get("calib_snr_db", {}), "ptq": round(ptq_snr, 3), "qat": round(qat_snr, 3)}}

@@ -150,8 +150,8 @@ class FeatureMetric:
 
         # On the CPU the two images' features are made side by side on the shared pool: each is a chain
         # of small operations that keeps two cores only partly busy (measured on 2 cores, Set14 x4:
-        # HaarPSI 1.4x, GMSD 1.3x faster), the same values to the bit. Held around both threads, this
-        # ieee_fp32 keeps the global flags theirs save and restore the same.
+        # HaarPSI 1.4x, GMSD 1.3x faster), the same values to the bit. The TF32 flags are global: set
+        # here around both threads, what each thread's own ieee_fp32 saves and restores is the same.
         with ieee_fp32():
             (_, hr_features), sr_features = parallel_map(lambda make: make(), [lambda: self.reference(hr),
                                                                               lambda: self._features(sr)])
