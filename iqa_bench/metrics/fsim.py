@@ -20,6 +20,7 @@ image, and the noise model's filter sums) is computed once per image size (:clas
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,9 @@ from iqa_bench.metrics.base import YIQ_COLOUR, MetricInfo
 from iqa_bench.registry import Registry
 
 T1, T2, T3, T4, LAMBDA = 0.85, 160.0, 200.0, 200.0, 0.03
+# A direct call makes its two images' features on two threads: one builds a new size's filter bank,
+# the other waits for it instead of building it again (module-wide: an FSIM stays picklable).
+_BANK_LOCK = threading.Lock()
 
 
 class FSIM(FeatureMetric):
@@ -52,10 +56,12 @@ class FSIM(FeatureMetric):
         x = F.avg_pool2d(x, max(1, round(min(x.shape[-2:]) / 256)))
         yiq = yiq_torch(x) if x.shape[1] == 3 else x
         y = yiq[:, :1]
-        if self._bank is None or self._bank.size != tuple(y.shape[-2:]):  # an SR image has its HR image's size
-            self._bank = _FilterBank(y)
+        with _BANK_LOCK:
+            if self._bank is None or self._bank.size != tuple(y.shape[-2:]):  # an SR image has its HR image's size
+                self._bank = _FilterBank(y)
+            bank = self._bank
         with ieee_fp32():
-            pc = self._bank.phase_congruency(y)
+            pc = bank.phase_congruency(y)
             grad = gradient_map(y, self.kernels)
         return pc, grad, yiq[:, 1:] if self.chromatic and yiq.shape[1] == 3 else None
 
