@@ -518,7 +518,10 @@ def _train_qat(model: str, scale: int, data: Path, weights: Optional[Path], step
     out.print(f"int8-qat {model} x{scale}: {a.path} (key {a.key[:16]}); {q.get('steps')} steps in "
               f"{q.get('train_seconds')} s, loss {q.get('loss_first', float('nan')):.3g} -> "
               f"{q.get('loss_last', float('nan')):.3g}; output SNR vs fp32 on the calibration patches "
-              f"{rec.get('calib_snr_db', {}).get('ptq')} dB (PTQ) -> {rec.get('calib_snr_db', {}).get('qat')} dB (QAT)",
+              f"{rec.get('calib_snr_db', {}).get('ptq')} dB (PTQ; SmoothQuant "
+              f"{rec.get('smooth_quant', {}).get('chosen')}, bias correction "
+              f"{'on' if rec.get('bias_correction', {}).get('chosen') else 'off'}) -> "
+              f"{rec.get('calib_snr_db', {}).get('qat')} dB (QAT)",
               highlight=False)
     if weights is None:
         out.print(f"evaluate it (found by its key, not rebuilt): iqa-bench evaluate --models {model} --scale {scale} "

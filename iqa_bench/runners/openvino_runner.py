@@ -65,7 +65,7 @@ PTQ_RECIPE = 3
 # The exact graph rewrite every variant compiles (iqa_bench.deploy.graph; int8-qat's made on the
 # fine-tuned PyTorch network), in the cells' identity (int8's: by PTQ_RECIPE).
 GRAPH = "subpixel-1"
-QAT_RECIPE = 3
+QAT_RECIPE = 4
 # How --int8-float-layers ranks the layers it keeps in float (in the key of a swept artefact only): by
 # output SNR gain per multiply-add (the gain alone, before).
 SWEEP_RANKING = "gain-per-mac"
@@ -118,9 +118,6 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         if variant == "int8-qat" and self.calib.float_input_only:
             raise InputError("int8-qat keeps every image-facing convolution in float or none (--int8-image-layers "
                              "float or int8)", "pass --int8-image-layers float or int8 for int8-qat")
-        if variant == "int8-qat" and self.calib.smooth_quant:
-            raise InputError("int8-qat is fine-tuned without SmoothQuant (--int8-smooth-quant)",
-                             "leave --int8-smooth-quant unset for int8-qat, or use the int8 variant")
         self.threads = threads
         self.qat = qat or QatConfig()
         self._compiled: dict[int, Any] = {}
@@ -180,7 +177,8 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         fp32 = self._fp32(scale)
         shrink = int(fp32.record["shrink"])
         calib, qat = self.calib, self.qat
-        # recipe 3: narrow transposed convolutions kept in float swapped for sub-pixel ones after
+        # recipe 4: NNCF's bias correction kept or not by the calibration SNR of the start;
+        # 3: narrow transposed convolutions kept in float swapped for sub-pixel ones after
         # fine-tuning (GRAPH); 2: batch norms frozen (eval mode) during fine-tuning
         desc = {"from": fp32.key, "kind": "openvino-int8-qat", "recipe": QAT_RECIPE,
                 "tools": _versions() | _torch_version(),
@@ -209,7 +207,8 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
             sweep = f"-{SWEEP_RANKING}" if self.calib.sensitive_float else ""
             return {"calibration": self.calib.identity(f"openvino-ptq-{PTQ_RECIPE}{sweep}")} | kernels
         if self.variant == "int8-qat":
-            return super().build_identity() | {"qat": self.qat.record(), "graph": GRAPH} | kernels
+            qat = self.qat.record() | {"recipe": QAT_RECIPE}
+            return super().build_identity() | {"qat": qat, "graph": GRAPH} | kernels
         return {"graph": GRAPH} | kernels
 
     def compiled(self, scale: int) -> Any:

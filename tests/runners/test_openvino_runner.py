@@ -152,6 +152,7 @@ def test_int8_qat_fine_tunes_towards_fp32_and_runs_int8(store, cache, calib, but
     import dataclasses
 
     from iqa_bench.deploy.qat import QatConfig
+    from iqa_bench.deploy.quantize import SMOOTH_QUANT_GRID
 
     small = dataclasses.replace(calib, patches=16)
     fp32 = ov("fsrcnn", "fp32", store, cache).upscale(butterfly, 2)
@@ -162,7 +163,14 @@ def test_int8_qat_fine_tunes_towards_fp32_and_runs_int8(store, cache, calib, but
     prov = up.provenance()["x2"]
     snr = prov["calib_snr_db"]
     assert snr["qat"] > snr["ptq"] + 0.3, snr
+    # fine-tuning started from the best PTQ network over SmoothQuant strengths x bias correction on/off
+    smooth, start = prov["smooth_quant"], prov["bias_correction"]
+    assert set(smooth["snr_db"]) == {f"{a:g}" for a in SMOOTH_QUANT_GRID} and smooth["chains"] in (0, 6)
+    assert snr["ptq"] == pytest.approx(max(smooth["snr_db"].values()), abs=1e-3)
+    assert snr["ptq"] == pytest.approx(max(start["snr_db"].values()), abs=1e-3)
+    assert start["chosen"] == (start["snr_db"]["on"] > start["snr_db"]["off"])
     assert prov["qat"]["steps"] == 150 and prov["qat"]["loss_last"] < prov["qat"]["loss_first"]
+    assert 0 < prov["qat"]["kept_step"] <= 150  # the best checkpoint on the calibration patches, trained
     # the fine-tuned float HR deconvolution swapped for its sub-pixel convolution
     assert prov["graph_rewrites"] == {"last_part.0": "as a sub-pixel convolution"}
     assert "ConvolutionBackpropData" not in up.artefact(2).path.read_text()
@@ -216,7 +224,7 @@ def test_smooth_quant_brings_int8_closer_to_fp32_with_int8_kernels(store, cache,
     """--int8-smooth-quant (NNCF SmoothQuant on the convolutions): SRGAN x2's activation outliers
     move into its weights, so its int8 output comes closer to fp32, still computed by int8 kernels;
     the strength is in the artefact, its record and the cells' identity. An unset strength is the
-    recipe's own (SMOOTH_QUANT_ALPHA); int8-qat refuses one."""
+    recipe's own (SMOOTH_QUANT_ALPHA)."""
     import dataclasses
 
     from iqa_bench.deploy.quantize import SMOOTH_QUANT_ALPHA
@@ -236,8 +244,6 @@ def test_smooth_quant_brings_int8_closer_to_fp32_with_int8_kernels(store, cache,
         assert any(n.startswith("node_conv2d_13/") for n in prov["float_layers"])
     assert got[0.65] > got[0.0] + SMOOTH_QUANT_GAIN_DB, got
     assert ov("srgan", "int8", store, cache, calib).calib.smooth_quant == SMOOTH_QUANT_ALPHA
-    with pytest.raises(InputError, match="(?s)int8-qat is fine-tuned without SmoothQuant"):
-        ov("srgan", "int8-qat", store, cache, dataclasses.replace(calib, smooth_quant=0.65))
 
 
 def test_an_openvino_crash_fails_that_variant_in_one_line_and_caches_nothing(store, calib, butterfly, tmp_path,
