@@ -126,6 +126,7 @@ def test_a_variant_pinned_to_a_runner_runs_beside_the_default_one(env, tmp_path)
     import dataclasses
 
     from iqa_bench.deploy.qat import QatConfig
+    from iqa_bench.deploy.quantize import SMOOTH_QUANT_GRID
     from iqa_bench.errors import InputError
     from iqa_bench.stats import compare
 
@@ -143,7 +144,15 @@ def test_a_variant_pinned_to_a_runner_runs_beside_the_default_one(env, tmp_path)
         assert -0.3 < m[(*side, "psnr_y")] - m[("srcnn", "fp32", "torch", "psnr_y")] < 0.05
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["artefacts"]["srcnn/int8/torchao"]["x2"]["conv_precision"] == {"int8": 1, "f32": 2}
-    assert manifest["artefacts"]["srcnn/int8-qat/openvino"]["x2"]["qat"]["steps"] == 20
+    qat = manifest["artefacts"]["srcnn/int8-qat/openvino"]["x2"]
+    assert qat["qat"]["steps"] == 20
+    # its start: the PTQ network closest to fp32 on the calibration patches over every SmoothQuant
+    # strength (SRCNN has one chain to smooth) and bias correction on/off
+    assert set(qat["smooth_quant"]["snr_db"]) == {f"{a:g}" for a in SMOOTH_QUANT_GRID}
+    assert qat["calib_snr_db"]["ptq"] == pytest.approx(max(qat["smooth_quant"]["snr_db"].values()), abs=1e-3)
+    assert qat["calib_snr_db"]["ptq"] == pytest.approx(max(qat["bias_correction"]["snr_db"].values()), abs=1e-3)
+    assert qat["smooth_quant"]["chains"] == (1 if qat["smooth_quant"]["chosen"] else 0)
+    assert qat["calib_snr_db"]["qat"] >= qat["calib_snr_db"]["ptq"]  # the best checkpoint, or the start
     st = compare(load_run(tmp_path / "run"), baseline=None)
     compared = set(zip(st["variant"], st["backend"]))
     assert {("int8", "torchao"), ("int8-qat", "openvino"), ("int8", INT8)} <= compared
