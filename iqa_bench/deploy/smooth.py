@@ -14,6 +14,7 @@ quantization-aware training fine-tunes, which NNCF's torch backend does not smoo
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def smooth_quant(net: torch.nn.Module, alpha: float, inputs: list[torch.Tensor],
     mods = dict(net.named_modules())
     amax: dict[str, torch.Tensor] = {}
 
-    def record(name: str):  # noqa: ANN202
+    def record(name: str) -> Callable[[torch.nn.Module, tuple[torch.Tensor, ...]], None]:
         def hook(_: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
             m = args[0].detach().abs().amax(dim=(0, 2, 3))
             amax[name] = torch.maximum(amax[name], m) if name in amax else m
