@@ -29,7 +29,7 @@ import numpy as np
 
 from iqa_bench.deploy.calibration import CalibConfig
 from iqa_bench.deploy.graph import record as graph_record, subpixel_modules
-from iqa_bench.deploy.quantize import SMOOTH_QUANT_GRID, is_image_facing, nncf_recipe, snr_db, sweep_float_layers
+from iqa_bench.deploy.quantize import choose_smooth_quant, is_image_facing, nncf_recipe, snr_db, sweep_float_layers
 from iqa_bench.deploy.smooth import smooth_quant, smoothable_chains
 from iqa_bench.errors import InputError
 
@@ -75,6 +75,17 @@ class QatConfig:
     def record(self) -> dict[str, Any]:
         """What the artefact key and the manifest take from this configuration."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Start:
+    """A PTQ network QAT may start from: the network it quantized (smoothed or not), the quantized
+    network, whether NNCF's bias correction was kept, and the SNR (dB) with it off and on."""
+
+    base: Any
+    model: Any
+    bias_correction: bool
+    snr_db: dict[str, float]
 
 
 def conv_nodes(net: torch.nn.Module) -> list[tuple[str, bool]]:
@@ -160,25 +171,25 @@ def to_openvino_int8_qat(net: torch.nn.Module, dst: Path, calib_inputs: list[np.
     # 40.8 with the correction, 40.2 without.
     names = {p: _node_name(p, m) for p, m in net.named_modules()}
     chains = [(a, b) for a, b in smoothable_chains(net) if names[b] not in keep]
-    if calib.smooth_quant in (None, "auto"):
-        alphas = SMOOTH_QUANT_GRID if chains else (0.0,)
-    else:
-        alphas = (float(calib.smooth_quant),)
-    best_snr, best = -float("inf"), None
-    scores: dict[str, dict[str, float]] = {}
-    for alpha in alphas:
-        base = smooth_quant(net, alpha, calib_t, chains) if alpha else net
-        for on in (False, True):
-            model = quantize(base, keep, on)
-            snr = snr_db(run(model), reference)
-            scores.setdefault(f"{alpha:g}", {})["on" if on else "off"] = round(snr, 3)
-            if snr > best_snr:
-                best_snr, best = snr, (alpha, on, base, model)
-    alpha, bias_correction, base, model = best  # type: ignore[misc]  # alphas is never empty
+
+    def start(c: CalibConfig) -> _Start:
+        """The better of bias correction on and off at SmoothQuant strength ``c.smooth_quant``."""
+        base = smooth_quant(net, float(c.smooth_quant), calib_t, chains) if c.smooth_quant and chains else net
+        tried = {on: quantize(base, keep, on) for on in (False, True)}
+        snr = {on: snr_db(run(m), reference) for on, m in tried.items()}
+        on = snr[True] > snr[False]
+        return _Start(base, tried[on], on, {"off": round(snr[False], 3), "on": round(snr[True], 3)})
+
+    if calib.smooth_quant in (None, "auto") and chains:
+        _, begun, smoothed = choose_smooth_quant(calib, start, lambda b: max(b.snr_db.values()))
+    else:  # a strength given, or nothing to smooth
+        alpha = float(calib.smooth_quant) if calib.smooth_quant not in (None, "auto") and chains else 0.0
+        begun = start(dataclasses.replace(calib, smooth_quant=alpha))
+        smoothed = {"chosen": alpha, "snr_db": {f"{alpha:g}": max(begun.snr_db.values())}}
+    base, model, bias_correction = begun.base, begun.model, begun.bias_correction
     record: dict[str, Any] = {
-        "smooth_quant": {"chosen": alpha, "chains": len(chains) if alpha else 0,
-                         "snr_db": {a: max(v.values()) for a, v in scores.items()}},
-        "bias_correction": {"chosen": bias_correction, "snr_db": scores[f"{alpha:g}"]}}
+        "smooth_quant": {**smoothed, "chains": len(chains) if smoothed["chosen"] else 0},
+        "bias_correction": {"chosen": bias_correction, "snr_db": begun.snr_db}}
     if calib.sensitive_float > 0:
         candidates = [n for n, _ in nodes if n not in keep]
         model, chosen, swept = sweep_float_layers(candidates, keep, calib.sensitive_float,
