@@ -130,12 +130,12 @@ def to_openvino_int8_qat(net: torch.nn.Module, dst: Path, calib_inputs: list[np.
     reproduce its FP32 outputs on ``train_inputs``, and save it as an int8 OpenVINO IR ``dst`` (.xml + .bin).
 
     ``calib_inputs`` set the initial ranges (and rank layers when ``calib.sensitive_float > 0``).
-    Returns ``float_layers``, ``bias_correction`` (whether NNCF's bias correction was kept, with the
+    Returns ``float_layers``, ``smooth_quant`` (the strength chosen, the chains it smoothed, each
+    strength's calibration SNR), ``bias_correction`` (whether NNCF's bias correction was kept, with the
     calibration SNR of both starts), ``graph_rewrites`` (when a float layer was swapped), ``qat`` (the
     configuration, first and last training loss, seconds, the step whose network was kept: 0 for the
     start) and ``calib_snr_db`` (output SNR against FP32 on the calibration patches after PTQ and of
-    the network kept), plus the sweep's ``sensitivity`` when
-    one ran.
+    the network kept), plus the sweep's ``sensitivity`` when one ran.
     """
     # NNCF compiles a torch C++ extension on first use and gives up after 60 s; on a 2-core machine
     # under load that compile took longer (ExtensionLoaderTimeoutException). A user's own value wins.

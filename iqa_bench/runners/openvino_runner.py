@@ -177,7 +177,8 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         fp32 = self._fp32(scale)
         shrink = int(fp32.record["shrink"])
         calib, qat = self.calib, self.qat
-        # recipe 4: NNCF's bias correction kept or not by the calibration SNR of the start;
+        # recipe 4: fine-tuning starts from the best of SmoothQuant strengths x NNCF's bias correction
+        # on/off on the calibration patches, and keeps its best checkpoint there;
         # 3: narrow transposed convolutions kept in float swapped for sub-pixel ones after
         # fine-tuning (GRAPH); 2: batch norms frozen (eval mode) during fine-tuning
         desc = {"from": fp32.key, "kind": "openvino-int8-qat", "recipe": QAT_RECIPE,
