@@ -88,6 +88,19 @@ class _Start:
     snr_db: dict[str, float]
 
 
+def allow_nncf_compile() -> None:
+    """Give NNCF's torch fake-quantize extension room to compile on first use.
+
+    NNCF compiles a C++ extension for its CPU fake-quantizers the first time one runs in a new
+    environment (20-40 s on two cores) and gives up after 60 s (``ExtensionLoaderTimeoutException``),
+    which a busy 2-core machine exceeded; this sets ``NNCF_EXTENSION_LOAD_TIMEOUT`` to 900 s unless
+    the user set it. The extension is kept rather than NNCF's reference functions run eagerly (no
+    compile, no compiler): those made QAT steps 16-32 % slower (batch 16, 32x32 patches, 2 cores:
+    SRCNN 54.5 vs 72.0 ms, FSRCNN 93.0 vs 108.5 ms), more than the compile costs once.
+    """
+    os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "900")
+
+
 def conv_nodes(net: torch.nn.Module) -> list[tuple[str, bool]]:
     """``(NNCF node name, image-facing)`` of each convolution module of ``net``, in module order.
 
@@ -137,9 +150,7 @@ def to_openvino_int8_qat(net: torch.nn.Module, dst: Path, calib_inputs: list[np.
     start) and ``calib_snr_db`` (output SNR against FP32 on the calibration patches after PTQ and of
     the network kept), plus the sweep's ``sensitivity`` when one ran.
     """
-    # NNCF compiles a torch C++ extension on first use and gives up after 60 s; on a 2-core machine
-    # under load that compile took longer (ExtensionLoaderTimeoutException). A user's own value wins.
-    os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "900")
+    allow_nncf_compile()
     import nncf
     import openvino as ov
     import torch
