@@ -276,9 +276,17 @@ def _nncf_int8(src: Path, inputs: list[np.ndarray], calib: CalibConfig, keep: li
     return nncf.quantize(model, nncf.Dataset(inputs), subset_size=len(inputs), **nncf_recipe(calib, names))
 
 
-def nncf_recipe(calib: CalibConfig, float_names: list[str]) -> dict[str, Any]:
+def nncf_recipe(calib: CalibConfig, float_names: list[str], *, convolution_inputs_only: bool = False
+                ) -> dict[str, Any]:
     """The keyword arguments of ``nncf.quantize`` of this project's INT8 recipe (see
-    :func:`to_openvino_int8`), the same for an OpenVINO model (PTQ) and a torch one (QAT)."""
+    :func:`to_openvino_int8`), the same for an OpenVINO model (PTQ) and a torch one (QAT).
+
+    With SmoothQuant NNCF quantizes in its transformer scheme, which leaves additions (and so a
+    residual network's skip path) in float: only what the convolutions read is quantized; without it,
+    each addition's inputs and output too. ``convolution_inputs_only`` asks for the former without
+    SmoothQuant, and for a torch network also leaves a pixel shuffle's input alone (NNCF's torch
+    backend quantizes SRGAN's upsampling output there, which only a float convolution reads).
+    """
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
@@ -288,15 +296,17 @@ def nncf_recipe(calib: CalibConfig, float_names: list[str]) -> dict[str, Any]:
     preset = nncf.QuantizationPreset.MIXED if calib.activations == "asymmetric" else nncf.QuantizationPreset.PERFORMANCE
     overflow = nncf.OverflowFix.ENABLE if seven_bit_weights() else nncf.OverflowFix.FIRST_LAYER
     advanced = AdvancedQuantizationParameters(activations_range_estimator_params=ranges, overflow_fix=overflow)
-    recipe: dict[str, Any] = {"preset": preset,
-                              "ignored_scope": nncf.IgnoredScope(names=float_names) if float_names else None,
-                              "advanced_parameters": advanced}
+    ignored = nncf.IgnoredScope(names=float_names) if float_names else None
+    if convolution_inputs_only:  # no pixel shuffle in most networks: not an error
+        ignored = nncf.IgnoredScope(names=float_names, types=["pixel_shuffle"], validate=False)
+    recipe: dict[str, Any] = {"preset": preset, "ignored_scope": ignored, "advanced_parameters": advanced}
     if calib.smooth_quant == "auto":
         raise ValueError("SmoothQuant 'auto' is a choice made by choose_smooth_quant, not a strength NNCF takes")
-    if calib.smooth_quant:
+    if calib.smooth_quant or convolution_inputs_only:
         # NNCF runs SmoothQuant in its transformer scheme only (ModelType.TRANSFORMER); the matmul
-        # strength is moot, an SR network has convolutions only
-        advanced.smooth_quant_alphas = AdvancedSmoothQuantParameters(convolution=float(calib.smooth_quant), matmul=-1)
+        # strength is moot, an SR network has convolutions only (-1: off)
+        advanced.smooth_quant_alphas = AdvancedSmoothQuantParameters(convolution=float(calib.smooth_quant or -1),
+                                                                     matmul=-1)
         recipe["model_type"] = nncf.ModelType.TRANSFORMER
     return recipe
 

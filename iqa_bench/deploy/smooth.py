@@ -21,32 +21,75 @@ if TYPE_CHECKING:
     import torch
 
 
+def fold_batch_norms(net: torch.nn.Module) -> tuple[torch.nn.Module, int]:
+    """A copy of ``net`` (eval mode) with each ``BatchNorm2d`` that reads a convolution's only output
+    folded into that convolution (by its running statistics) and replaced by ``Identity``, and how
+    many were folded. Module paths stay (NNCF names layers by them); equal to ``net`` to float
+    rounding. A ``conv -> batch norm -> PReLU -> conv`` chain becomes one :func:`smoothable_chains`
+    finds (SRGAN: 0 chains before, 5 after). ``net`` itself and 0 where there is nothing to fold or
+    ``net`` cannot be traced."""
+    import torch
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    graph = _trace(net)
+    mods = dict(net.named_modules())
+    pairs = [(str(node.args[0].target), str(node.target)) for node in (graph.nodes if graph else [])
+             if _is_module(node, mods, (torch.nn.BatchNorm2d,)) and mods[str(node.target)].track_running_stats
+             and _is_module(node.args[0], mods, (torch.nn.Conv2d,)) and len(node.args[0].users) == 1]
+    if not pairs:
+        return net, 0
+    net = copy.deepcopy(net).eval()
+    for conv, bn in pairs:
+        _replace(net, conv, fuse_conv_bn_eval(net.get_submodule(conv), net.get_submodule(bn)))
+        _replace(net, bn, torch.nn.Identity())
+    return net, len(pairs)
+
+
+def _replace(net: torch.nn.Module, path: str, module: torch.nn.Module) -> None:
+    parent, _, name = path.rpartition(".")
+    setattr(net.get_submodule(parent) if parent else net, name, module)
+
+
+def _trace(net: torch.nn.Module) -> torch.fx.Graph | None:
+    """``net``'s ``torch.fx`` graph, ``Identity`` modules traced through (a folded batch norm leaves
+    one); None where ``net`` cannot be traced (data-dependent control flow)."""
+    import torch
+    import torch.fx
+
+    class Tracer(torch.fx.Tracer):
+        def is_leaf_module(self, m: torch.nn.Module, qualname: str) -> bool:
+            return not isinstance(m, torch.nn.Identity) and super().is_leaf_module(m, qualname)
+
+    try:
+        return Tracer().trace(net)
+    except Exception:
+        return None
+
+
+def _is_module(node: torch.fx.Node, mods: dict[str, torch.nn.Module], kinds: tuple[type, ...]) -> bool:
+    return node.op == "call_module" and isinstance(mods[str(node.target)], kinds)
+
+
 def smoothable_chains(net: torch.nn.Module) -> list[tuple[str, str]]:
     """``(conv_a, conv_b)`` module paths of every ``Conv2d -> ReLU|LeakyReLU|PReLU -> Conv2d`` chain of
     ``net`` in which each tensor has that one user (so no other consumer sees the scaled tensor);
     ``conv_b`` ungrouped. Empty when ``net`` cannot be traced by ``torch.fx``."""
     import torch
-    import torch.fx
 
-    try:
-        graph = torch.fx.symbolic_trace(net).graph
-    except Exception:  # data-dependent control flow: no chain is known, nothing is smoothed
+    graph = _trace(net)
+    if graph is None:  # no chain is known, nothing is smoothed
         return []
     mods = dict(net.named_modules())
-
-    def module(node: torch.fx.Node, kinds: tuple[type, ...]) -> bool:
-        return node.op == "call_module" and isinstance(mods[str(node.target)], kinds)
-
     homogeneous = (torch.nn.ReLU, torch.nn.LeakyReLU, torch.nn.PReLU)
     chains = []
     for node in graph.nodes:
-        if not module(node, (torch.nn.Conv2d,)) or len(node.users) != 1:
+        if not _is_module(node, mods, (torch.nn.Conv2d,)) or len(node.users) != 1:
             continue
         act = next(iter(node.users))
-        if not module(act, homogeneous) or len(act.users) != 1:
+        if not _is_module(act, mods, homogeneous) or len(act.users) != 1:
             continue
         nxt = next(iter(act.users))
-        if module(nxt, (torch.nn.Conv2d,)) and mods[str(nxt.target)].groups == 1:
+        if _is_module(nxt, mods, (torch.nn.Conv2d,)) and mods[str(nxt.target)].groups == 1:
             chains.append((str(node.target), str(nxt.target)))
     return chains
 

@@ -13,7 +13,8 @@ from iqa_bench.runners.network import NetworkUpscaler
 
 ARTEFACT_FIELDS = ("file", "key", "bytes", "build_seconds", "opset", "tools", "calibration", "float_layers",
                    "activations", "activations_fallback", "sensitivity", "calib_snr_db", "sweep", "ranked_by",
-                   "macs_per_patch", "smooth_quant", "bias_correction", "graph_rewrites", "qat", "weights", "sha256")
+                   "macs_per_patch", "batch_norms_folded", "smooth_quant", "bias_correction", "graph_rewrites",
+                   "qat", "weights", "sha256")
 
 
 class OnnxBackedUpscaler(NetworkUpscaler):

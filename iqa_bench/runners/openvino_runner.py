@@ -65,7 +65,7 @@ PTQ_RECIPE = 3
 # The exact graph rewrite every variant compiles (iqa_bench.deploy.graph; int8-qat's made on the
 # fine-tuned PyTorch network), in the cells' identity (int8's: by PTQ_RECIPE).
 GRAPH = "subpixel-1"
-QAT_RECIPE = 4
+QAT_RECIPE = 5
 # How --int8-float-layers ranks the layers it keeps in float (in the key of a swept artefact only): by
 # output SNR gain per multiply-add (the gain alone, before).
 SWEEP_RANKING = "gain-per-mac"
@@ -177,7 +177,9 @@ class OpenVinoUpscaler(OnnxBackedUpscaler):
         fp32 = self._fp32(scale)
         shrink = int(fp32.record["shrink"])
         calib, qat = self.calib, self.qat
-        # recipe 4: fine-tuning starts from the best of SmoothQuant strengths x NNCF's bias correction
+        # recipe 5: batch norms folded into their convolutions first (SmoothQuant then reaches SRGAN's
+        # chains), only what convolutions read quantized (no addition, nothing before a pixel shuffle: as
+        # OpenVINO int8); 4: fine-tuning starts from the best of SmoothQuant strengths x NNCF's bias correction
         # on/off on the calibration patches, and keeps its best checkpoint there;
         # 3: narrow transposed convolutions kept in float swapped for sub-pixel ones after
         # fine-tuning (GRAPH); 2: batch norms frozen (eval mode) during fine-tuning

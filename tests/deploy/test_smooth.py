@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from iqa_bench.deploy.smooth import smooth_quant, smoothable_chains  # noqa: E402
+from iqa_bench.deploy.smooth import fold_batch_norms, smooth_quant, smoothable_chains  # noqa: E402
 from iqa_bench.models.fsrcnn import FSRCNN  # noqa: E402
 
 
@@ -34,6 +34,46 @@ class _Untraceable(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.b(torch.relu(self.a(x))) if x.sum() > 0 else x  # data-dependent: fx cannot trace it
+
+
+class _Normed(torch.nn.Module):
+    """SRGAN's residual block: conv -> batch norm -> PReLU -> conv -> batch norm, plus the skip; and a
+    convolution whose output a batch norm and the sum both read (not foldable)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.block = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.BatchNorm2d(8), nn.PReLU(8),
+                                   nn.Conv2d(8, 4, 3, padding=1), nn.BatchNorm2d(4))
+        self.shared = torch.nn.Conv2d(4, 4, 1)
+        self.shared_bn = torch.nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.shared(x + self.block(x))
+        return self.shared_bn(y) + y
+
+
+def test_batch_norms_fold_into_their_convolutions_and_open_the_chain_to_smoothing():
+    torch.manual_seed(0)
+    net = _Normed()
+    for bn in (net.block[1], net.block[4], net.shared_bn):  # running statistics far from 0 / 1
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.2, 3)
+        bn.weight.data.uniform_(0.5, 2)
+        bn.bias.data.uniform_(-0.5, 0.5)
+    net.eval()
+    assert smoothable_chains(net) == []
+    folded, n = fold_batch_norms(net)
+    assert n == 2 and isinstance(folded.block[1], torch.nn.Identity) and isinstance(folded.block[4], torch.nn.Identity)
+    assert isinstance(folded.shared_bn, torch.nn.BatchNorm2d)  # its convolution's output is read twice
+    assert [p for p, _ in folded.named_modules()] == [p for p, _ in net.named_modules()]  # NNCF's layer names
+    assert isinstance(net.block[1], torch.nn.BatchNorm2d)  # a copy: the network given is unchanged
+    assert smoothable_chains(folded) == [("block.0", "block.3")]
+    x = torch.rand(2, 4, 12, 12)
+    with torch.no_grad():
+        assert (folded(x) - net(x)).abs().max() < 1e-5 * net(x).abs().max()
+    assert fold_batch_norms(FSRCNN(2))[1] == 0  # nothing to fold: the network itself
+    assert fold_batch_norms(_Untraceable())[1] == 0
 
 
 def test_chains_are_the_convolution_pairs_with_one_homogeneous_activation_between():

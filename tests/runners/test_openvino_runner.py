@@ -165,6 +165,7 @@ def test_int8_qat_fine_tunes_towards_fp32_and_runs_int8(store, cache, calib, but
     assert snr["qat"] > snr["ptq"] + 0.3, snr
     # fine-tuning started from FSRCNN's six chains smoothed, bias correction on or off, whichever is closer
     smooth, start = prov["smooth_quant"], prov["bias_correction"]
+    assert prov["batch_norms_folded"] == 0  # FSRCNN has none
     assert smooth["chosen"] == 0.65 and set(smooth["snr_db"]) == {"0.65"} and smooth["chains"] == 6
     assert snr["ptq"] == pytest.approx(max(start["snr_db"].values()), abs=1e-3)
     assert start["chosen"] == (start["snr_db"]["on"] > start["snr_db"]["off"])
