@@ -32,8 +32,10 @@ def fold_batch_norms(net: torch.nn.Module) -> tuple[torch.nn.Module, int]:
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     graph = _trace(net)
+    if graph is None:
+        return net, 0
     mods = dict(net.named_modules())
-    pairs = [(str(node.args[0].target), str(node.target)) for node in (graph.nodes if graph else [])
+    pairs = [(str(node.args[0].target), str(node.target)) for node in graph.nodes
              if _is_module(node, mods, (torch.nn.BatchNorm2d,)) and mods[str(node.target)].track_running_stats
              and _is_module(node.args[0], mods, (torch.nn.Conv2d,)) and len(node.args[0].users) == 1]
     if not pairs:

@@ -45,8 +45,8 @@ class _Normed(torch.nn.Module):
         nn = torch.nn
         self.block = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.BatchNorm2d(8), nn.PReLU(8),
                                    nn.Conv2d(8, 4, 3, padding=1), nn.BatchNorm2d(4))
-        self.shared = torch.nn.Conv2d(4, 4, 1)
-        self.shared_bn = torch.nn.BatchNorm2d(4)
+        self.shared = nn.Conv2d(4, 4, 1)
+        self.shared_bn = nn.BatchNorm2d(4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.shared(x + self.block(x))
