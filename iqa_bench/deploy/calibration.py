@@ -83,7 +83,7 @@ class CalibConfig:
         of :data:`iqa_bench.deploy.quantize.SMOOTH_QUANT_GRID` (0 included) whose int8 network is
         closest to FP32 on the calibration patches (output SNR), chosen in the build and recorded.
         NNCF applies it with its transformer scheme, which also leaves additions (residual streams)
-        in float and quantizes convolution inputs only.
+        in float and quantizes convolution inputs only; OpenVINO int8 uses that scheme at 0 too.
     """
 
     folder: Path

@@ -273,7 +273,12 @@ def _nncf_int8(src: Path, inputs: list[np.ndarray], calib: CalibConfig, keep: li
     ops = model.get_ordered_ops()
     names = [ops[i].get_friendly_name() for i in keep]
     nncf.set_log_level(logging.ERROR)
-    return nncf.quantize(model, nncf.Dataset(inputs), subset_size=len(inputs), **nncf_recipe(calib, names))
+    # Only what convolutions read, at every SmoothQuant strength: strength 0 is then the same scheme
+    # without smoothing, so `auto` compares like with like. Measured (output SNR against FP32, 64 T91
+    # patches, x2, asymmetric): NNCF's default scheme at 0 / this scheme at 0 / at 0.65: SRGAN 33.8 /
+    # 36.6 / 39.6 dB, EDSR-8 46.3 / 47.2 / 50.9, VDSR 49.4 / 53.1 / 54.1.
+    recipe = nncf_recipe(calib, names, convolution_inputs_only=True)
+    return nncf.quantize(model, nncf.Dataset(inputs), subset_size=len(inputs), **recipe)
 
 
 def nncf_recipe(calib: CalibConfig, float_names: list[str], *, convolution_inputs_only: bool = False
@@ -285,7 +290,8 @@ def nncf_recipe(calib: CalibConfig, float_names: list[str], *, convolution_input
     residual network's skip path) in float: only what the convolutions read is quantized; without it,
     each addition's inputs and output too. ``convolution_inputs_only`` asks for the former without
     SmoothQuant, and for a torch network also leaves a pixel shuffle's input alone (NNCF's torch
-    backend quantizes SRGAN's upsampling output there, which only a float convolution reads).
+    backend quantizes SRGAN's upsampling output there, which only a float convolution reads). Both
+    the OpenVINO PTQ and QAT recipes ask for it; without it, this is NNCF's default.
     """
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
