@@ -28,6 +28,23 @@ def test_fp32_export_equals_torch_on_a_real_image(store, cache, butterfly, model
     assert np.abs(got - ref).max() < 2e-5
 
 
+def test_in_place_activations_export_out_of_place_and_the_network_keeps_them(store, tmp_path):
+    """SRCNN's ReLUs are in place: exported out of place (the export's speed, same values), while the
+    network handed to the export keeps them (it is the one PyTorch runs)."""
+    import onnxruntime
+    import torch
+
+    from iqa_bench.deploy.export import export_onnx
+
+    net = TorchUpscaler(MODELS.get("srcnn").meta, store=store).network(2).eval()
+    export_onnx(net, 1, tmp_path / "srcnn.onnx")
+    assert net.relu1.inplace and net.relu2.inplace
+    x = np.random.default_rng(0).random((1, 1, 41, 57), dtype=np.float32)
+    got = onnxruntime.InferenceSession(str(tmp_path / "srcnn.onnx")).run(None, {"x": x})[0]
+    with torch.no_grad():
+        assert np.abs(got - net(torch.from_numpy(x)).numpy()).max() < 2e-5
+
+
 def test_export_has_dynamic_height_and_width(store, cache, shared):
     up = ort("fsrcnn", "fp32", store, cache, tile=None)
     torch_up = TorchUpscaler(MODELS.get("fsrcnn").meta, store=store, tile=None)
