@@ -206,4 +206,3 @@ def butterfly(shared):
     from iqa_bench.io import read_image
 
     return read_image(shared / "data" / "Set5" / "LR_bicubic" / "X2" / "butterfly.png")[0]
-
