@@ -248,7 +248,8 @@ def evaluate(
     scale: str = typer.Option("4", "--scale", "-s", help="Scale factor(s), e.g. 4 or 2,3,4."),
     out_dir: Path = typer.Option(Path("runs/evaluate"), "--out", "-o", help="Run directory (resumed if it exists)."),
     outputs: Optional[List[str]] = typer.Option(
-        None, "--outputs", help="NAME=DIR: score SR images made elsewhere, matched to HR images by file name."
+        None, "--outputs", help="NAME=DIR: score SR images made elsewhere, matched to HR images by file name. "
+        "MODEL:VARIANT=DIR (e.g. vdsr:int8=out/trt): a variant of MODEL, compared with its fp32 (TOST)."
     ),
     degradation: _Degradation = typer.Option(_Degradation.matlab, help="How LR images are made from HR."),
     lr_source: _LRSource = typer.Option(_LRSource.auto, help="auto: use a folder's LR_bicubic/X{s} files if present."),

@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import platform
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -70,7 +71,11 @@ class EvalConfig:
     drop_alpha
         Drop alpha channels instead of refusing RGBA images.
     outputs
-        ``(name, folder)`` pairs: SR images made elsewhere, matched to HR images by file stem.
+        ``(name, folder)`` pairs: SR images made elsewhere, matched to HR images by file stem. A name
+        ``MODEL:VARIANT`` (e.g. ``vdsr:int8``) labels the folder as that variant of ``MODEL``: its
+        rows are ``(MODEL, VARIANT, external)``, and the report compares them with ``MODEL``'s
+        ``fp32`` (a zoo model evaluated in the same run, or another folder labelled ``MODEL:fp32``)
+        with the TOST equivalence test, as it compares a variant computed here.
     skip_unavailable
         Skip (with a line in ``EvalReport.skipped``) metrics that cannot be created here, e.g. an
         unavailable metric or missing weights, instead of failing. Set for suites; a metric asked
@@ -341,13 +346,39 @@ def _runner_for(info: ModelInfo, variant: str, cfg: EvalConfig, pinned: str | No
     return None
 
 
+EXTERNAL = "external"  # the variant and backend of an unlabelled output folder
+
+
+def split_output_name(name: str) -> tuple[str, str]:
+    """``--outputs`` NAME -> ``(model, variant)``: ``"vdsr:int8"`` -> ``("vdsr", "int8")``; a name
+    without a label -> ``(name, "external")``."""
+    model, sep, variant = name.partition(":")
+    if not sep:
+        return name, EXTERNAL
+    if not model.strip() or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", variant.strip().lower()) \
+            or variant.strip().lower() == EXTERNAL:
+        raise InputError(f"--outputs {name!r}: not NAME or MODEL:VARIANT",
+                         "e.g. --outputs mynet_trt=out/sr, or --outputs vdsr:int8=out/trt_int8 (a variant of vdsr)")
+    return model.strip(), variant.strip().lower()
+
+
 def _refuse_name_collisions(model_names: list[str], cfg: EvalConfig) -> None:
     """Every source of a run needs its own name (case-insensitively: rows, output folders and
-    reports are keyed by it); two inputs under one name would silently drop one."""
+    reports are keyed by it); two inputs under one name would silently drop one. An output folder
+    labelled ``MODEL:VARIANT`` is a variant of ``MODEL``, not a second source of that name: it may
+    share ``MODEL`` with a zoo model, a checkpoint or other labelled folders, never a variant."""
     seen: dict[str, str] = {}
     named = ([(n, f"zoo model {n!r}") for n in model_names]
-             + [(n, f"--model {n}=... (#{i + 1})") for i, (n, _) in enumerate(cfg.extra_models)]
-             + [(n, f"--outputs {n}={folder}") for n, folder in cfg.outputs])
+             + [(n, f"--model {n}=... (#{i + 1})") for i, (n, _) in enumerate(cfg.extra_models)])
+    variants: dict[tuple[str, str], str] = {}
+    for n, folder in cfg.outputs:
+        model, variant = split_output_name(n)
+        what = f"--outputs {n}={folder}"
+        if variant == EXTERNAL:
+            named.append((n, what))
+        elif variants.setdefault((model.lower(), variant), what) != what:
+            raise InputError(f"{what} and {variants[(model.lower(), variant)]} are the same variant of {model}",
+                             "give each output folder its own MODEL:VARIANT")
     for name, what in named:
         other = seen.setdefault(name.lower(), what)
         if other != what:
@@ -374,7 +405,8 @@ def _folder_source(name: str, folder: Path, drop_alpha: bool) -> _Source:
         img, _ = read_image(p, drop_alpha=drop_alpha)
         return img
 
-    return _Source(name, "external", "external", make, {"folder": str(folder.resolve()), "backend": "external"},
+    model, variant = split_output_name(name)
+    return _Source(model, variant, EXTERNAL, make, {"folder": str(folder.resolve()), "backend": EXTERNAL},
                    identity=identity)
 
 
@@ -435,10 +467,14 @@ def open_manifest(run_dir: Path, conv: dict[str, str], sources: list[_Source], c
     manifest["format_version"] = MANIFEST_VERSION
     for s in sources:  # one entry per model; each variant with the runner that computes it
         entry = manifest["models"].setdefault(s.name, {})
-        entry.update({k: v for k, v in s.describe.items() if k not in ("variant", "backend", "weights")})
-        # merged per scale: a resumed run at x4 keeps what an x2 pass recorded
-        entry.setdefault("weights", {}).update(s.describe.get("weights", {}))
-        entry.setdefault("variants", {})[f"{s.variant}/{s.backend}"] = {"variant": s.variant, "backend": s.backend}
+        variant = {"variant": s.variant, "backend": s.backend}
+        if s.upscaler is None and s.variant != EXTERNAL:  # a labelled output folder: a variant of the model
+            variant |= {k: v for k, v in s.describe.items() if k != "backend"}
+        else:
+            entry.update({k: v for k, v in s.describe.items() if k not in ("variant", "backend", "weights")})
+            # merged per scale: a resumed run at x4 keeps what an x2 pass recorded
+            entry.setdefault("weights", {}).update(s.describe.get("weights", {}))
+        entry.setdefault("variants", {})[f"{s.variant}/{s.backend}"] = variant
     return manifest
 
 

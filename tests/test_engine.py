@@ -339,6 +339,13 @@ def test_colliding_names_are_refused(shared, tmp_path):
         evaluate(EvalConfig(datasets=(str(a),), models=("fsrcnn",), extra_models=(("fsrcnn", info),), out=tmp_path / "r"))
     with pytest.raises(InputError, match="same name"):
         evaluate(EvalConfig(datasets=(str(a),), models=(), outputs=(("Mine", a), ("mine", b)), out=tmp_path / "r"))
+    # a folder labelled MODEL:VARIANT is a variant of MODEL: one per variant, and never an unlabelled twin
+    with pytest.raises(InputError, match="are the same variant of"):
+        evaluate(EvalConfig(datasets=(str(a),), models=(), outputs=(("mine:int8", a), ("Mine:INT8", b)),
+                            out=tmp_path / "r"))
+    for bad in ("mine:", ":int8", "mine:int 8", "mine:external"):
+        with pytest.raises(InputError, match="not NAME or MODEL:VARIANT"):
+            evaluate(EvalConfig(datasets=(str(a),), models=(), outputs=((bad, a),), out=tmp_path / "r"))
     assert not (tmp_path / "r").exists()
 
 

@@ -60,6 +60,34 @@ def test_variants_side_by_side_with_the_right_runners(env, tmp_path):
     assert art["float_layers"] and art["cpu_flags"] == list(cpu_flags())
 
 
+def test_an_output_folder_labelled_as_a_variant_is_compared_as_one_computed_here(env, tmp_path):
+    """The thesis case: int8 outputs made elsewhere (e.g. a TensorRT engine) given as ``--outputs
+    srcnn:int8=DIR`` are rows of srcnn's int8 variant, compared with srcnn's fp32 by the TOST. Made here
+    from SRCNN's own int8 PNGs: the external rows and their statistics equal the computed ones."""
+    from iqa_bench.stats import compare
+
+    common = dict(datasets=(str(env / "data" / "Set5"),), scales=(2,), metrics=("psnr_y", "ssim_y"))
+    evaluate(EvalConfig(models=("srcnn",), variants=("fp32", "int8"), out=tmp_path / "here",
+                        calib=CalibConfig(env / "data" / "T91", patches=24), **common))
+    folder = tmp_path / "here" / "outputs" / "Set5" / "x2" / "srcnn" / f"int8-{INT8}"
+    report = evaluate(EvalConfig(models=("srcnn",), variants=("fp32",), outputs=(("srcnn:int8", folder),),
+                                 out=tmp_path / "elsewhere", **common))
+    assert not report.failures
+    here, elsewhere = _means(tmp_path / "here"), _means(tmp_path / "elsewhere")
+    assert set(elsewhere.index.droplevel("metric")) == {("srcnn", "fp32", "torch"), ("srcnn", "int8", "external")}
+    for metric in ("psnr_y", "ssim_y"):
+        assert elsewhere[("srcnn", "int8", "external", metric)] == here[("srcnn", "int8", INT8, metric)]
+    a = compare(load_run(tmp_path / "here"), baseline=None).set_index("metric")
+    b = compare(load_run(tmp_path / "elsewhere"), baseline=None).set_index("metric")
+    assert set(b["comparison"]) == {"variant"} and set(b["baseline_variant"]) == {"fp32"}
+    assert set(b["backend"]) == {"external"}
+    cols = ["mean_diff", "ci90_low", "ci90_high", "p_tost_adj", "verdict"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    manifest = json.loads((tmp_path / "elsewhere" / "manifest.json").read_text())
+    assert manifest["models"]["srcnn"]["variants"]["int8/external"]["folder"] == str(folder.resolve())
+    assert "folder" not in manifest["models"]["srcnn"]  # the zoo model's own entry stays its own
+
+
 def test_backend_option_runs_every_learned_model_there(env, tmp_path):
     cfg = EvalConfig(datasets=(str(env / "data" / "Set5"),), models=("bicubic", "fsrcnn"), scales=(2,),
                      metrics=("psnr_y",), variants=("fp32", "fp16"), backend="onnxruntime", out=tmp_path / "run")
