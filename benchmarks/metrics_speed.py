@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -51,6 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from iqa_bench._cpu import cpu_flags
 from iqa_bench.data.colour import luma
 from iqa_bench.data.datasets import resolve_dataset
 from iqa_bench.data.degrade import modcrop
@@ -247,10 +249,17 @@ def _no_grad(fn: Callable[..., float]) -> Callable[..., float]:
     return call
 
 
-def ours_impls(names: list[str]) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+def make_ours(name: str, device: str) -> Any:
+    """iqa-bench's metric ``name`` on ``device`` where it runs there (else on the CPU)."""
+    entry = METRICS.get(name)
+    takes = "device" in inspect.signature(entry.factory).parameters and device in entry.meta.devices
+    return METRICS.create(name, device=device) if takes else METRICS.create(name)
+
+
+def ours_impls(names: list[str], device: str = "cpu") -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
     impls = {}
     for name in names:
-        fn = METRICS.create(name)
+        fn = make_ours(name, device)
         if METRICS.get(name).meta.kind == "nr":
             impls[name] = lambda sr, hr, fn=fn: fn(sr)
         else:
@@ -333,6 +342,8 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--suites", default="default", help="comma list of metrics/*.toml suites timed over 8 models")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="where iqa-bench's torch metrics run (cuda: piq/pyiqa columns left empty)")
     ap.add_argument("--json", default="benchmarks/results/metrics_speed.json")
     return ap.parse_args()
 
@@ -347,11 +358,16 @@ def run(args: argparse.Namespace) -> None:
     hrs, lrs, image_names = load_pairs(args.dataset)
     bicubic = upscale_all("bicubic", lrs)
     pairs = [make_pair(n, sr, hr) for n, sr, hr in zip(image_names, bicubic, hrs)]
-    ours, piq_, pyiqa_ = ours_impls(names), piq_impls(weights), pyiqa_impls(weights, names)
+    ours = ours_impls(names, args.device)
+    if args.device == "cpu":
+        piq_, pyiqa_ = piq_impls(weights), pyiqa_impls(weights, names)
+    else:  # their columns are CPU timings: left empty rather than set beside GPU ones
+        piq_, pyiqa_ = {}, {}
 
     rows = []
+    where = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()
     print(f"\nPer-metric time per image, Set14 x4 bicubic, {len(pairs)} images, torch threads "
-          f"{torch.get_num_threads()} ({platform.processor() or platform.machine()})")
+          f"{torch.get_num_threads()}, iqa-bench on {args.device} ({where})")
     head = f"{'metric':<14}{'iqa-bench ms':>13}{'cached ms':>10}{'piq ms':>10}{'pyiqa ms':>10}{'/piq':>7}{'/pyiqa':>8}" \
            f"   {'mean: iqa-bench':>16}{'piq':>11}{'pyiqa':>11}"
     print(head)
@@ -359,7 +375,7 @@ def run(args: argparse.Namespace) -> None:
     for name in names:
         row: dict[str, Any] = {"metric": name}
         timed = {"iqa_bench": (ours[name], [(p.sr, p.hr) for p in pairs])}
-        fn = METRICS.create(name)
+        fn = make_ours(name, args.device)
         if isinstance(fn, ReferenceCached):  # as the engine scores: HR-side work once per HR image, untimed
             timed["iqa_bench_cached"] = (fn.compare, [(p.sr, fn.reference(p.hr)) for p in pairs])
         for col, impls in (("piq", piq_), ("pyiqa", pyiqa_)):
@@ -379,12 +395,13 @@ def run(args: argparse.Namespace) -> None:
         if out is not None:
             outputs[model] = out
     for suite in filter(None, args.suites.split(",")):
-        suites.append(time_suite(suite, outputs, hrs, image_names, ours, pyiqa_, args.repeats))
+        suites.append(time_suite(suite, outputs, hrs, image_names, ours, pyiqa_, args.repeats, args.device))
 
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({
         "dataset": args.dataset, "scale": SCALE, "images": len(pairs), "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(), "machine": platform.machine(), "cpus": os.cpu_count(),
+        "cpu_flags": list(cpu_flags()), "device": args.device, "device_name": where,
         "metrics": rows, "suites": suites,
     }, indent=2))
     print(f"\nwrote {args.json}")
@@ -407,14 +424,15 @@ def _format(row: dict[str, Any]) -> str:
 
 
 def time_suite(suite: str, outputs: dict[str, list[np.ndarray]], hrs: list[np.ndarray], image_names: list[str],
-               ours: dict[str, Callable], pyiqa_: dict[str, Callable], repeats: int) -> dict[str, Any]:
+               ours: dict[str, Callable], pyiqa_: dict[str, Callable], repeats: int, device: str = "cpu"
+               ) -> dict[str, Any]:
     """Whole-suite scoring time for every model output x image, iqa-bench (engine order, reference
     cache per HR image) vs pyiqa (same metrics, when it has all of them)."""
     from iqa_bench.config import load_toml
 
     metrics = load_toml(f"metrics/{suite}.toml")["metrics"]
     kinds = {m: METRICS.get(m).meta.kind for m in metrics}
-    fns = {m: METRICS.create(m) for m in metrics}
+    fns = {m: make_ours(m, device) for m in metrics}
     work = [(i, [make_pair(image_names[i], out[i], hrs[i]) for out in outputs.values()]) for i in range(len(hrs))]
 
     metas = {m: METRICS.get(m).meta for m in metrics}
@@ -450,6 +468,7 @@ def time_suite(suite: str, outputs: dict[str, list[np.ndarray]], hrs: list[np.nd
             fn()
             runs.append(time.perf_counter() - t0)
         result[f"{col}_s"] = statistics.median(runs)
+        result[f"{col}_pairs_per_s"] = n / result[f"{col}_s"]
     if "pyiqa_s" in result:
         theirs = (f"pyiqa {result['pyiqa_s']:.1f} s (iqa-bench faster by "
                   f"{result['pyiqa_s'] / result['iqa_bench_s']:.2f}x)")
@@ -457,7 +476,8 @@ def time_suite(suite: str, outputs: dict[str, list[np.ndarray]], hrs: list[np.nd
         result["pyiqa_missing"] = [m for m in metrics if m not in pyiqa_]
         theirs = f"pyiqa not timed: it lacks {', '.join(result['pyiqa_missing'])}"
     print(f"\nsuite {suite} ({', '.join(metrics)}) on {len(outputs)} models x {len(hrs)} images = {n} pairs: "
-          f"iqa-bench {result['iqa_bench_s']:.1f} s (one output at a time: {result['iqa_bench_one_by_one_s']:.1f} s), "
+          f"iqa-bench {result['iqa_bench_s']:.1f} s = {result['iqa_bench_pairs_per_s']:.2f} pairs/s on {device} "
+          f"(one output at a time: {result['iqa_bench_one_by_one_s']:.1f} s), "
           f"{theirs}")
     return result
 
