@@ -6,7 +6,9 @@ Configurations (``--variants``):
 * ``fp32`` (TF32 off: the reference), ``fp16``, ``bf16``: the torch runner, eager.
 * ``fp16-cl``: fp16 with the network and its input in ``channels_last`` (cuDNN's NHWC kernels).
 * ``fp16-compile``: ``fp16-cl`` through ``torch.compile(mode=--compile-mode)``; on CUDA ``max-autotune``
-  (Triton/cuBLAS autotuning and CUDA graphs). Compile seconds are their own column, never in latency.
+  (Triton/cuBLAS autotuning and CUDA graphs). Compile seconds are their own column, never in latency;
+  one compilation per input shape (the dataset's images, the timed size, a frame's tiles): with
+  max-autotune minutes for a large network, so bound a GPU session's run with ``--models``.
 * ``fp8``: torchao ``Float8DynamicActivationFloat8WeightConfig`` (per-tensor) on the bf16 network in
   ``channels_last``; where torchao has no FP8 convolution kernel for the device (torchao 0.18: MSLK
   kernels on compute capability >= 10.0 only) the row says why instead of a number.
