@@ -355,11 +355,11 @@ def split_output_name(name: str) -> tuple[str, str]:
     model, sep, variant = name.partition(":")
     if not sep:
         return name, EXTERNAL
-    if not model.strip() or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", variant.strip().lower()) \
-            or variant.strip().lower() == EXTERNAL:
+    model, variant = model.strip(), variant.strip().lower()
+    if not model or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", variant) or variant == EXTERNAL:
         raise InputError(f"--outputs {name!r}: not NAME or MODEL:VARIANT",
                          "e.g. --outputs mynet_trt=out/sr, or --outputs vdsr:int8=out/trt_int8 (a variant of vdsr)")
-    return model.strip(), variant.strip().lower()
+    return model, variant
 
 
 def _refuse_name_collisions(model_names: list[str], cfg: EvalConfig) -> None:
