@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import inspect
 import json
 import os
 import platform
@@ -251,9 +250,8 @@ def _no_grad(fn: Callable[..., float]) -> Callable[..., float]:
 
 def make_ours(name: str, device: str) -> Any:
     """iqa-bench's metric ``name`` on ``device`` where it runs there (else on the CPU)."""
-    entry = METRICS.get(name)
-    takes = "device" in inspect.signature(entry.factory).parameters and device in entry.meta.devices
-    return METRICS.create(name, device=device) if takes else METRICS.create(name)
+    on_device = device != "cpu" and device in METRICS.get(name).meta.devices  # the engine's rule
+    return METRICS.create(name, device=device) if on_device else METRICS.create(name)
 
 
 def ours_impls(names: list[str], device: str = "cpu") -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
