@@ -81,10 +81,10 @@ def make_upscaler(info: Any, config: str, device: str, compile_mode: str, tile: 
     up = TorchUpscaler(info, variant, device=device, tile=tile)
     if config in ("fp32", "fp16", "bf16"):
         return up
-    build = up.network
+    build, configured = up.network, {}
 
     def network(scale: int) -> torch.nn.Module:
-        if scale not in up._nets or not getattr(up._nets[scale], "_configured", False):
+        if scale not in configured:
             net = build(scale)
             if config == "fp8":
                 net = _fp8(net)
@@ -94,9 +94,8 @@ def make_upscaler(info: Any, config: str, device: str, compile_mode: str, tile: 
                 # than dynamo's default limit of 8, after which it would run the rest eagerly unnoticed
                 torch._dynamo.config.recompile_limit = 64
                 net = torch.compile(net, mode=compile_mode, dynamic=False)
-            net._configured = True  # type: ignore[attr-defined]
-            up._nets[scale] = net
-        return up._nets[scale]
+            configured[scale] = net
+        return configured[scale]
 
     up.network = network  # type: ignore[method-assign]
     return up
